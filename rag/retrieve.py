@@ -1,0 +1,100 @@
+"""Dense + keyword candidates, fused into one ranking of chunks.
+
+    query vector -> Chroma top-N chunks (cosine)        \\
+    query vector -> Chroma top-N sentences -> their chunk  > fuse (RRF or normalised scores)
+    query text   -> BM25 top-N chunks (stemmed)          /     -> top-k, no near-duplicates
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from store import Index, StoredChunk
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    candidates: int = 50  # how many each retriever proposes
+    fusion: str = "rrf"  # "rrf" or "linear"
+    rrf_k: int = 60
+    dense_weight: float = 1.0  # weight of each ranking in the fusion
+    sentence_weight: float = 1.0
+    keyword_weight: float = 1.0
+
+    def __post_init__(self):
+        if self.candidates < 1:
+            raise ValueError(f"candidates must be at least 1, got {self.candidates}")
+        if self.fusion not in ("rrf", "linear"):
+            raise ValueError(f"fusion must be 'rrf' or 'linear', got {self.fusion!r}")
+        if min(self.dense_weight, self.sentence_weight, self.keyword_weight) < 0:
+            raise ValueError("fusion weights must not be negative")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    chunk: StoredChunk
+    score: float  # fused
+    dense: float | None  # cosine similarity, when the dense retriever proposed it
+    keyword: float | None  # BM25 score, when the keyword retriever proposed it
+
+
+def retrieve(
+    index: Index, query: str, vector: np.ndarray, k: int, settings: RetrievalSettings = RetrievalSettings()
+) -> list[Candidate]:
+    """The k best chunks for the query, best first; overlapping neighbours are folded."""
+    n = max(settings.candidates, k)
+    dense = index.dense(vector, n) if settings.dense_weight else []
+    sentences = index.dense_sentences(vector, n) if settings.sentence_weight else []
+    keyword = index.keyword(query, n) if settings.keyword_weight else []
+    fused = fuse(
+        [
+            (settings.dense_weight, [(c.id, s) for c, s in dense]),
+            (settings.sentence_weight, sentences),
+            (settings.keyword_weight, [(h.id, h.score) for h in keyword]),
+        ],
+        settings,
+    )
+    chunks = {c.id: c for c, _ in dense}
+    chunks.update(index.chunks([i for i, _ in fused[: 3 * k] if i not in chunks]))
+    dense_of = {c.id: s for c, s in dense}
+    keyword_of = {h.id: h.score for h in keyword}
+    picked: list[Candidate] = []
+    for chunk_id, score in fused:
+        chunk = chunks.get(chunk_id)
+        if chunk is None or any(_overlaps(chunk, p.chunk) for p in picked):
+            continue
+        picked.append(Candidate(chunk, score, dense_of.get(chunk_id), keyword_of.get(chunk_id)))
+        if len(picked) == k:
+            break
+    return picked
+
+
+def fuse(rankings: list[tuple[float, list[tuple[str, float]]]], settings: RetrievalSettings) -> list[tuple[str, float]]:
+    """Ids by fused score, best first. Each ranking is (weight, [(id, score), ...] best first).
+
+    rrf: sum of weight / (rrf_k + rank). linear: weighted sum of scores min-max scaled
+    within each ranking (absent from a ranking: 0).
+    """
+    scores: dict[str, float] = {}
+    for weight, ranking in rankings:
+        if not ranking or not weight:
+            continue
+        if settings.fusion == "rrf":
+            for rank, (i, _) in enumerate(ranking):
+                scores[i] = scores.get(i, 0.0) + weight / (settings.rrf_k + rank + 1)
+        else:
+            values = [v for _, v in ranking]
+            low, span = min(values), (max(values) - min(values)) or 1.0
+            for i, v in ranking:
+                scores[i] = scores.get(i, 0.0) + weight * (v - low) / span
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _overlaps(a: StoredChunk, b: StoredChunk) -> bool:
+    """Whether two chunks of one document share more than half of the shorter one."""
+    if a.doc_id != b.doc_id:
+        return False
+    shared = min(a.end, b.end) - max(a.start, b.start)
+    return shared > 0.5 * min(a.end - a.start, b.end - b.start)

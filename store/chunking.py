@@ -1,0 +1,109 @@
+"""Sentence spans and sentence-aware chunks, each with its character span in the text."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+# Words whose full stop does not end a sentence.
+_ABBREVIATIONS = {
+    "mr", "mrs", "ms", "dr", "prof", "gen", "lt", "col", "maj", "capt", "sgt", "adm", "gov",
+    "sen", "rep", "rev", "st", "jr", "sr", "no", "vs", "etc", "e.g", "i.e", "fig", "al",
+    "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
+    "sept", "oct", "nov", "dec", "approx", "dept", "est", "u.s", "u.k", "u.n", "e.u",
+}
+# A candidate boundary: terminal punctuation, closing quotes/brackets, then space.
+_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+)|\n\s*\n|\n")
+_NEXT_STARTS = re.compile(r"\s+[\"'“‘(\[]*[A-Z0-9À-ÖØ-Þ]")
+_INITIALS = re.compile(r"(?:\b[A-Za-z]\.)+$")
+_LAST_WORD = re.compile(r"\S+$")
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence; a line break always ends one. No span is empty."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for match in _BOUNDARY.finditer(text):
+        end = match.end()
+        if text[match.start()] not in "\n" and not _ends_sentence(text, match.start(), end):
+            continue
+        _add(spans, text, start, end)
+        start = end
+    _add(spans, text, start, len(text))
+    return spans
+
+
+def _ends_sentence(text: str, at: int, end: int) -> bool:
+    if not _NEXT_STARTS.match(text, end):
+        return False
+    if text[at] != ".":
+        return True
+    return not is_abbreviation(text[max(0, at - 40) : at + 1])
+
+
+def is_abbreviation(text: str) -> bool:
+    """Whether `text` ends with a full stop that belongs to a word: "Mr.", "Q.", "U.S."."""
+    match = _LAST_WORD.search(text)
+    if not match or not text.endswith("."):
+        return False
+    word = match.group(0).lstrip("\"'“‘([").lower()
+    return word[:-1] in _ABBREVIATIONS or bool(_INITIALS.search(word))
+
+
+def _add(spans: list[tuple[int, int]], text: str, start: int, end: int) -> None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end > start:
+        spans.append((start, end))
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A run of whole sentences of one document: `text == document.text[start:end]`."""
+
+    id: str
+    doc_id: str
+    index: int
+    start: int
+    end: int
+    text: str
+    sentences: tuple[tuple[int, int], ...]  # spans relative to the document text
+
+
+def chunk_text(
+    doc_id: str, text: str, max_chars: int = 700, max_sentences: int = 4, overlap: int = 1
+) -> list[Chunk]:
+    """Group sentences into chunks of at most `max_sentences` and about `max_chars`,
+    consecutive chunks sharing `overlap` sentences. A sentence longer than `max_chars`
+    is a chunk of its own (never cut)."""
+    if max_sentences < 1 or max_chars < 1 or not 0 <= overlap < max_sentences:
+        raise ValueError(
+            f"chunking needs max_sentences >= 1, max_chars >= 1 and 0 <= overlap < max_sentences; "
+            f"got {max_sentences}, {max_chars}, {overlap}"
+        )
+    sentences = sentence_spans(text)
+    groups: list[list[tuple[int, int]]] = []
+    i = 0
+    while i < len(sentences):
+        group = [sentences[i]]
+        j = i + 1
+        while (
+            j < len(sentences)
+            and len(group) < max_sentences
+            and sentences[j][1] - group[0][0] <= max_chars
+        ):
+            group.append(sentences[j])
+            j += 1
+        groups.append(group)
+        if j >= len(sentences):
+            break
+        i = max(i + 1, j - overlap)
+    chunks = []
+    for index, group in enumerate(groups):
+        start, end = group[0][0], group[-1][1]
+        chunk_id = hashlib.sha256(f"{doc_id}:{start}:{end}".encode()).hexdigest()[:32]
+        chunks.append(Chunk(chunk_id, doc_id, index, start, end, text[start:end], tuple(group)))
+    return chunks

@@ -1,0 +1,322 @@
+"""The index: a Chroma collection of chunks (cosine), one of sentence vectors, and the
+keyword index kept in step with them through a version stamp in the collection's metadata.
+
+Embedded (`path=`, a PersistentClient) or a Chroma server (`url=`, an HttpClient).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+
+from .chunking import Chunk
+from .documents import Document
+from .errors import StoreError
+from .keyword import KeywordHit, KeywordIndex
+
+logger = logging.getLogger(__name__)
+MARKER = "corpus-qa.json"
+VERSION_KEY = "corpus_qa_version"
+PAGE = 2000
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as the index returns it, with what a citation needs."""
+
+    id: str
+    doc_id: str
+    source: str
+    title: str
+    text: str
+    start: int
+    end: int
+    sentences: tuple[tuple[int, int], ...]  # absolute spans in the document text
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    doc_id: str
+    source: str
+    path: str
+    n_chunks: int  # how many chunks the document should have
+    stored: int  # how many it has (fewer: an interrupted write)
+
+
+def embedding_text(title: str, text: str) -> str:
+    """What is embedded and keyword-indexed for a chunk: its article's title, then it."""
+    return f"{title}\n{text}" if title else text
+
+
+class Index:
+    """Open with Index.open(path=...) or Index.open(url=...); no model is loaded here."""
+
+    def __init__(self, client, collection: str, keyword_dir: Path | None, where: str):
+        self.client = client
+        self.name = collection
+        self.where = where
+        self._keyword_dir = keyword_dir
+        self._keyword: KeywordIndex | None = None
+        self._chunks = client.get_or_create_collection(
+            collection, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+        )
+        self._sentences = client.get_or_create_collection(
+            f"{collection}-sentences", configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+        )
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path | None = None,
+        url: str | None = None,
+        collection: str = "corpus",
+        token: str | None = None,
+        cache: str | Path | None = None,
+    ) -> Index:
+        """An embedded index in folder `path`, or the collection on the Chroma server at `url`.
+
+        `cache` is where a server-backed index keeps its keyword index (default: a folder
+        under ~/.cache/corpus-qa).
+        """
+        _check_collection_name(collection)
+        os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+        import chromadb
+        from chromadb.config import Settings
+
+        if url:
+            parsed = urlparse(url if "://" in url else f"http://{url}")
+            if not parsed.hostname:
+                raise StoreError(f"bad Chroma URL {url!r}: use http://HOST:PORT, e.g. http://127.0.0.1:8000")
+            settings = Settings(anonymized_telemetry=False)
+            if token:
+                settings = Settings(
+                    anonymized_telemetry=False,
+                    chroma_client_auth_provider="chromadb.auth.token_authn.TokenAuthClientProvider",
+                    chroma_client_auth_credentials=token,
+                )
+            port = parsed.port or (443 if parsed.scheme == "https" else 8000)
+            try:
+                client = chromadb.HttpClient(
+                    host=parsed.hostname, port=port, ssl=parsed.scheme == "https", settings=settings
+                )
+                client.heartbeat()
+            except Exception as err:
+                raise StoreError(
+                    f"cannot reach the Chroma server at {url} ({type(err).__name__}); start one with "
+                    f"'chroma run --path ./chroma-data --host 127.0.0.1 --port {port}' or fix --chroma-url"
+                ) from None
+            base = Path(cache or Path.home() / ".cache" / "corpus-qa")
+            safe = f"{parsed.hostname}_{port}_{collection}"
+            return cls._guarded(client, collection, base / "keyword" / safe, url)
+
+        folder = Path(path or ".corpus-qa").expanduser()
+        _check_index_folder(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        if not (folder / MARKER).exists():
+            (folder / MARKER).write_text(json.dumps({"format": 1}))
+        try:
+            client = chromadb.PersistentClient(path=str(folder / "chroma"), settings=Settings(anonymized_telemetry=False))
+        except Exception as err:
+            raise StoreError(
+                f"cannot open the index in {folder} ({type(err).__name__}: {err}); "
+                f"move it aside and run 'corpus-qa --index {folder} ingest ...' to rebuild"
+            ) from None
+        return cls._guarded(client, collection, folder / "keyword" / collection, str(folder))
+
+    @classmethod
+    def _guarded(cls, client, collection, keyword_dir, where) -> Index:
+        try:
+            return cls(client, collection, keyword_dir, where)
+        except StoreError:
+            raise
+        except Exception as err:
+            raise StoreError(
+                f"cannot open collection {collection!r} at {where} ({type(err).__name__}: {err}); "
+                "check the index location or rebuild it into a new --index folder"
+            ) from None
+
+    # -- reading ------------------------------------------------------------------
+    def count(self) -> int:
+        return self._chunks.count()
+
+    def version(self) -> str:
+        metadata = self.client.get_collection(self.name).metadata or {}
+        return str(metadata.get(VERSION_KEY, ""))
+
+    def documents(self) -> dict[str, StoredDocument]:
+        """Stored documents by file path (or by source where no path was stored)."""
+        found: dict[str, list] = {}
+        for metadata in self._all("metadatas"):
+            key = metadata.get("path") or metadata["source"]
+            entry = found.setdefault(key, [metadata, 0])
+            entry[1] += 1
+        return {
+            key: StoredDocument(m["doc_id"], m["source"], m.get("path", ""), int(m["n_chunks"]), n)
+            for key, (m, n) in found.items()
+        }
+
+    def dense(self, vector: np.ndarray, n: int) -> list[tuple[StoredChunk, float]]:
+        """Top-n chunks by cosine similarity to a unit query vector."""
+        if n < 1 or self.count() == 0:
+            return []
+        result = self._chunks.query(
+            query_embeddings=[vector.tolist()], n_results=n, include=["documents", "metadatas", "distances"]
+        )
+        return [
+            (_stored(i, d, m), 1.0 - float(dist))
+            for i, d, m, dist in zip(
+                result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0]
+            )
+        ]
+
+    def dense_sentences(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """(chunk id, cosine) of the top-n sentences, a chunk listed once at its best."""
+        if n < 1 or self._sentences.count() == 0:
+            return []
+        result = self._sentences.query(query_embeddings=[vector.tolist()], n_results=n, include=["metadatas", "distances"])
+        best: dict[str, float] = {}
+        for m, dist in zip(result["metadatas"][0], result["distances"][0]):
+            best.setdefault(m["chunk_id"], 1.0 - float(dist))
+        return list(best.items())
+
+    def keyword(self, query: str, n: int) -> list[KeywordHit]:
+        return self.keyword_index().search(query, n)
+
+    def chunks(self, ids: Sequence[str]) -> dict[str, StoredChunk]:
+        if not ids:
+            return {}
+        got = self._chunks.get(ids=list(ids), include=["documents", "metadatas"])
+        return {i: _stored(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+
+    def sentence_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        if not ids:
+            return {}
+        got = self._sentences.get(ids=list(ids), include=["embeddings"])
+        return {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"])}
+
+    def keyword_index(self) -> KeywordIndex:
+        """The keyword index for the collection as it is now: loaded, or rebuilt."""
+        version = self.version()
+        if self._keyword is not None and self._keyword.version == version:
+            return self._keyword
+        saved = KeywordIndex.load(self._keyword_dir) if self._keyword_dir else None
+        if saved is not None and saved.version == version and len(saved.ids) == self.count():
+            self._keyword = saved
+            return saved
+        logger.info("rebuilding the keyword index of %s from the collection", self.name)
+        ids, texts = [], []
+        for chunk_id, text, metadata in self._all("documents", "metadatas", with_ids=True):
+            ids.append(chunk_id)
+            texts.append(embedding_text(metadata.get("title", ""), text))
+        self._keyword = KeywordIndex.build(ids, texts, version)
+        if self._keyword_dir:
+            try:
+                self._keyword.save(self._keyword_dir)
+            except OSError as err:
+                logger.warning("could not save the keyword index to %s: %s", self._keyword_dir, err)
+        return self._keyword
+
+    # -- writing ------------------------------------------------------------------
+    def add(
+        self,
+        doc: Document,
+        chunks: Sequence[Chunk],
+        chunk_vectors: np.ndarray,
+        sentence_vectors: dict[tuple[int, int], np.ndarray],
+    ) -> None:
+        """Write one document's sentences, then its chunks (the chunks mark it complete).
+
+        A sentence records the first chunk that holds it."""
+        owner = {}
+        for c in chunks:
+            for span in c.sentences:
+                owner.setdefault(span, c.id)
+        spans = sorted(sentence_vectors)
+        if spans:
+            self._sentences.upsert(
+                ids=[sentence_id(doc.id, s) for s in spans],
+                embeddings=np.stack([sentence_vectors[s] for s in spans]),
+                metadatas=[{"doc_id": doc.id, "chunk_id": owner[s], "start": s[0], "end": s[1]} for s in spans],
+            )
+        self._chunks.upsert(
+            ids=[c.id for c in chunks],
+            embeddings=chunk_vectors,
+            documents=[c.text for c in chunks],
+            metadatas=[
+                {
+                    "source": doc.source,
+                    "path": doc.path,
+                    "title": doc.title,
+                    "doc_id": doc.id,
+                    "index": c.index,
+                    "start": c.start,
+                    "end": c.end,
+                    "n_chunks": len(chunks),
+                    "sentences": ";".join(f"{a},{b}" for a, b in c.sentences),
+                }
+                for c in chunks
+            ],
+        )
+
+    def delete_document(self, doc_id: str) -> None:
+        self._chunks.delete(where={"doc_id": doc_id})
+        self._sentences.delete(where={"doc_id": doc_id})
+
+    def touch(self) -> str:
+        """Give the collection a new version stamp: every keyword index built before is stale."""
+        version = uuid.uuid4().hex
+        self._chunks.modify(metadata={VERSION_KEY: version})
+        return version
+
+    def _all(self, *include: str, with_ids: bool = False):
+        offset = 0
+        while True:
+            got = self._chunks.get(include=list(include), limit=PAGE, offset=offset)
+            if not got["ids"]:
+                return
+            for row, chunk_id in enumerate(got["ids"]):
+                values = [got[name][row] for name in include]
+                if with_ids:
+                    yield (chunk_id, *values)
+                else:
+                    yield values[0] if len(values) == 1 else tuple(values)
+            offset += len(got["ids"])
+
+
+def sentence_id(doc_id: str, span: tuple[int, int]) -> str:
+    return f"{doc_id}:{span[0]}:{span[1]}"
+
+
+def _stored(chunk_id: str, text: str, m: dict) -> StoredChunk:
+    sentences = tuple(
+        (int(a), int(b)) for a, b in (pair.split(",") for pair in m.get("sentences", "").split(";") if pair)
+    )
+    return StoredChunk(chunk_id, m["doc_id"], m["source"], m.get("title", ""), text, int(m["start"]), int(m["end"]), sentences)
+
+
+def _check_collection_name(name: str) -> None:
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,50}[A-Za-z0-9]", name):
+        raise StoreError(
+            f"bad collection name {name!r}: use 3-52 letters, digits, '.', '_' or '-', starting and ending with a letter or digit"
+        )
+
+
+def _check_index_folder(folder: Path) -> None:
+    """Refuse a folder that holds something other than a corpus-qa index: never wipe it."""
+    if folder.exists() and not folder.is_dir():
+        raise StoreError(f"index location {folder} is a file, not a folder; pass --index with a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / MARKER).exists():
+        raise StoreError(
+            f"{folder} is not a corpus-qa index (no {MARKER}) and is not empty; "
+            "pass --index with a new or empty folder"
+        )

@@ -1,0 +1,102 @@
+"""Files in, indexed chunks out: load, clean, chunk, embed in batches, write.
+
+Idempotent: a document whose content hash is stored complete is skipped (nothing is
+embedded); a changed file replaces its old chunks; an interrupted write (fewer chunks
+stored than the document has) is redone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .chunking import Chunk, chunk_text
+from .documents import Document, find_files, load
+from .embedder import Embedder
+from .index import Index, embedding_text
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    added: int  # new documents
+    updated: int  # documents whose file changed (or whose earlier write was cut short)
+    unchanged: int
+    removed: int  # with prune: documents whose file is gone
+    chunks: int  # chunks written
+
+
+@dataclass(frozen=True)
+class ChunkingOptions:
+    max_chars: int = 700
+    max_sentences: int = 4
+    overlap: int = 1
+
+
+def load_paths(paths: Iterable[str | Path]) -> list[Document]:
+    """Every document under `paths`, loaded and cleaned; the first bad file raises InputError
+    before anything is written."""
+    return [load(path, source) for path, source in find_files(list(paths))]
+
+
+def ingest_documents(
+    index: Index,
+    embedder: Embedder,
+    documents: list[Document],
+    prune: bool = False,
+    chunking: ChunkingOptions = ChunkingOptions(),
+    progress: Callable[[int, int], None] | None = None,
+    batch_docs: int = 64,
+) -> IngestReport:
+    stored = index.documents()
+    todo: list[Document] = []
+    unchanged = updated = 0
+    replaced: list[str] = []
+    for doc in documents:
+        key = doc.path or doc.source
+        old = stored.get(key)
+        if old and old.doc_id == doc.id and old.stored == old.n_chunks:
+            unchanged += 1
+            continue
+        if old:
+            updated += 1
+            replaced.append(old.doc_id)
+        todo.append(doc)
+    gone = []
+    if prune:
+        gone = [d.doc_id for key, d in stored.items() if d.path and not Path(d.path).exists()]
+    if not todo and not gone:
+        index.keyword_index()  # make sure the keyword index agrees with the collection
+        return IngestReport(0, 0, unchanged, 0, 0)
+
+    index.touch()  # from here on, any keyword index built before is stale
+    for doc_id in replaced + gone:
+        index.delete_document(doc_id)
+    planned = [(doc, chunk_text(doc.id, doc.text, **vars(chunking))) for doc in todo]
+    total = sum(len(chunks) for _, chunks in planned)
+    for at in range(0, len(planned), batch_docs):
+        _write_batch(index, embedder, planned[at : at + batch_docs], lambda n: progress and progress(n, total))
+    index.touch()
+    index.keyword_index()
+    return IngestReport(len(todo) - updated, updated, unchanged, len(gone), total)
+
+
+def _write_batch(index: Index, embedder: Embedder, batch: list[tuple[Document, list[Chunk]]], progress) -> None:
+    texts, spans = [], []
+    for doc, chunks in batch:
+        for chunk in chunks:
+            shift = len(embedding_text(doc.title, "")) - chunk.start
+            texts.append(embedding_text(doc.title, chunk.text))
+            spans.append([(a + shift, b + shift) for a, b in chunk.sentences])
+    chunk_vectors, span_vectors = embedder.encode_with_spans(texts, spans, progress=progress)
+    row = 0
+    for doc, chunks in batch:
+        sentences = {}
+        for chunk in chunks:
+            for span, vector in zip(chunk.sentences, span_vectors[row]):
+                sentences.setdefault(span, vector)
+            row += 1
+        index.add(doc, chunks, chunk_vectors[row - len(chunks) : row], sentences)

@@ -1,0 +1,145 @@
+"""The Gradio chat page: renders Answers from rag.QA. Knows nothing of Chroma or BM25.
+
+Every piece of document or question text is HTML-escaped before it reaches the page,
+so an article holding <script> shows as text. No fonts or scripts come from a CDN and
+Gradio's analytics are off.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import re
+import sys
+from pathlib import Path
+
+from rag import QA, Answer, CorpusQAError
+
+logger = logging.getLogger(__name__)
+
+EXAMPLES = [
+    "Who is now the chairman of the Ukraine Defense Contact Group?",
+    "What kind of support did Trump say the U.S. might provide for Ukraine?",
+    "Into which Baltic countries did Biden move U.S. troops?",
+    "How many points did the peace plan reviewed in Geneva have?",
+]
+
+CSS = """
+.cqa-answer { font-size: 1.05em; margin-bottom: .6em; }
+.cqa-abstain { border-left: 4px solid #b45309; background: #fffbeb; color: #78350f; padding: .4em .7em; }
+.cqa-error { border-left: 4px solid #b91c1c; background: #fef2f2; color: #7f1d1d; padding: .4em .7em; }
+.cqa-sources { margin: 0; padding-left: 1.4em; font-size: .92em; }
+.cqa-sources li { margin-bottom: .6em; }
+.cqa-low { opacity: .7; }
+.cqa-meta { color: #6b7280; font-size: .9em; }
+.cqa-passage mark { background: #fde68a; color: inherit; padding: 0 .1em; }
+"""
+_MARKER = re.compile(r"\[(\d+)\]")
+
+
+def render_answer(answer: Answer) -> str:
+    """The reply as HTML: the answer with [n] markers, then the numbered sources."""
+    esc = html.escape
+    if answer.abstained:
+        head = f'<div class="cqa-answer cqa-abstain"><strong>No answer in the corpus.</strong> {esc(answer.text)}</div>'
+    else:
+        head = '<div class="cqa-answer">' + _MARKER.sub(r"<sup><b>[\1]</b></sup>", esc(answer.text)) + "</div>"
+    items = []
+    for p in answer.passages:
+        if p.highlight:
+            a, b = p.highlight
+            body = f"{esc(p.text[:a])}<mark>{esc(p.text[a:b])}</mark>{esc(p.text[b:])}"
+        else:
+            body = esc(p.text)
+        low = " cqa-low" if p.low_relevance else ""
+        label = " · low relevance" if p.low_relevance else ""
+        items.append(
+            f'<li value="{p.n}" class="cqa-source{low}"><strong>{esc(p.title)}</strong> '
+            f'<span class="cqa-meta">{esc(p.source)} · chars {p.start}–{p.end} · score {p.score:.2f}{label}</span>'
+            f'<div class="cqa-passage">{body}</div></li>'
+        )
+    sources = ""
+    if items:
+        title = "Closest passages (low relevance)" if answer.abstained else "Sources"
+        sources = f'<div class="cqa-meta">{title}</div><ol class="cqa-sources">{"".join(items)}</ol>'
+    return (head + sources).replace("\n", "<br>")
+
+
+def render_error(message: str) -> str:
+    return f'<div class="cqa-error"><strong>Cannot answer:</strong> {html.escape(message)}</div>'
+
+
+def build_app(qa: QA, k: int = 5):
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+
+    def respond(question: str, history: list):
+        history = list(history or [])
+        try:
+            reply = render_answer(qa.ask(question, k=k))
+        except CorpusQAError as err:
+            reply = render_error(str(err))
+        except Exception as err:  # the index or server failing: say so on the page, keep serving
+            logger.exception("question failed")
+            reply = render_error(f"the index could not be searched ({type(err).__name__}); try again in a moment")
+        history.append({"role": "user", "content": html.escape(question or "")})
+        history.append({"role": "assistant", "content": reply})
+        return "", history
+
+    with gr.Blocks(title="corpus-qa", analytics_enabled=False) as app:
+        gr.Markdown("## corpus-qa\nAsk the indexed articles. Answers quote the articles and cite their passages [n].")
+        chat = gr.Chatbot(label="Answers", height=560, elem_id="chat", sanitize_html=True, render_markdown=True, buttons=["copy"])
+        with gr.Row():
+            box = gr.Textbox(placeholder="Ask a question about the articles…", show_label=False, scale=8,
+                             elem_id="question", max_lines=4)
+            ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+        gr.Examples(EXAMPLES, inputs=box, label="Example questions")
+        box.submit(respond, [box, chat], [box, chat], api_name="ask")
+        ask.click(respond, [box, chat], [box, chat], api_name=False)
+    return app
+
+
+def theme():
+    """Gradio's default look with the system's fonts: nothing is fetched from a font CDN."""
+    import gradio as gr
+
+    return gr.themes.Default(font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
+
+
+def parse_auth(auth: str | None) -> list[tuple[str, str]] | None:
+    """USER:PASSWORD, or a file of such lines -> [(user, password)]."""
+    from store import InputError
+
+    if not auth:
+        return None
+    lines = [auth]
+    if os.path.isfile(os.path.expanduser(auth)):
+        lines = Path(os.path.expanduser(auth)).read_text(encoding="utf-8").splitlines()
+    pairs = []
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, sep, password = line.partition(":")
+        if not sep or not user or not password:
+            raise InputError("bad --auth: give USER:PASSWORD or a file of USER:PASSWORD lines")
+        pairs.append((user, password))
+    if not pairs:
+        raise InputError(f"bad --auth: {auth} holds no USER:PASSWORD line")
+    return pairs
+
+
+def launch(qa: QA, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, block: bool = True):
+    """Serve the page; returns the app (running in the background when block=False)."""
+    credentials = parse_auth(auth)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"corpus-qa: warning: serving on {host}: anyone who can reach this machine can use the page"
+              + ("" if credentials else "; consider --auth USER:PASSWORD"), file=sys.stderr)
+    app = build_app(qa)
+    app.queue(default_concurrency_limit=4)
+    app.launch(
+        server_name=host, server_port=port, auth=credentials, prevent_thread_lock=not block,
+        show_error=False, theme=theme(), css=CSS, quiet=not block,
+    )
+    return app
