@@ -10,7 +10,8 @@ The rules, in order:
 3. The tail: below the last line that ends like a sentence, everything is furniture
    (headline lists carry no full stop) -- provided the run holds a furniture marker or
    looks like a list of headlines (two lines or more).
-4. The title is the first line of at least three words; short labels above it
+4. The title is the first line of at least three words, unless that line is plainly
+   a body sentence (no headline: the file name is the title); short labels above it
    ("Politics") and repeats of it go.
 5. Inside the body, a short line that is not a sentence (a caption, a label of a few
    words) goes; longer lines stay whatever their punctuation.
@@ -40,6 +41,7 @@ _MARKERS = re.compile(
 _AGE = re.compile(r"\d+\s*(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?)\s+ago", re.I)
 # A line that ends as a sentence does: . ! ? or an ellipsis, then closing quotes/brackets.
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
+_FULL_STOP = re.compile(r"\.[\"'”’)\]]*$")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u3000]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -59,6 +61,12 @@ def is_sentence(line: str) -> bool:
 
 def _words(line: str) -> int:
     return len(line.split())
+
+
+def _is_body_sentence(line: str) -> bool:
+    """A first line that cannot be a headline: a long sentence, or a sentence of ten words
+    or more ending with a full stop (headlines carry none)."""
+    return is_sentence(line) and (_words(line) > 20 or (bool(_FULL_STOP.search(line)) and _words(line) >= 10))
 
 
 def clean_article(raw: str, fallback_title: str = "") -> tuple[str, str]:
@@ -81,7 +89,7 @@ def clean_article(raw: str, fallback_title: str = "") -> tuple[str, str]:
 
     # 4. the title: the first line of three words or more.
     title_at = next((i for i, line in enumerate(lines) if _words(line) >= 3), None)
-    if title_at is None or (is_sentence(lines[title_at]) and _words(lines[title_at]) > 20):
+    if title_at is None or _is_body_sentence(lines[title_at]):
         # no headline: the text starts with its body
         body = [line for line in lines if is_sentence(line) or _words(line) >= 7]
         return fallback_title, "\n\n".join(body)

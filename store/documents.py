@@ -12,7 +12,8 @@ from .errors import InputError
 
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
 MAX_FILE_BYTES = 50_000_000
-_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")  # an image: its alt text is a caption, not body
+_MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def parse(raw: str, source: str, path: str = "", suffix: str = ".txt") -> Docume
     if suffix in (".html", ".htm"):
         raw = html_to_text(raw)
     elif suffix in (".md", ".markdown"):
-        raw = _MD_LINK.sub(r"\1", raw)
+        raw = _MD_LINK.sub(r"\1", _MD_IMAGE.sub("", raw))
     title, text = clean_article(raw, fallback_title=Path(source).stem)
     digest = hashlib.sha256(f"{source}\x00{title}\x00{text}".encode()).hexdigest()
     return Document(id=digest[:32], source=source, path=path, title=title, text=text)

@@ -1,0 +1,149 @@
+"""Shared fixtures: the real model (once per session), real Chroma (embedded in a temp
+folder, or a real `chroma run` server on loopback), the bundled corpus indexed once.
+
+- `embedder`: the sentence-transformers model, loaded once for the whole session.
+- `bundled_qa`: a QA over the five bundled articles, ingested once; tests only read it.
+- `make_qa(backend=...)`: a fresh, empty QA in its own temp folder (or its own
+  collection on the session's Chroma server), sharing the session's model.
+- `backend`: "embedded" and "server"; a test that takes it runs against both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+import rag
+import store
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+DEV_SET = REPO.parent / "shared" / "qa" / "dev.jsonl"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def embedder() -> store.SentenceTransformerEmbedder:
+    model = store.SentenceTransformerEmbedder()
+    model.encode(["warm up"])  # load it now, not inside the first test's timing
+    return model
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    path = rag.bundled_corpus()
+    names = sorted(p.name for p in path.iterdir())
+    assert len(names) == 5, f"the bundled corpus should hold 5 articles, found {names}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def bundled_qa(tmp_path_factory, embedder, corpus_dir) -> rag.QA:
+    """QA over the bundled corpus, ingested once per session. Read only."""
+    index = store.Index.open(path=tmp_path_factory.mktemp("bundled") / "index")
+    qa = rag.QA(index, embedder)
+    report = qa.ingest([corpus_dir])
+    assert (report.added, report.updated, report.unchanged, report.removed) == (5, 0, 0, 0), report
+    return qa
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    """A real Chroma server (`chroma run`) on a free loopback port; yields its URL."""
+    import chromadb
+    from chromadb.config import Settings
+
+    exe = BIN / "chroma"
+    if not exe.exists():
+        pytest.fail(f"no chroma executable next to the interpreter at {exe}; reinstall chromadb")
+    data = tmp_path_factory.mktemp("chroma-server")
+    port = free_port()
+    log = open(data.parent / "chroma-server.log", "wb")
+    proc = subprocess.Popen(
+        [str(exe), "run", "--path", str(data / "db"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                log.flush()
+                output = Path(log.name).read_text(errors="replace")[-2000:]
+                pytest.fail(f"chroma run exited with {proc.returncode}:\n{output}")
+            try:
+                chromadb.HttpClient(host="127.0.0.1", port=port, settings=Settings(anonymized_telemetry=False)).heartbeat()
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the Chroma server on port {port} did not answer a heartbeat within 60 s")
+                time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture
+def make_qa(tmp_path, embedder, request):
+    """Factory: a new, empty QA sharing the session model.
+
+    make_qa() / make_qa("embedded"): an embedded index in a new folder under tmp_path.
+    make_qa("server"): a new collection (unique name) on the session's Chroma server,
+    keyword cache under tmp_path. `model=` wraps the model (e.g. a counter);
+    `reopen=qa` opens the index of an earlier QA again, as a new process would.
+    """
+    made = 0
+
+    def factory(backend: str = "embedded", model=None, reopen: rag.QA | None = None) -> rag.QA:
+        nonlocal made
+        made += 1
+        if backend == "embedded":
+            path = Path(reopen.index.where) if reopen else tmp_path / f"index{made}"
+            index = store.Index.open(path=path)
+        elif backend == "server":
+            url = request.getfixturevalue("chroma_server")
+            name = reopen.index.name if reopen else f"t{uuid.uuid4().hex[:16]}"
+            index = store.Index.open(url=url, collection=name, cache=tmp_path / "cache")
+        else:
+            raise ValueError(f"backend must be 'embedded' or 'server', got {backend!r}")
+        return rag.QA(index, model or embedder)
+
+    return factory
+
+
+@pytest.fixture(params=["embedded", pytest.param("server", marks=pytest.mark.server)])
+def backend(request) -> str:
+    """Run the test against an embedded Chroma and against a real Chroma server."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def dev_questions() -> list[dict]:
+    """../shared/qa/dev.jsonl beside the checkout (read in place, never copied)."""
+    if not DEV_SET.is_file():
+        pytest.skip(f"no dev question set at {DEV_SET}")
+    return [json.loads(line) for line in DEV_SET.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def bundled_docs(corpus_dir) -> dict[str, store.Document]:
+    """The five bundled articles, loaded and cleaned, by file name."""
+    return {Path(path).name: store.load(path, source) for path, source in store.find_files([corpus_dir])}
