@@ -77,30 +77,32 @@ def chunk_text(
     doc_id: str, text: str, max_chars: int = 700, max_sentences: int = 4, overlap: int = 1
 ) -> list[Chunk]:
     """Group sentences into chunks of at most `max_sentences` and about `max_chars`,
-    consecutive chunks sharing `overlap` sentences. A sentence longer than `max_chars`
-    is a chunk of its own (never cut)."""
+    consecutive chunks sharing `overlap` sentences (fewer where the shared sentences and
+    the next one would not fit in `max_chars`: no chunk repeats only its neighbour's tail).
+    A sentence longer than `max_chars` is a chunk of its own (never cut)."""
     if max_sentences < 1 or max_chars < 1 or not 0 <= overlap < max_sentences:
         raise ValueError(
             f"chunking needs max_sentences >= 1, max_chars >= 1 and 0 <= overlap < max_sentences; "
             f"got {max_sentences}, {max_chars}, {overlap}"
         )
     sentences = sentence_spans(text)
-    groups: list[list[tuple[int, int]]] = []
-    i = 0
-    while i < len(sentences):
-        group = [sentences[i]]
+
+    def group_end(i: int) -> int:
         j = i + 1
-        while (
-            j < len(sentences)
-            and len(group) < max_sentences
-            and sentences[j][1] - group[0][0] <= max_chars
-        ):
-            group.append(sentences[j])
+        while j < len(sentences) and j - i < max_sentences and sentences[j][1] - sentences[i][0] <= max_chars:
             j += 1
-        groups.append(group)
+        return j
+
+    groups: list[list[tuple[int, int]]] = []
+    i, done = 0, 0  # done: sentences already in a chunk
+    while i < len(sentences):
+        j = group_end(i)
+        if j <= done:  # only the overlap fits: it would repeat the last chunk's tail
+            i, j = done, group_end(done)
+        groups.append(sentences[i:j])
         if j >= len(sentences):
             break
-        i = max(i + 1, j - overlap)
+        i, done = max(i + 1, j - overlap), j
     chunks = []
     for index, group in enumerate(groups):
         start, end = group[0][0], group[-1][1]
