@@ -3,6 +3,11 @@
 One forward pass over a chunk gives the chunk's vector (mean of its token vectors, as
 the model's own pooling does) and, by pooling the token vectors of each of its
 sentences, a vector per sentence: answer sentences are scored without a second pass.
+
+Questions are embedded without importing sentence-transformers (about 4 s of imports):
+a model folder holding a BERT with mean pooling, such as the default one, is run by
+`BertMeanEncoder`, a forward pass written with torch and the tokenizers library that
+gives the same vectors (to 1e-6). Other models go through sentence-transformers.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -59,6 +65,7 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self.device = device
         self._model = None
+        self._fast: BertMeanEncoder | None | bool = False  # False: not looked for yet
 
     @property
     def model(self):
@@ -87,6 +94,10 @@ class SentenceTransformerEmbedder:
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors, one row per text."""
+        if self._fast is False:
+            self._fast = BertMeanEncoder.load(resolve_model(self.name), self.batch_size) if self._model is None else None
+        if self._fast is not None:
+            return self._fast.encode(texts)
         vectors = self.model.encode(
             list(texts), batch_size=self.batch_size, convert_to_numpy=True, normalize_embeddings=True
         )
@@ -143,3 +154,121 @@ class SentenceTransformerEmbedder:
 def _unit(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+class BertMeanEncoder:
+    """Unit vectors from a sentence-transformers folder of a BERT + mean pooling, with
+    torch and tokenizers only: what the question path needs, without importing
+    sentence-transformers or transformers. The same computation as the model's own
+    modules (embeddings, 12-head attention through scaled_dot_product_attention, exact
+    GELU, mean over the attended tokens, L2 norm); tests/test_embedder.py checks it
+    against SentenceTransformer.encode.
+    """
+
+    def __init__(self, tokenizer, weights: dict, config: dict, max_length: int, batch_size: int = 32):
+        self.tokenizer = tokenizer
+        self.w = weights
+        self.layers = int(config["num_hidden_layers"])
+        self.heads = int(config["num_attention_heads"])
+        self.eps = float(config.get("layer_norm_eps", 1e-12))
+        self.max_length = max_length
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(cls, path: str, batch_size: int = 32) -> BertMeanEncoder | None:
+        """The encoder for model folder `path`, or None when the folder holds anything
+        else (another architecture or pooling, a hub name): use sentence-transformers."""
+        import json
+
+        folder = Path(path)
+        try:
+            modules = [m["type"].rsplit(".", 1)[-1] for m in json.loads((folder / "modules.json").read_text())]
+            config = json.loads((folder / "config.json").read_text())
+            pooling_dir = next(
+                m["path"] for m in json.loads((folder / "modules.json").read_text()) if m["type"].endswith("Pooling")
+            )
+            pooling = json.loads((folder / pooling_dir / "config.json").read_text())
+            st_config = json.loads((folder / "sentence_bert_config.json").read_text())
+        except (OSError, ValueError, KeyError, StopIteration):
+            return None
+        mean_only = pooling.get("pooling_mode_mean_tokens") and not any(
+            v for k, v in pooling.items() if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens"
+        )
+        if (
+            modules not in (["Transformer", "Pooling", "Normalize"], ["Transformer", "Pooling"])
+            or config.get("model_type") != "bert"
+            or config.get("hidden_act") != "gelu"
+            or config.get("position_embedding_type", "absolute") != "absolute"
+            or not mean_only
+            or st_config.get("do_lower_case")
+            or not (folder / "tokenizer.json").is_file()
+            or not (folder / "model.safetensors").is_file()
+        ):
+            return None
+        import torch  # noqa: F401  (safetensors.torch needs it)
+        from safetensors.torch import load_file
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        max_length = int(st_config.get("max_seq_length") or config["max_position_embeddings"])
+        max_length = min(max_length, int(config["max_position_embeddings"]))
+        tokenizer.enable_truncation(max_length=max_length)
+        tokenizer.no_padding()
+        weights = {k.removeprefix("bert."): v for k, v in load_file(str(folder / "model.safetensors")).items()}
+        if "embeddings.word_embeddings.weight" not in weights:
+            return None
+        return cls(tokenizer, weights, config, max_length, batch_size)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        texts = list(texts)
+        out = np.zeros((len(texts), self.w["embeddings.word_embeddings.weight"].shape[1]), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        with torch.inference_mode():
+            for at in range(0, len(order), self.batch_size):
+                batch = order[at : at + self.batch_size]
+                encodings = self.tokenizer.encode_batch([texts[i] for i in batch])
+                width = max(len(e.ids) for e in encodings)
+                ids = torch.zeros((len(batch), width), dtype=torch.long)
+                mask = torch.zeros((len(batch), width), dtype=torch.long)
+                for row, e in enumerate(encodings):
+                    ids[row, : len(e.ids)] = torch.tensor(e.ids)
+                    mask[row, : len(e.ids)] = 1
+                tokens = self._forward(ids, mask)
+                m = mask.unsqueeze(-1).to(tokens.dtype)
+                pooled = (tokens * m).sum(1) / m.sum(1).clamp(min=1e-9)
+                out[batch] = torch.nn.functional.normalize(pooled, p=2, dim=1).numpy()
+        return out
+
+    def _forward(self, ids, mask):
+        import torch
+        import torch.nn.functional as F
+
+        w, eps = self.w, self.eps
+        n, width = ids.shape
+        x = (
+            w["embeddings.word_embeddings.weight"][ids]
+            + w["embeddings.position_embeddings.weight"][:width].unsqueeze(0)
+            + w["embeddings.token_type_embeddings.weight"][0]
+        )
+        hidden = x.shape[-1]
+        x = F.layer_norm(x, (hidden,), w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], eps)
+        attend = None if bool(mask.all()) else mask.bool()[:, None, None, :]
+        per_head = hidden // self.heads
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}."
+
+            def heads(name):
+                y = F.linear(x, w[p + f"attention.self.{name}.weight"], w[p + f"attention.self.{name}.bias"])
+                return y.view(n, width, self.heads, per_head).transpose(1, 2)
+
+            a = F.scaled_dot_product_attention(heads("query"), heads("key"), heads("value"), attn_mask=attend)
+            a = a.transpose(1, 2).reshape(n, width, hidden)
+            a = F.linear(a, w[p + "attention.output.dense.weight"], w[p + "attention.output.dense.bias"])
+            x = F.layer_norm(a + x, (hidden,), w[p + "attention.output.LayerNorm.weight"],
+                             w[p + "attention.output.LayerNorm.bias"], eps)
+            h = F.gelu(F.linear(x, w[p + "intermediate.dense.weight"], w[p + "intermediate.dense.bias"]))
+            h = F.linear(h, w[p + "output.dense.weight"], w[p + "output.dense.bias"])
+            x = F.layer_norm(h + x, (hidden,), w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], eps)
+        return x
