@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from store import (
     ChunkingOptions,
+    Document,
     Embedder,
     Index,
     IngestReport,
@@ -19,7 +23,7 @@ from store import (
 )
 
 from .answer import Answer, AnswerSettings, compose
-from .retrieve import RetrievalSettings, retrieve
+from .retrieve import Candidate, RetrievalSettings, retrieve
 
 logger = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 2000
@@ -70,16 +74,28 @@ class QA:
         index: str | Path | None = None,
         model: str | None = None,
         chroma_url: str | None = None,
-        collection: str = "corpus",
+        collection: str | None = None,
         token: str | None = None,
         settings: Settings | None = None,
     ) -> QA:
-        """Open (or create) an index: embedded in folder `index` (default ./.corpus-qa),
-        or the collection on the Chroma server at `chroma_url`. Loads no model yet."""
-        store = Index.open(path=None if chroma_url else (index or DEFAULT_INDEX), url=chroma_url,
-                           collection=collection, token=token,
-                           cache=Path(index) / "cache" if (chroma_url and index) else None)
-        return cls(store, SentenceTransformerEmbedder(model), settings)
+        """Open (or create) an index: embedded in folder `index`, or the collection on the
+        Chroma server at `chroma_url`. Loads no model yet.
+
+        Arguments left out come from the environment, as for the CLI: CORPUS_QA_INDEX
+        (default ./.corpus-qa), CORPUS_QA_MODEL, CORPUS_QA_CHROMA_URL,
+        CORPUS_QA_COLLECTION (default "corpus") and CORPUS_QA_CHROMA_TOKEN.
+        """
+        env = os.environ.get
+        index = index or env("CORPUS_QA_INDEX") or None
+        chroma_url = chroma_url or env("CORPUS_QA_CHROMA_URL") or None
+        store = Index.open(
+            path=None if chroma_url else (index or DEFAULT_INDEX),
+            url=chroma_url,
+            collection=collection or env("CORPUS_QA_COLLECTION") or "corpus",
+            token=token or env("CORPUS_QA_CHROMA_TOKEN") or None,
+            cache=Path(index) / "cache" if (chroma_url and index) else None,
+        )
+        return cls(store, SentenceTransformerEmbedder(model or env("CORPUS_QA_MODEL") or None), settings)
 
     def ingest(
         self,
@@ -94,6 +110,19 @@ class QA:
             self.index, self.embedder, documents, prune=prune, chunking=self.settings.chunking, progress=progress
         )
 
+    def ingest_documents(
+        self,
+        documents: Iterable[Document],
+        prune: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> IngestReport:
+        """Index documents given as records (see store.from_record) rather than files:
+        the same chunking, embedding and idempotence as `ingest`."""
+        return ingest_documents(
+            self.index, self.embedder, list(documents), prune=prune, chunking=self.settings.chunking,
+            progress=progress,
+        )
+
     def ensure_corpus(self, progress: Callable[[int, int], None] | None = None) -> IngestReport | None:
         """Index the bundled corpus when the index is empty."""
         if self.index.count():
@@ -102,11 +131,17 @@ class QA:
 
     def ask(self, question: str, k: int = 5) -> Answer:
         question = check_question(question)
+        vector, candidates = self.retrieve(question, k)
+        return compose(self.index, question, vector, candidates, self.settings.answer)
+
+    def retrieve(self, question: str, k: int = 5) -> tuple[np.ndarray, list[Candidate]]:
+        """The question's vector and its k best chunks: the retrieval `ask` answers from
+        (and the evaluation measures)."""
+        question = check_question(question)
         if k < 1:
             raise InputError(f"k must be at least 1, got {k}")
         vector = self.embedder.encode([question])[0]
-        candidates = retrieve(self.index, question, vector, k, self.settings.retrieval)
-        return compose(self.index, question, vector, candidates, self.settings.answer)
+        return vector, retrieve(self.index, question, vector, k, self.settings.retrieval)
 
     def stats(self) -> Stats:
         return Stats(

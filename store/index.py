@@ -6,6 +6,7 @@ Embedded (`path=`, a PersistentClient) or a Chroma server (`url=`, an HttpClient
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ import numpy as np
 
 from .chunking import Chunk
 from .documents import Document
-from .errors import StoreError
+from .errors import CorpusQAError, StoreError
 from .keyword import KeywordHit, KeywordIndex
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,31 @@ class StoredDocument:
     stored: int  # how many it has (fewer: an interrupted write)
 
 
+def _server_errors(method):
+    """A Chroma server that stops answering becomes one clear StoreError; the client
+    reconnects by itself on the next call once the server is back."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except CorpusQAError:
+            raise
+        except Exception as err:
+            if not self.remote or not _is_connection_error(err):
+                raise
+            raise StoreError(
+                f"the Chroma server at {self.where} is not answering ({type(err).__name__}); "
+                "check that it runs (chroma run ...): corpus-qa reconnects once it is back"
+            ) from err
+
+    return wrapper
+
+
+def _is_connection_error(err: Exception) -> bool:
+    return isinstance(err, (ConnectionError, TimeoutError)) or type(err).__module__.split(".")[0] in ("httpx", "httpcore")
+
+
 def embedding_text(title: str, text: str) -> str:
     """What is embedded and keyword-indexed for a chunk: its article's title, then it."""
     return f"{title}\n{text}" if title else text
@@ -63,6 +89,7 @@ class Index:
         self.client = client
         self.name = collection
         self.where = where
+        self.remote = "://" in where
         self._keyword_dir = keyword_dir
         self._keyword: KeywordIndex | None = None
         self._chunks = client.get_or_create_collection(
@@ -115,7 +142,8 @@ class Index:
                 ) from None
             base = Path(cache or Path.home() / ".cache" / "corpus-qa")
             safe = f"{parsed.hostname}_{port}_{collection}"
-            return cls._guarded(client, collection, base / "keyword" / safe, url)
+            where = f"{parsed.scheme or 'http'}://{parsed.hostname}:{port}"
+            return cls._guarded(client, collection, base / "keyword" / safe, where)
 
         folder = Path(path or ".corpus-qa").expanduser()
         _check_index_folder(folder)
@@ -144,13 +172,16 @@ class Index:
             ) from None
 
     # -- reading ------------------------------------------------------------------
+    @_server_errors
     def count(self) -> int:
         return self._chunks.count()
 
+    @_server_errors
     def version(self) -> str:
         metadata = self.client.get_collection(self.name).metadata or {}
         return str(metadata.get(VERSION_KEY, ""))
 
+    @_server_errors
     def documents(self) -> dict[str, StoredDocument]:
         """Stored documents by file path (or by source where no path was stored)."""
         found: dict[str, list] = {}
@@ -163,6 +194,7 @@ class Index:
             for key, (m, n) in found.items()
         }
 
+    @_server_errors
     def dense(self, vector: np.ndarray, n: int) -> list[tuple[StoredChunk, float]]:
         """Top-n chunks by cosine similarity to a unit query vector."""
         if n < 1 or self.count() == 0:
@@ -177,6 +209,7 @@ class Index:
             )
         ]
 
+    @_server_errors
     def dense_sentences(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
         """(chunk id, cosine) of the top-n sentences, a chunk listed once at its best."""
         if n < 1 or self._sentences.count() == 0:
@@ -190,18 +223,21 @@ class Index:
     def keyword(self, query: str, n: int) -> list[KeywordHit]:
         return self.keyword_index().search(query, n)
 
+    @_server_errors
     def chunks(self, ids: Sequence[str]) -> dict[str, StoredChunk]:
         if not ids:
             return {}
         got = self._chunks.get(ids=list(ids), include=["documents", "metadatas"])
         return {i: _stored(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
 
+    @_server_errors
     def sentence_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         if not ids:
             return {}
         got = self._sentences.get(ids=list(ids), include=["embeddings"])
         return {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"])}
 
+    @_server_errors
     def keyword_index(self) -> KeywordIndex:
         """The keyword index for the collection as it is now: loaded, or rebuilt."""
         version = self.version()
@@ -225,6 +261,7 @@ class Index:
         return self._keyword
 
     # -- writing ------------------------------------------------------------------
+    @_server_errors
     def add(
         self,
         doc: Document,
@@ -266,10 +303,12 @@ class Index:
             ],
         )
 
+    @_server_errors
     def delete_document(self, doc_id: str) -> None:
         self._chunks.delete(where={"doc_id": doc_id})
         self._sentences.delete(where={"doc_id": doc_id})
 
+    @_server_errors
     def touch(self) -> str:
         """Give the collection a new version stamp: every keyword index built before is stale."""
         version = uuid.uuid4().hex
