@@ -213,6 +213,7 @@ def test_bad_chunking_options_name_the_values():
         chunk_text("doc", "One ant. Two bees.", max_sentences=2, overlap=2)
 
 
+@pytest.mark.slow
 def test_bad_chunking_options_are_refused_by_ingest_before_anything_is_written(make_qa, corpus_dir):
     qa = make_qa()
     with pytest.raises(ValueError, match="overlap < max_sentences"):

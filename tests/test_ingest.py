@@ -12,6 +12,8 @@ import pytest
 import rag
 import store
 
+pytestmark = pytest.mark.slow  # the real model and Chroma
+
 
 class CountingEmbedder:
     """The real model, counted: implements store.Embedder by delegating to it."""

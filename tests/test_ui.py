@@ -11,7 +11,7 @@ import rag
 import ui.app
 from conftest import free_port
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow  # the tests that serve the page (model, server)
 
 HEALEY = "Who is now the chairman of the Ukraine Defense Contact Group?"
 
@@ -47,6 +47,7 @@ def ask(client, question: str, history=None) -> tuple[str, list[dict]]:
     return text_of(history[-1]), history
 
 
+@slow
 def test_the_app_exposes_one_ask_endpoint(client):
     api = client.view_api(return_format="dict", print_info=False)
     assert list(api["named_endpoints"]) == ["/ask"], list(api["named_endpoints"])
@@ -54,6 +55,7 @@ def test_the_app_exposes_one_ask_endpoint(client):
     assert params == ["question", "history"]
 
 
+@slow
 def test_answer_reply_shows_citation_source_and_highlight(client):
     reply, history = ask(client, HEALEY)
     assert len(history) == 2
@@ -67,6 +69,7 @@ def test_answer_reply_shows_citation_source_and_highlight(client):
     assert "<mark>Britain’s defense secretary, John Healey, is now the chairman.</mark>" in reply
 
 
+@slow
 def test_history_is_kept_across_questions(client):
     _, history = ask(client, HEALEY)
     reply, history = ask(client, "Into which Baltic countries did Biden move U.S. troops?", history)
@@ -74,6 +77,7 @@ def test_history_is_kept_across_questions(client):
     assert "Estonia" in reply and "<sup><b>[1]</b></sup>" in reply
 
 
+@slow
 def test_abstention_reply_looks_different(client):
     reply, _ = ask(client, "Which singer launched a candle called Burn the Baggage?")
     assert reply.startswith('<div class="cqa-answer cqa-abstain"><strong>No answer in the corpus.</strong> '
@@ -84,6 +88,7 @@ def test_abstention_reply_looks_different(client):
     assert "Burn the Baggage" not in reply.split("</div>", 1)[1], "furniture shown as a source"
 
 
+@slow
 @pytest.mark.parametrize(
     "question, message",
     [
@@ -99,6 +104,7 @@ def test_bad_question_yields_a_visible_error(client, question, message):
     assert message in reply, reply[:300]
 
 
+@slow
 def test_the_page_is_served_with_analytics_off(server):
     app, url = server
     assert app.analytics_enabled is False
