@@ -134,14 +134,18 @@ class SentenceTransformerEmbedder:
             mask = encoded["attention_mask"].numpy().astype(bool)
             text_vectors[batch] = _unit(out["sentence_embedding"].numpy())
             for row, i in enumerate(batch):
+                if not len(spans[i]):
+                    continue
                 starts, ends = offsets[row, :, 0], offsets[row, :, 1]
                 real = mask[row] & (ends > starts)
-                for j, (a, b) in enumerate(spans[i]):
-                    inside = real & (starts >= a) & (ends <= b)
-                    if inside.any():
-                        span_vectors[i][j] = tokens[row][inside].mean(axis=0)
-                    else:
-                        missing.append((i, j))
+                bounds = np.asarray(spans[i]).reshape(-1, 2)
+                # inside[j, t]: token t lies in span j; a span's vector is the mean of its tokens
+                inside = real & (starts >= bounds[:, :1]) & (ends <= bounds[:, 1:])
+                counts = inside.sum(axis=1)
+                sums = inside.astype(np.float32) @ tokens[row]
+                found = counts > 0
+                span_vectors[i][found] = sums[found] / counts[found, None]
+                missing.extend((i, int(j)) for j in np.flatnonzero(~found))
             if progress:
                 progress(len(batch))
         if missing:

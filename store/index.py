@@ -272,22 +272,30 @@ class Index:
         """Write one document's sentences, then its chunks (the chunks mark it complete).
 
         A sentence records the first chunk that holds it."""
-        owner = {}
-        for c in chunks:
-            for span in c.sentences:
-                owner.setdefault(span, c.id)
-        spans = sorted(sentence_vectors)
-        if spans:
-            self._sentences.upsert(
-                ids=[sentence_id(doc.id, s) for s in spans],
-                embeddings=np.stack([sentence_vectors[s] for s in spans]),
-                metadatas=[{"doc_id": doc.id, "chunk_id": owner[s], "start": s[0], "end": s[1]} for s in spans],
-            )
-        self._chunks.upsert(
-            ids=[c.id for c in chunks],
-            embeddings=chunk_vectors,
-            documents=[c.text for c in chunks],
-            metadatas=[
+        self.add_many([(doc, chunks, chunk_vectors, sentence_vectors)])
+
+    def add_many(
+        self,
+        rows: Sequence[tuple[Document, Sequence[Chunk], np.ndarray, dict[tuple[int, int], np.ndarray]]],
+    ) -> None:
+        """`add` for many documents in a few round trips: all their sentences, then all
+        their chunks (a document whose chunks are stored is complete), in Chroma's
+        largest batches."""
+        s_ids, s_vectors, s_meta = [], [], []
+        c_ids, c_vectors, c_texts, c_meta = [], [], [], []
+        for doc, chunks, chunk_vectors, sentence_vectors in rows:
+            owner = {}
+            for c in chunks:
+                for span in c.sentences:
+                    owner.setdefault(span, c.id)
+            for s in sorted(sentence_vectors):
+                s_ids.append(sentence_id(doc.id, s))
+                s_vectors.append(sentence_vectors[s])
+                s_meta.append({"doc_id": doc.id, "chunk_id": owner[s], "start": s[0], "end": s[1]})
+            c_ids += [c.id for c in chunks]
+            c_vectors.append(np.asarray(chunk_vectors, dtype=np.float32).reshape(len(chunks), -1))
+            c_texts += [c.text for c in chunks]
+            c_meta += [
                 {
                     "source": doc.source,
                     "path": doc.path,
@@ -300,10 +308,30 @@ class Index:
                     "sentences": ";".join(f"{a},{b}" for a, b in c.sentences),
                 }
                 for c in chunks
-            ],
-        )
+            ]
+        step = self._max_batch()
+        if s_ids:
+            vectors = np.stack(s_vectors)
+            for at in range(0, len(s_ids), step):
+                self._sentences.upsert(
+                    ids=s_ids[at : at + step], embeddings=vectors[at : at + step], metadatas=s_meta[at : at + step]
+                )
+        if c_ids:
+            vectors = np.concatenate(c_vectors)
+            for at in range(0, len(c_ids), step):
+                self._chunks.upsert(
+                    ids=c_ids[at : at + step],
+                    embeddings=vectors[at : at + step],
+                    documents=c_texts[at : at + step],
+                    metadatas=c_meta[at : at + step],
+                )
 
-    @_server_errors
+    def _max_batch(self) -> int:
+        try:
+            return max(1, int(self.client.get_max_batch_size()))
+        except Exception:  # an older server without the call
+            return 1000
+
     def delete_document(self, doc_id: str) -> None:
         self._chunks.delete(where={"doc_id": doc_id})
         self._sentences.delete(where={"doc_id": doc_id})

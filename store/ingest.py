@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,14 +78,25 @@ def ingest_documents(
         index.delete_document(doc_id)
     planned = [(doc, chunk_text(doc.id, doc.text, **vars(chunking))) for doc in todo]
     total = sum(len(chunks) for _, chunks in planned)
-    for at in range(0, len(planned), batch_docs):
-        _write_batch(index, embedder, planned[at : at + batch_docs], lambda n: progress and progress(n, total))
+    # The model encodes batch n+1 while a writer thread stores batch n in Chroma: the
+    # writes (HNSW inserts, SQLite) then cost next to nothing. One write at a time, in
+    # order; a failed write stops the ingest with its error.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="corpus-qa-write") as writer:
+        pending = None
+        for at in range(0, len(planned), batch_docs):
+            rows = _embed_batch(embedder, planned[at : at + batch_docs], lambda n: progress and progress(n, total))
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(index.add_many, rows)
+        if pending is not None:
+            pending.result()
     index.touch()
     index.keyword_index()
     return IngestReport(len(todo) - updated, updated, unchanged, len(gone), total)
 
 
-def _write_batch(index: Index, embedder: Embedder, batch: list[tuple[Document, list[Chunk]]], progress) -> None:
+def _embed_batch(embedder: Embedder, batch: list[tuple[Document, list[Chunk]]], progress) -> list:
+    """(document, chunks, chunk vectors, {sentence span: vector}) for each document of `batch`."""
     texts, spans = [], []
     for doc, chunks in batch:
         for chunk in chunks:
@@ -92,6 +104,7 @@ def _write_batch(index: Index, embedder: Embedder, batch: list[tuple[Document, l
             texts.append(embedding_text(doc.title, chunk.text))
             spans.append([(a + shift, b + shift) for a, b in chunk.sentences])
     chunk_vectors, span_vectors = embedder.encode_with_spans(texts, spans, progress=progress)
+    rows = []
     row = 0
     for doc, chunks in batch:
         sentences = {}
@@ -99,4 +112,5 @@ def _write_batch(index: Index, embedder: Embedder, batch: list[tuple[Document, l
             for span, vector in zip(chunk.sentences, span_vectors[row]):
                 sentences.setdefault(span, vector)
             row += 1
-        index.add(doc, chunks, chunk_vectors[row - len(chunks) : row], sentences)
+        rows.append((doc, chunks, chunk_vectors[row - len(chunks) : row], sentences))
+    return rows
