@@ -33,7 +33,7 @@ DEFAULT_INDEX = ".corpus-qa"
 def bundled_corpus() -> Path:
     """The five news articles shipped with corpus-qa (in the wheel, or in the checkout)."""
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "store" / "bundled_corpus", here.parent / "corpus"):
+    for candidate in (here.parent / "store" / "corpus", here.parent / "corpus"):
         if candidate.is_dir():
             return candidate
     raise InputError("the bundled corpus is missing from this installation; reinstall corpus-qa")
