@@ -69,7 +69,7 @@ class KeywordIndex:
         if not known:
             return []
         docs, scores = self._retriever.retrieve(
-            [known], k=min(n, len(self.ids)), show_progress=False, n_threads=1
+            [known], k=min(n, len(self.ids)), show_progress=False, n_threads=0
         )
         return [KeywordHit(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
 
