@@ -1,0 +1,220 @@
+"""Warm question latency of QA.ask in process, per step, beside a naive Chroma query.
+
+    .venv/bin/python -m benchmarks.latency [--quick] [--questions N] [--skip-scifact]
+
+Two indexes: the bundled corpus (>= 200 questions made from its own sentences in varied
+forms, plus the dev questions and some the corpus cannot answer) and SciFact (5,183
+abstracts; its claims as questions). The SciFact index is built once under
+--cache-dir (default /tmp/corpus-qa-bench) and reused: later runs only check it.
+
+Each question is timed once, after a few warm-up questions. Steps are timed by
+wrapping the methods QA.ask calls: embed query, dense chunk query, dense sentence query,
+BM25 (with its version check), fetch of chunks, fetch of sentence vectors; "answer"
+is the rest of compose (sentence scoring, citation); "other" is fusion and glue.
+
+Naive: `collection.query(query_texts=[q], n_results=k)` on a collection holding the same
+chunks and vectors, with Chroma's SentenceTransformerEmbeddingFunction pointed at the
+same local model: what a bare Chroma RAG pays for retrieval alone.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ._common import REPO, SCIFACT, SHARED, footer, header, parser, percentile, summary_ms
+
+STEPS = ("embed query", "dense chunks", "dense sentences", "BM25", "fetch chunks", "fetch sentence vectors")
+OFF_TOPIC = [
+    "Who won the 2022 FIFA World Cup?", "What is the boiling point of ethanol?", "How do I bake sourdough bread?",
+    "Which planet has the most moons?", "What is the capital of Peru?", "Who wrote Pride and Prejudice?",
+    "How tall is Mount Kilimanjaro?", "What does a mitochondrion do?", "When was the printing press invented?",
+    "Which singer launched a candle called Burn the Baggage?",
+]
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]+")
+
+
+def bundled_questions(qa, n: int, seed: int = 7) -> list[str]:
+    """`n` varied questions from the indexed corpus's own sentences, the dev set, off-topic ones."""
+    from store import sentence_spans
+
+    rng = random.Random(seed)
+    sentences = []
+    for doc in sorted(qa.index.documents().values(), key=lambda d: d.source):
+        got = qa.index._chunks.get(where={"doc_id": doc.doc_id}, include=["documents", "metadatas"])
+        for text, m in zip(got["documents"], got["metadatas"]):
+            sentences += [text[a:b] for a, b in sentence_spans(text) if b - a > 40]
+    sentences = sorted(set(sentences))
+    dev = [json.loads(line)["question"] for line in (SHARED / "qa" / "dev.jsonl").read_text().splitlines() if line.strip()]
+    out = dev + OFF_TOPIC
+    forms = [
+        lambda w: f"What did {' '.join(w[:6])}?",
+        lambda w: f"Who {' '.join(w[1:8])}?",
+        lambda w: " ".join(rng.sample(w, min(4, len(w)))),  # a keyword query
+        lambda w: f"Why {' '.join(w[2:12])}?",
+        lambda w: f"Tell me about {' '.join(w[-5:])}",
+        lambda w: " ".join(w) + "?",  # a whole sentence as the question
+        lambda w: f"How many {' '.join(w[3:9])}?",
+    ]
+    while len(out) < n:
+        words = _WORD.findall(rng.choice(sentences))
+        if len(words) >= 8:
+            out.append(rng.choice(forms)(words))
+    return out[:n]
+
+
+def scifact_questions(n: int) -> list[str]:
+    lines = (SCIFACT / "queries.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["text"] for line in lines if line.strip()][:n]
+
+
+class StepTimer:
+    """Wraps a bound method; adds each call's seconds to `totals[step]`."""
+
+    def __init__(self, fn, step: str, totals: dict):
+        self.fn, self.step, self.totals = fn, step, totals
+
+    def __call__(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            self.totals[self.step] = self.totals.get(self.step, 0.0) + time.perf_counter() - start
+
+
+def time_ask(qa, questions: list[str], k: int = 5) -> tuple[list[float], dict[str, list[float]]]:
+    """Seconds per question, and per step a list of seconds per question."""
+    import rag.answer
+
+    totals: dict[str, float] = {}
+    index = qa.index
+    wrapped = {
+        "embed query": (qa.embedder, "encode"),
+        "dense chunks": (index, "dense"),
+        "dense sentences": (index, "dense_sentences"),
+        "BM25": (index, "keyword"),
+        "fetch chunks": (index, "chunks"),
+        "fetch sentence vectors": (index, "sentence_vectors"),
+    }
+    for step, (obj, name) in wrapped.items():
+        setattr(obj, name, StepTimer(getattr(obj, name), step, totals))
+    compose = rag.answer.compose
+    answer_step = StepTimer(compose, "compose", totals)
+    import rag.qa
+
+    rag.qa.compose = answer_step
+    try:
+        for q in questions[:5]:
+            qa.ask(q, k=k)  # warm: model, keyword index, Chroma caches
+        seconds, steps = [], {s: [] for s in (*STEPS, "answer", "other")}
+        for q in questions:
+            totals.clear()
+            start = time.perf_counter()
+            qa.ask(q, k=k)
+            total = time.perf_counter() - start
+            seconds.append(total)
+            for s in STEPS:
+                steps[s].append(totals.get(s, 0.0))
+            steps["answer"].append(totals.get("compose", 0.0) - totals.get("fetch sentence vectors", 0.0))
+            steps["other"].append(total - totals.get("compose", 0.0) - sum(totals.get(s, 0.0) for s in STEPS[:5]))
+    finally:
+        rag.qa.compose = compose
+        for obj, name in wrapped.values():
+            vars(obj).pop(name, None)
+    return seconds, steps
+
+
+def naive_collection(qa, name: str):
+    """A collection with the same chunks and vectors, queried by text through Chroma's
+    SentenceTransformerEmbeddingFunction (the local model: no download)."""
+    from chromadb.utils.embedding_functions import SentenceTransformerEmbeddingFunction
+
+    from store import resolve_model
+
+    ef = SentenceTransformerEmbeddingFunction(model_name=resolve_model(None), device="cpu", normalize_embeddings=True)
+    client = qa.index.client
+    try:
+        client.delete_collection(name)
+    except Exception:
+        pass
+    naive = client.create_collection(name, embedding_function=ef, configuration={"hnsw": {"space": "cosine"}})
+    offset, step = 0, 2000
+    while True:
+        got = qa.index._chunks.get(include=["embeddings", "documents", "metadatas"], limit=step, offset=offset)
+        if not got["ids"]:
+            break
+        naive.add(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"], metadatas=got["metadatas"])
+        offset += len(got["ids"])
+    return naive
+
+
+def time_naive(naive, questions: list[str], k: int = 5) -> list[float]:
+    for q in questions[:5]:
+        naive.query(query_texts=[q], n_results=k)
+    seconds = []
+    for q in questions:
+        start = time.perf_counter()
+        naive.query(query_texts=[q], n_results=k)
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def report(label: str, qa, questions: list[str], targets: tuple[int, int]) -> None:
+    seconds, steps = time_ask(qa, questions)
+    p50, p95 = percentile(seconds, 50) * 1000, percentile(seconds, 95) * 1000
+    print(f"{label}: {qa.index.count()} chunks, {len(questions)} questions")
+    print(f"  QA.ask              {summary_ms(seconds)}   target p50 <= {targets[0]} ms, p95 <= {targets[1]} ms: "
+          f"{'met' if p50 <= targets[0] and p95 <= targets[1] else 'NOT met'}")
+    print("  per step, mean ms:  " + ", ".join(f"{s} {1000 * sum(v) / len(v):.2f}" for s, v in steps.items()))
+    print("  per step, p95 ms:   " + ", ".join(f"{s} {1000 * percentile(v, 95):.2f}" for s, v in steps.items()))
+    naive = naive_collection(qa, "naive-bench")
+    print(f"  naive Chroma query  {summary_ms(time_naive(naive, questions))}   (query_texts, k=5, no keyword, fusion, answer)")
+    qa.index.client.delete_collection("naive-bench")
+
+
+def main() -> int:
+    p = parser(__doc__.split("\n\n")[0])
+    p.add_argument("--questions", type=int, default=None, help="questions per index (default 300; --quick 100)")
+    p.add_argument("--skip-scifact", action="store_true")
+    p.add_argument("--cache-dir", default="/tmp/corpus-qa-bench", help="where the SciFact index is kept between runs")
+    args = p.parse_args()
+    n = args.questions or (100 if args.quick else 300)
+    header("latency", args)
+
+    from rag import QA
+
+    work = Path(tempfile.mkdtemp(prefix="cqa-latency-"))
+    try:
+        qa = QA.open(index=work / "bundled")
+        qa.ingest([REPO / "corpus"])
+        report("bundled corpus", qa, bundled_questions(qa, max(n, 200)), (15, 30))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    if not args.skip_scifact:
+        from .ingest import documents, read_records
+
+        folder = Path(args.cache_dir) / "scifact-index"
+        qa = QA.open(index=folder, collection="scifact")
+        start = time.perf_counter()
+        docs, how = documents(read_records(None), Path(tempfile.mkdtemp(prefix="cqa-latency-docs-")))
+        done = qa.ingest_documents(docs) if hasattr(qa, "ingest_documents") else None
+        if done is None:
+            from store import ingest_documents
+
+            done = ingest_documents(qa.index, qa.embedder, docs, chunking=qa.settings.chunking)
+        print(f"SciFact index at {folder}: {done.added} added, {done.unchanged} unchanged "
+              f"({time.perf_counter() - start:.0f} s; documents via {how})")
+        report("SciFact", qa, scifact_questions(n), (25, 50))
+    footer()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
