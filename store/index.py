@@ -197,7 +197,7 @@ class Index:
     @_server_errors
     def dense(self, vector: np.ndarray, n: int) -> list[tuple[StoredChunk, float]]:
         """Top-n chunks by cosine similarity to a unit query vector."""
-        if n < 1 or self.count() == 0:
+        if n < 1:
             return []
         result = self._chunks.query(
             query_embeddings=[vector.tolist()], n_results=n, include=["documents", "metadatas", "distances"]
@@ -212,7 +212,7 @@ class Index:
     @_server_errors
     def dense_sentences(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
         """(chunk id, cosine) of the top-n sentences, a chunk listed once at its best."""
-        if n < 1 or self._sentences.count() == 0:
+        if n < 1:
             return []
         result = self._sentences.query(query_embeddings=[vector.tolist()], n_results=n, include=["metadatas", "distances"])
         best: dict[str, float] = {}
