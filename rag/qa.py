@@ -141,6 +141,7 @@ class QA:
         if k < 1:
             raise InputError(f"k must be at least 1, got {k}")
         vector = self.embedder.encode([question])[0]
+        self.index.refresh()  # documents another process (a corpus-qa ingest) added since
         return vector, retrieve(self.index, question, vector, k, self.settings.retrieval)
 
     def stats(self) -> Stats:

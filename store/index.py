@@ -6,12 +6,14 @@ Embedded (`path=`, a PersistentClient) or a Chroma server (`url=`, an HttpClient
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import os
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -26,6 +28,9 @@ from .keyword import KeywordHit, KeywordIndex
 logger = logging.getLogger(__name__)
 MARKER = "corpus-qa.json"
 VERSION_KEY = "corpus_qa_version"
+PENDING = "pending-"  # the stamp of a write under way (or cut short: killed, crashed)
+LOCK = "ingest.lock"
+FORMAT = 1
 PAGE = 2000
 
 
@@ -92,12 +97,16 @@ class Index:
         self.remote = "://" in where
         self._keyword_dir = keyword_dir
         self._keyword: KeywordIndex | None = None
+        self._keyword_lock = threading.Lock()  # one thread rebuilds; the others wait for it
         self._chunks = client.get_or_create_collection(
             collection, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
         )
         self._sentences = client.get_or_create_collection(
             f"{collection}-sentences", configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
         )
+        self._folder = None if self.remote else Path(where)  # embedded: the index folder
+        self._seen = self.version()  # the stamp this client's view of the collection is from
+        self._reopen_lock = threading.Lock()
 
     @classmethod
     def open(
@@ -239,26 +248,73 @@ class Index:
 
     @_server_errors
     def keyword_index(self) -> KeywordIndex:
-        """The keyword index for the collection as it is now: loaded, or rebuilt."""
+        """The keyword index for the collection as it is now: loaded, or rebuilt.
+
+        A saved one is used only when it carries the collection's version stamp and
+        exactly the collection's chunk ids (a stamp left by a killed ingest may not match
+        what was written under it). One built during a write (pending stamp) is not saved."""
         version = self.version()
         if self._keyword is not None and self._keyword.version == version:
             return self._keyword
-        saved = KeywordIndex.load(self._keyword_dir) if self._keyword_dir else None
-        if saved is not None and saved.version == version and len(saved.ids) == self.count():
-            self._keyword = saved
-            return saved
-        logger.info("rebuilding the keyword index of %s from the collection", self.name)
-        ids, texts = [], []
-        for chunk_id, text, metadata in self._all("documents", "metadatas", with_ids=True):
-            ids.append(chunk_id)
-            texts.append(embedding_text(metadata.get("title", ""), text))
-        self._keyword = KeywordIndex.build(ids, texts, version)
-        if self._keyword_dir:
+        with self._keyword_lock:
+            if self._keyword is not None and self._keyword.version == version:
+                return self._keyword
+            saved = KeywordIndex.load(self._keyword_dir) if self._keyword_dir else None
+            if saved is not None and saved.version == version and len(saved.ids) == self.count():
+                if sorted(saved.ids) == sorted(i for i, in self._all(with_ids=True)):
+                    self._keyword = saved
+                    return saved
+            logger.info("rebuilding the keyword index of %s from the collection", self.name)
+            ids, texts = [], []
+            for chunk_id, text, metadata in self._all("documents", "metadatas", with_ids=True):
+                ids.append(chunk_id)
+                texts.append(embedding_text(metadata.get("title", ""), text))
+            keyword = KeywordIndex.build(ids, texts, version)
+            if self._keyword_dir and not version.startswith(PENDING):
+                try:
+                    keyword.save(self._keyword_dir)
+                except OSError as err:
+                    logger.warning("could not save the keyword index to %s: %s", self._keyword_dir, err)
+            self._keyword = keyword
+            return keyword
+
+    def refresh(self) -> bool:
+        """See what another process wrote since this Index opened its embedded Chroma.
+
+        Chroma keeps each collection's vector index in memory, so a page serving questions
+        would not find documents that a `corpus-qa ingest` in another process added. When
+        the version stamp has moved on to a finished write, the client is opened again
+        (in-flight questions finish on the old one). Stamps of a write under way are left
+        alone: the reopen waits for its end. A Chroma server needs none of this.
+        Returns whether it reopened."""
+        if self._folder is None:
+            return False
+        version = self.version()
+        if version == self._seen or version.startswith(PENDING):
+            return False
+        with self._reopen_lock:
+            if version == self._seen:
+                return False
+            import chromadb
+            from chromadb.api.shared_system_client import SharedSystemClient
+            from chromadb.config import Settings
+
+            path = str(self._folder / "chroma")
+            # chromadb shares one client state per folder in a process; take it out of the
+            # registry so that a new one is made (the old one lives on for in-flight calls)
+            SharedSystemClient._identifier_to_system.pop(path, None)
             try:
-                self._keyword.save(self._keyword_dir)
-            except OSError as err:
-                logger.warning("could not save the keyword index to %s: %s", self._keyword_dir, err)
-        return self._keyword
+                client = chromadb.PersistentClient(path=path, settings=Settings(anonymized_telemetry=False))
+                chunks = client.get_collection(self.name, embedding_function=None)
+                sentences = client.get_collection(f"{self.name}-sentences", embedding_function=None)
+            except Exception as err:  # keep serving from the old view rather than fail
+                logger.warning("could not reopen the index %s (%s: %s); answers may miss new documents",
+                               self.where, type(err).__name__, err)
+                return False
+            self.client, self._chunks, self._sentences = client, chunks, sentences
+            self._seen = version
+            logger.info("reopened %s: another process changed it", self.where)
+            return True
 
     # -- writing ------------------------------------------------------------------
     @_server_errors
@@ -337,11 +393,59 @@ class Index:
         self._sentences.delete(where={"doc_id": doc_id})
 
     @_server_errors
-    def touch(self) -> str:
-        """Give the collection a new version stamp: every keyword index built before is stale."""
-        version = uuid.uuid4().hex
+    def touch(self, pending: bool = False) -> str:
+        """Give the collection a new version stamp: every keyword index built before is stale.
+
+        `pending=True` before a write: should the write be cut short (SIGKILL, a crash,
+        the power), the stamp stays pending and the next ingest knows to finish the job
+        (stamp anew, drop orphan sentence vectors) even when no document is left to write."""
+        version = (PENDING if pending else "") + uuid.uuid4().hex
         self._chunks.modify(metadata={VERSION_KEY: version})
         return version
+
+    def interrupted(self) -> bool:
+        """Whether the last write to the collection was cut short (its stamp is pending)."""
+        return self.version().startswith(PENDING)
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the index's write lock: one ingest at a time per index folder (a lock on
+        `ingest.lock`, released by the system even when the process is killed). A second
+        writer gets a clear error instead of racing the first. Server-backed: no lock."""
+        if self._folder is None:
+            yield
+            return
+        import fcntl
+
+        with open(self._folder / LOCK, "a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreError(
+                    f"another corpus-qa ingest is writing to {self.where}; wait for it to finish, "
+                    "then run the command again"
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    @_server_errors
+    def drop_orphans(self) -> int:
+        """Delete sentence vectors of documents that have no chunks: what a write cut short
+        between a document's sentences and its chunks (or between the two deletes of a
+        replaced document) leaves. Returns how many documents they belonged to."""
+        with_chunks = {m["doc_id"] for m in self._all("metadatas")}
+        orphans, offset = set(), 0
+        while True:
+            got = self._sentences.get(include=["metadatas"], limit=PAGE, offset=offset)
+            if not got["ids"]:
+                break
+            orphans.update(m["doc_id"] for m in got["metadatas"] if m["doc_id"] not in with_chunks)
+            offset += len(got["ids"])
+        for doc_id in orphans:
+            self._sentences.delete(where={"doc_id": doc_id})
+        return len(orphans)
 
     def _all(self, *include: str, with_ids: bool = False):
         offset = 0
@@ -387,3 +491,15 @@ def _check_index_folder(folder: Path) -> None:
             f"{folder} is not a corpus-qa index (no {MARKER}) and is not empty; "
             "pass --index with a new or empty folder"
         )
+    rebuild = f"move {folder} aside and run 'corpus-qa --index {folder} ingest ...' to rebuild it"
+    if (folder / MARKER).exists():
+        try:
+            found = json.loads((folder / MARKER).read_text(encoding="utf-8")).get("format")
+        except (OSError, ValueError, AttributeError):
+            found = None
+        if found != FORMAT:
+            raise StoreError(f"{folder / MARKER} is damaged or of another corpus-qa version (format {found!r}, "
+                             f"expected {FORMAT}); {rebuild}")
+    chroma = folder / "chroma"
+    if chroma.is_dir() and any(p.is_dir() for p in chroma.iterdir()) and not (chroma / "chroma.sqlite3").exists():
+        raise StoreError(f"the index in {folder} is damaged: {chroma / 'chroma.sqlite3'} is missing; {rebuild}")

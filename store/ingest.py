@@ -3,6 +3,15 @@
 Idempotent: a document whose content hash is stored complete is skipped (nothing is
 embedded); a changed file replaces its old chunks; an interrupted write (fewer chunks
 stored than the document has) is redone.
+
+Interruption (SIGKILL, a crash, Ctrl-C) at any moment leaves every document either
+complete or detectably not: a document's sentence vectors are written before its chunks,
+and its chunks carry `n_chunks`, so one with fewer chunks stored (or none) is written
+again. The version stamp is set to "pending" before the first delete or write and to a
+final value after the last, so a run cut short is recognised by the next one, which
+then drops orphan sentence vectors and stamps the index anew even with nothing left to
+write (every process then rebuilds its keyword index). One ingest at a time per index
+folder (Index.writing).
 """
 
 from __future__ import annotations
@@ -52,6 +61,11 @@ def ingest_documents(
     progress: Callable[[int, int], None] | None = None,
     batch_docs: int = 64,
 ) -> IngestReport:
+    with index.writing():
+        return _ingest(index, embedder, documents, prune, chunking, progress, batch_docs)
+
+
+def _ingest(index, embedder, documents, prune, chunking, progress, batch_docs) -> IngestReport:
     stored = index.documents()
     todo: list[Document] = []
     unchanged = updated = 0
@@ -69,11 +83,15 @@ def ingest_documents(
     gone = []
     if prune:
         gone = [d.doc_id for key, d in stored.items() if d.path and not Path(d.path).exists()]
-    if not todo and not gone:
+    interrupted = index.interrupted()  # the last run was cut short
+    if not todo and not gone and not interrupted:
         index.keyword_index()  # make sure the keyword index agrees with the collection
         return IngestReport(0, 0, unchanged, 0, 0)
 
-    index.touch()  # from here on, any keyword index built before is stale
+    index.touch(pending=True)  # from here on, any keyword index built before is stale
+    if interrupted:
+        dropped = index.drop_orphans()
+        logger.info("the last ingest was cut short; finishing it (%d orphan sentence sets dropped)", dropped)
     for doc_id in replaced + gone:
         index.delete_document(doc_id)
     planned = [(doc, chunk_text(doc.id, doc.text, **vars(chunking))) for doc in todo]

@@ -9,8 +9,11 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import re
 import shutil
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,29 +77,60 @@ class KeywordIndex:
         return [KeywordHit(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
 
     def save(self, folder: Path) -> None:
-        """Write to a temporary folder, then swap it in: a reader never sees half an index."""
-        tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+        """Write the BM25 matrices to a new folder under `folder`, then `meta.json` (the
+        version, the ids and the name of that folder) with one atomic rename. Saved
+        matrices are never changed, so a reader in another thread or process never sees
+        half an index or a mix of two saves (the page and an ingest saving at once used
+        to swap one folder under each other)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{self.version[:24]}-{uuid.uuid4().hex[:8]}"
+        tmp = folder / f".{name}.tmp"
+        tmp.mkdir()
         if self.ids:
             self._retriever.save(str(tmp / "bm25"))
-        (tmp / "meta.json").write_text(json.dumps({"version": self.version, "ids": self.ids}))
-        old = folder.with_name(folder.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if folder.exists():
-            folder.rename(old)
-        tmp.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
+        tmp.rename(folder / name)
+        meta = folder / f".meta.{name}"
+        meta.write_text(json.dumps({"version": self.version, "ids": self.ids, "copy": name}))
+        os.replace(meta, folder / "meta.json")
+        _drop_old_copies(folder, keep=name)
 
     @classmethod
     def load(cls, folder: Path) -> KeywordIndex | None:
-        """The saved index, or None when there is none or it cannot be read."""
+        """The saved index, or None when there is none or it cannot be used as it is.
+
+        It is a cache of the collection: whatever is wrong with it (missing, cut short,
+        garbage, from another version of corpus-qa), the answer is to rebuild it."""
         import bm25s
 
         try:
             meta = json.loads((folder / "meta.json").read_text())
-            retriever = bm25s.BM25.load(str(folder / "bm25")) if meta["ids"] else bm25s.BM25()
-            return cls(meta["ids"], retriever, meta["version"])
-        except (OSError, ValueError, KeyError) as err:
-            logger.info("keyword index at %s unreadable (%s); it will be rebuilt", folder, err)
+            ids, version, name = meta["ids"], meta["version"], meta["copy"]
+            if not isinstance(version, str) or not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+                raise ValueError("meta.json holds the wrong types")
+            if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
+                raise ValueError(f"bad copy name {name!r}")
+            retriever = bm25s.BM25.load(str(folder / name / "bm25")) if ids else bm25s.BM25()
+            if ids and int(retriever.scores["num_docs"]) != len(ids):
+                raise ValueError(f"{retriever.scores['num_docs']} documents for {len(ids)} ids")
+            return cls(ids, retriever, version)
+        except Exception as err:  # noqa: BLE001 - a cache: any failure means rebuild
+            logger.info("keyword index at %s unusable (%s: %s); it will be rebuilt", folder, type(err).__name__, err)
             return None
+
+
+def _drop_old_copies(folder: Path, keep: str, grace: float = 60.0) -> None:
+    """Remove copies other than `keep` once they are `grace` seconds old (a reader may
+    still be loading a younger one), and what an earlier layout or a killed save left."""
+    now = time.time()
+    for entry in folder.iterdir():
+        if entry.name in (keep, "meta.json"):
+            continue
+        try:
+            if now - entry.stat().st_mtime < grace and entry.name != "bm25":  # bm25: the old layout
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+        except OSError:
+            continue
