@@ -182,10 +182,9 @@ def main() -> int:
         cmd = [sys.executable, "-m", "benchmarks.scale", "--child", str(n), "--root", args.root,
                "--questions", str(args.questions)] + (["--keep"] if args.keep else [])
         start = time.perf_counter()
-        done = subprocess.run(cmd, capture_output=True, text=True)
+        done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)  # progress lines go to stderr as they come
         if done.returncode:
-            print(done.stderr[-3000:], file=sys.stderr)
-            raise SystemExit(f"size {n} failed")
+            raise SystemExit(f"size {n} failed (exit {done.returncode})")
         r = json.loads(done.stdout.strip().splitlines()[-1])
         r["wall_s"] = time.perf_counter() - start
         results.append(r)
