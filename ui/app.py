@@ -130,16 +130,70 @@ def parse_auth(auth: str | None) -> list[tuple[str, str]] | None:
     return pairs
 
 
+def exposure_warning(host: str, credentials: list | None) -> str | None:
+    """The warning for serving beyond this machine (None on a loopback address)."""
+    import ipaddress
+
+    try:
+        if host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback:
+            return None
+    except ValueError:
+        pass
+    if credentials:
+        return (f"corpus-qa: warning: serving on {host}: anyone who can reach this machine can reach the page; "
+                "the login travels unencrypted over http (put an HTTPS proxy in front)")
+    return (f"corpus-qa: warning: serving on {host}: anyone who can reach this machine can use the page; "
+            "consider --auth USER:PASSWORD")
+
+
+class RefuseUnusedRoutes:
+    """ASGI middleware: Gradio routes this page never uses, refused (404) before Gradio
+    sees them. Uploads: no component takes a file, yet anyone could store files of any
+    size on the server and fetch them back. `file=` with a URL and `proxy=`: the server
+    would fetch from the internet on a visitor's behalf."""
+
+    _URL_FILE = re.compile(r"/file=\s*[a-z][a-z0-9+.-]*:", re.IGNORECASE)
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            path = scope.get("path", "")
+            if (path.rstrip("/").endswith("/upload") or "/proxy=" in path or self._URL_FILE.search(path)):
+                await send({"type": "http.response.start", "status": 404,
+                            "headers": [(b"content-type", b"application/json")]})
+                await send({"type": "http.response.body", "body": b'{"detail":"Not Found"}'})
+                return
+        await self.app(scope, receive, send)
+
+
 def launch(qa: QA, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, block: bool = True):
-    """Serve the page; returns the app (running in the background when block=False)."""
+    """Serve the page; returns the app (running in the background when block=False).
+
+    Loopback only unless `host` says otherwise (then a warning); `auth` puts it behind
+    Gradio's login. Whatever the environment says (GRADIO_SHARE, GRADIO_MCP_SERVER, ...):
+    no share tunnel, no MCP server, no monitoring page, no run history, no uploads."""
+    from starlette.middleware import Middleware
+
+    from store import InputError
+
     credentials = parse_auth(auth)
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"corpus-qa: warning: serving on {host}: anyone who can reach this machine can use the page"
-              + ("" if credentials else "; consider --auth USER:PASSWORD"), file=sys.stderr)
+    warning = exposure_warning(host, credentials)
+    if warning:
+        print(warning, file=sys.stderr)
     app = build_app(qa)
     app.queue(default_concurrency_limit=4)
-    app.launch(
-        server_name=host, server_port=port, auth=credentials, prevent_thread_lock=not block,
-        show_error=False, theme=theme(), css=CSS, quiet=not block,
-    )
+    try:
+        app.launch(
+            server_name=host, server_port=port, auth=credentials, prevent_thread_lock=not block,
+            show_error=False, theme=theme(), css=CSS, quiet=not block, share=False, ssr_mode=False,
+            mcp_server=False, enable_monitoring=False, run_history=False,
+            app_kwargs={"middleware": [Middleware(RefuseUnusedRoutes)]},
+        )
+    except OSError:  # Gradio's message names its own settings, not ours
+        raise InputError(
+            f"cannot serve on {host}:{port}: the port is taken or the address is not this machine's; "
+            "pick another --port or --host"
+        ) from None
     return app
