@@ -35,12 +35,20 @@ CSS = """
 .cqa-meta { color: #6b7280; font-size: .9em; }
 .cqa-passage mark { background: #fde68a; color: inherit; padding: 0 .1em; }
 """
-_MARKER = re.compile(r"\[(\d+)\]")
+_MARKER = re.compile(r"&#91;(\d+)&#93;")  # an [n] marker, as _esc leaves it
+
+
+def _esc(text: str) -> str:
+    """HTML-escaped, with markdown's brackets as entities too: the chat renders markdown,
+    and `![x](http://host/p.png)` in a question made the browser fetch from that host
+    (a link or image in an article is inert only because a reply is one HTML block).
+    Markdown takes entities as text, never as syntax."""
+    return html.escape(text).replace("[", "&#91;").replace("]", "&#93;")
 
 
 def render_answer(answer: Answer) -> str:
     """The reply as HTML: the answer with [n] markers, then the numbered sources."""
-    esc = html.escape
+    esc = _esc
     if answer.abstained:
         head = f'<div class="cqa-answer cqa-abstain"><strong>No answer in the corpus.</strong> {esc(answer.text)}</div>'
     else:
@@ -67,7 +75,7 @@ def render_answer(answer: Answer) -> str:
 
 
 def render_error(message: str) -> str:
-    return f'<div class="cqa-error"><strong>Cannot answer:</strong> {html.escape(message)}</div>'
+    return f'<div class="cqa-error"><strong>Cannot answer:</strong> {_esc(message)}</div>'
 
 
 def build_app(qa: QA, k: int = 5):
@@ -83,13 +91,15 @@ def build_app(qa: QA, k: int = 5):
         except Exception as err:  # the index or server failing: say so on the page, keep serving
             logger.exception("question failed")
             reply = render_error(f"the index could not be searched ({type(err).__name__}); try again in a moment")
-        history.append({"role": "user", "content": html.escape(question or "")})
+        history.append({"role": "user", "content": _esc(question or "")})
         history.append({"role": "assistant", "content": reply})
         return "", history
 
     with gr.Blocks(title="corpus-qa", analytics_enabled=False) as app:
         gr.Markdown("## corpus-qa\nAsk the indexed articles. Answers quote the articles and cite their passages [n].")
-        chat = gr.Chatbot(label="Answers", height=560, elem_id="chat", sanitize_html=True, render_markdown=True, buttons=["copy"])
+        # latex_delimiters=[]: "$$...$$" in an article or a question is text, not math to render
+        chat = gr.Chatbot(label="Answers", height=560, elem_id="chat", sanitize_html=True, render_markdown=True,
+                          buttons=["copy"], latex_delimiters=[])
         with gr.Row():
             box = gr.Textbox(placeholder="Ask a question about the articles…", show_label=False, scale=8,
                              elem_id="question", max_lines=4)
