@@ -182,26 +182,29 @@ def main() -> int:
     p = parser(__doc__.split("\n\n")[0])
     p.add_argument("--questions", type=int, default=None, help="questions per index (default 300; --quick 100)")
     p.add_argument("--skip-scifact", action="store_true")
+    p.add_argument("--skip-bundled", action="store_true")
     p.add_argument("--cache-dir", default="/tmp/corpus-qa-bench", help="where the SciFact index is kept between runs")
+    p.add_argument("--scifact-collection", default="scifact", help="its collection name (default: scifact)")
     args = p.parse_args()
     n = args.questions or (100 if args.quick else 300)
     header("latency", args)
 
     from rag import QA
 
-    work = Path(tempfile.mkdtemp(prefix="cqa-latency-"))
-    try:
-        qa = QA.open(index=work / "bundled")
-        qa.ingest([REPO / "corpus"])
-        report("bundled corpus", qa, bundled_questions(qa, max(n, 200)), (15, 30))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    if not args.skip_bundled:
+        work = Path(tempfile.mkdtemp(prefix="cqa-latency-"))
+        try:
+            qa = QA.open(index=work / "bundled")
+            qa.ingest([REPO / "corpus"])
+            report("bundled corpus", qa, bundled_questions(qa, max(n, 200)), (15, 30))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
     if not args.skip_scifact:
         from .ingest import documents, read_records
 
         folder = Path(args.cache_dir) / "scifact-index"
-        qa = QA.open(index=folder, collection="scifact")
+        qa = QA.open(index=folder, collection=args.scifact_collection)
         start = time.perf_counter()
         docs, how = documents(read_records(None), Path(tempfile.mkdtemp(prefix="cqa-latency-docs-")))
         done = qa.ingest_documents(docs) if hasattr(qa, "ingest_documents") else None
