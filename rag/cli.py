@@ -70,9 +70,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stats", help="what the index holds", description="Documents, chunks, model, index location.")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("eval", help="measure retrieval and answers on a question set",
-                       description="Question sets in the format of qa/README.md.")
-    p.add_argument("path", metavar="PATH", help="questions .jsonl")
+    p = sub.add_parser(
+        "eval", help="measure retrieval and answers: a question set, or a BEIR benchmark",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Question sets (format of qa/README.md): evidence hit@1/3/5 and MRR@10 (passages over\n"
+                    "1,000 characters never count), answer accuracy, abstention precision/recall, overall and\n"
+                    "per kind, on the index's collection (the bundled corpus when it is empty).\n"
+                    "BEIR folders (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv): the corpus is indexed once into\n"
+                    "a collection of its own under --index, then nDCG@10 and Recall@100 (ranx, trec_eval).\n"
+                    "Both go through the retrieval that ask uses.\n\n"
+                    "  corpus-qa eval ../shared/qa/dev.jsonl\n"
+                    "  corpus-qa eval --beir ../shared/benchmarks/scifact --split train --json")
+    p.add_argument("path", metavar="PATH", nargs="?", help="questions .jsonl")
+    p.add_argument("--beir", metavar="DIR", help="a BEIR-format folder instead of a question set")
+    p.add_argument("--split", default="test", choices=["test", "train", "dev"],
+                   help="BEIR qrels split (default test)")
     p.add_argument("--json", action="store_true", help="metrics as JSON")
     return parser
 
@@ -215,6 +227,13 @@ def cmd_stats(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    from store import InputError
+
+    if bool(args.path) == bool(args.beir):
+        raise InputError("eval needs a question file PATH or --beir DIR (one of them): "
+                         "corpus-qa eval ../shared/qa/dev.jsonl, or corpus-qa eval --beir ../shared/benchmarks/scifact")
+    if args.beir:
+        return eval_beir(args)
     from rag.evaluate import evaluate_questions, load_questions
 
     questions = load_questions(args.path)
@@ -225,6 +244,34 @@ def cmd_eval(args) -> int:
         print(json.dumps(metrics))
     else:
         print(format_table(metrics))
+    return 0
+
+
+def eval_beir(args) -> int:
+    from tqdm import tqdm
+
+    from rag import QA, Settings
+    from rag.beir import collection_name, evaluate_beir, index_beir, load_beir
+
+    beir = load_beir(args.beir, args.split)
+    settings = Settings()
+    qa = QA.open(index=args.index, model=args.model, chroma_url=args.chroma_url,  # a collection of its own
+                 collection=collection_name(beir.name, settings.chunking),
+                 token=os.environ.get("CORPUS_QA_CHROMA_TOKEN") or None, settings=settings)
+    update, close = progress_bar(f"indexing {beir.name}")
+    try:
+        index_beir(qa, beir, progress=update)
+    finally:
+        close()
+    with tqdm(total=len(beir.queries), desc=f"{beir.name} {beir.split} queries", unit="query",
+              file=sys.stderr, disable=None) as bar:
+        result = evaluate_beir(qa, beir, progress=bar.update)
+    if args.json:
+        print(json.dumps(dataclasses.asdict(result)))
+    else:
+        print(f"{result.dataset} ({result.split}): {result.queries} queries, {result.documents} documents, "
+              f"collection {result.collection}, {result.seconds:.1f} s")
+        print("  ".join(f"{name} {value:.4f}" for name, value in result.metrics.items()))
     return 0
 
 

@@ -54,16 +54,18 @@ def load_questions(path: str | Path) -> list[Question]:
         if not line.strip():
             continue
         try:
-            d = json.loads(line)
-            out.append(
-                Question(
-                    str(d["id"]), d.get("kind", "fact"), d["question"], tuple(d.get("answers", [])),
-                    tuple((e["doc"], e["text"]) for e in d.get("evidence", [])),
-                )
-            )
+            out.append(parse_question(json.loads(line)))
         except (ValueError, KeyError, TypeError) as err:
             raise InputError(f"{path}:{n}: not a question object ({err}); see qa/README.md for the format") from None
     return out
+
+
+def parse_question(d: dict) -> Question:
+    """One question object of the qa/README.md format."""
+    return Question(
+        str(d["id"]), d.get("kind", "fact"), d["question"], tuple(d.get("answers", [])),
+        tuple((e["doc"], e["text"]) for e in d.get("evidence", [])),
+    )
 
 
 def _collapse(text: str) -> str:

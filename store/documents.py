@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .clean import clean_article
+from .clean import clean_article, normalize_line
 from .errors import InputError
 
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
@@ -95,6 +95,23 @@ def parse(raw: str, source: str, path: str = "", suffix: str = ".txt") -> Docume
     title, text = clean_article(raw, fallback_title=Path(source).stem)
     digest = hashlib.sha256(f"{source}\x00{title}\x00{text}".encode()).hexdigest()
     return Document(id=digest[:32], source=source, path=path, title=title, text=text)
+
+
+def from_record(doc_id: str, title: str, text: str) -> Document:
+    """A Document given as (id, title, text), e.g. a BEIR corpus line: `source` is the id.
+
+    The text is kept as given (no furniture removal: records are not web pages), its lines
+    only normalised as articles' are."""
+    doc_id = str(doc_id).strip()
+    if not doc_id:
+        raise InputError("a document record needs a non-empty id")
+    title = normalize_line(title or "")
+    lines = (normalize_line(line) for line in (text or "").replace("\r\n", "\n").split("\n"))
+    body = "\n".join(line for line in lines if line)
+    if not body and not title:
+        raise InputError(f"document record {doc_id!r} has neither title nor text")
+    digest = hashlib.sha256(f"{doc_id}\x00{title}\x00{body}".encode()).hexdigest()
+    return Document(id=digest[:32], source=doc_id, path="", title=title, text=body or title)
 
 
 def load(path: Path, source: str) -> Document:
