@@ -1,0 +1,95 @@
+"""Concurrent users (smoke version of benchmarks/load.py): 8 clients ask the page 400
+questions over plain HTTP while a `corpus-qa ingest` in another process adds articles to
+the same index folder. No request fails, every reply is well-formed, and once the ingest
+is done the page answers from the new articles. Loopback only, bounded."""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import rag
+import store
+import ui.app
+from benchmarks.load import EXAMPLES, check_reply, percentile, question_mix, run_clients  # noqa: F401
+from conftest import free_port
+
+pytestmark = pytest.mark.slow
+EXE = str(Path(sys.executable).parent / "corpus-qa")
+NEW = {
+    "lighthouse.txt": ("Lighthouse Keeper Retires After Forty Years",
+                       "Margaret Olsen kept the Cape Wrath lighthouse burning for forty years. "
+                       "She climbed the 117 steps of the tower twice a night in every season."),
+    "orchard.txt": ("Orchard Festival Draws Record Crowd",
+                    "More than twelve thousand visitors came to the apple orchard festival in Hereford. "
+                    "The cider press competition was won by a team from Ledbury."),
+}
+AFTER = {"How many steps did Margaret Olsen climb in the lighthouse tower?": "lighthouse.txt",
+         "Which team won the cider press competition at the orchard festival?": "orchard.txt"}
+
+
+def env() -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CORPUS_QA_")}
+    return {**clean, "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "PYTHONWARNINGS": "ignore"}
+
+
+def test_eight_clients_ask_400_questions_while_another_process_ingests(bundled_qa, embedder, tmp_path):
+    index_dir = tmp_path / "index"
+    shutil.copytree(bundled_qa.index.where, index_dir)
+    qa = rag.QA(store.Index.open(path=index_dir), embedder)
+    articles = tmp_path / "new"
+    articles.mkdir()
+    for name, (title, text) in NEW.items():
+        (articles / name).write_text(f"{title}\n{text}\n", encoding="utf-8")
+    port = free_port()
+    app = ui.app.launch(qa, port=port, block=False)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        mix = question_mix()
+        questions: queue.Queue[str] = queue.Queue()
+        for i in range(400):
+            questions.put(mix[i % len(mix)])
+        ingest: dict = {}
+
+        def run_ingest():
+            time.sleep(1)
+            ingest["started"] = time.monotonic()
+            done = subprocess.run([EXE, "--index", str(index_dir), "ingest", str(articles)], env=env(),
+                                  capture_output=True, text=True, timeout=300)
+            ingest.update(exit=done.returncode, stderr=done.stderr, ended=time.monotonic())
+
+        ingester = threading.Thread(target=run_ingest)
+        ingester.start()
+        started = time.monotonic()
+        results = run_clients(url, questions, 8, deadline=time.monotonic() + 600)
+        wall = time.monotonic() - started
+        ingester.join(300)
+
+        failures = [(r.question[:60], r.kind) for r in results if not r.ok]
+        times = [r.seconds for r in results]
+        figures = (f"{len(results)} questions in {wall:.1f} s: p50 {percentile(times, 50):.3f} s, "
+                   f"p95 {percentile(times, 95):.3f} s, max {max(times):.3f} s")
+        print(figures)
+        assert len(results) == 400 and failures == [], f"{figures}; failures: {failures[:5]}"
+        assert {r.kind for r in results} >= {"answer", "abstain", "error"}, {r.kind for r in results}
+        assert ingest.get("exit") == 0, ingest.get("stderr", "")[-2000:]
+        during = [r for r in results if ingest["started"] <= r.started <= ingest["ended"]]
+        assert during, "no question was asked while the other process ingested"
+
+        # the page sees what the other process wrote (dense and keyword)
+        check: queue.Queue[str] = queue.Queue()
+        for question in AFTER:
+            check.put(question)
+        after = run_clients(url, check, 2, deadline=time.monotonic() + 120)
+        for r in after:
+            assert r.ok and r.sources and r.sources[0] == f"new/{AFTER[r.question]}", (r.question, r.kind, r.sources)
+    finally:
+        app.close()
