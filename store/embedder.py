@@ -95,7 +95,9 @@ class SentenceTransformerEmbedder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit vectors, one row per text."""
         if self._fast is False:
-            self._fast = BertMeanEncoder.load(resolve_model(self.name), self.batch_size) if self._model is None else None
+            # after an ingest in this process, share the loaded model's weights (no second copy)
+            shared = self._model[0].auto_model.state_dict() if self._model is not None else None
+            self._fast = BertMeanEncoder.load(resolve_model(self.name), self.batch_size, weights=shared)
         if self._fast is not None:
             return self._fast.encode(texts)
         vectors = self.model.encode(
@@ -167,7 +169,14 @@ class BertMeanEncoder:
     modules (embeddings, 12-head attention through scaled_dot_product_attention, exact
     GELU, mean over the attended tokens, L2 norm); tests/test_embedder.py checks it
     against SentenceTransformer.encode.
+
+    One text (a question) is encoded on one torch thread: the job is too small to gain
+    much from two, and when anything else uses the CPU (an ingest in another process,
+    other questions), two OpenMP threads wait on each other: 2-core machine, load ~8,
+    p50 48 ms on one thread against 342 ms on two (benchmarks/RESULTS.md).
     """
+
+    threads_per_question = 1
 
     def __init__(self, tokenizer, weights: dict, config: dict, max_length: int, batch_size: int = 32):
         self.tokenizer = tokenizer
@@ -179,9 +188,10 @@ class BertMeanEncoder:
         self.batch_size = batch_size
 
     @classmethod
-    def load(cls, path: str, batch_size: int = 32) -> BertMeanEncoder | None:
+    def load(cls, path: str, batch_size: int = 32, weights: dict | None = None) -> BertMeanEncoder | None:
         """The encoder for model folder `path`, or None when the folder holds anything
-        else (another architecture or pooling, a hub name): use sentence-transformers."""
+        else (another architecture or pooling, a hub name): use sentence-transformers.
+        `weights`: the BERT's state dict when it is loaded already (read from the folder otherwise)."""
         import json
 
         folder = Path(path)
@@ -218,7 +228,9 @@ class BertMeanEncoder:
         max_length = min(max_length, int(config["max_position_embeddings"]))
         tokenizer.enable_truncation(max_length=max_length)
         tokenizer.no_padding()
-        weights = {k.removeprefix("bert."): v for k, v in load_file(str(folder / "model.safetensors")).items()}
+        if weights is None:
+            weights = load_file(str(folder / "model.safetensors"))
+        weights = {k.removeprefix("bert."): v for k, v in weights.items()}
         if "embeddings.word_embeddings.weight" not in weights:
             return None
         return cls(tokenizer, weights, config, max_length, batch_size)
@@ -229,6 +241,19 @@ class BertMeanEncoder:
         texts = list(texts)
         out = np.zeros((len(texts), self.w["embeddings.word_embeddings.weight"].shape[1]), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        threads = torch.get_num_threads()
+        if len(texts) == 1 and self.threads_per_question and threads != self.threads_per_question:
+            torch.set_num_threads(self.threads_per_question)  # this thread only: restored below
+        try:
+            self._encode_sorted(texts, order, out)
+        finally:
+            if torch.get_num_threads() != threads:
+                torch.set_num_threads(threads)
+        return out
+
+    def _encode_sorted(self, texts, order, out) -> None:
+        import torch
+
         with torch.inference_mode():
             for at in range(0, len(order), self.batch_size):
                 batch = order[at : at + self.batch_size]
@@ -243,7 +268,6 @@ class BertMeanEncoder:
                 m = mask.unsqueeze(-1).to(tokens.dtype)
                 pooled = (tokens * m).sum(1) / m.sum(1).clamp(min=1e-9)
                 out[batch] = torch.nn.functional.normalize(pooled, p=2, dim=1).numpy()
-        return out
 
     def _forward(self, ids, mask):
         import torch

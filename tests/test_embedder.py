@@ -52,3 +52,16 @@ def test_other_architectures_fall_back_to_sentence_transformers(tmp_path):
     (tmp_path / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 128}))
     assert BertMeanEncoder.load(str(tmp_path)) is None
     assert BertMeanEncoder.load("some-hub-name/not-a-folder") is None
+
+
+@pytest.mark.slow
+def test_after_an_ingest_questions_use_the_loaded_weights(embedder):
+    fresh = SentenceTransformerEmbedder()
+    fresh._model = embedder.model  # as after an ingest in this process
+    vector = fresh.encode([TEXTS[0]])
+    reference = embedder.model.encode([TEXTS[0]], convert_to_numpy=True, normalize_embeddings=True)
+    assert isinstance(fresh._fast, BertMeanEncoder)
+    assert fresh._fast.w["embeddings.word_embeddings.weight"].data_ptr() == (
+        embedder.model[0].auto_model.embeddings.word_embeddings.weight.data_ptr()
+    ), "the fast encoder should share the loaded model's weights, not hold a copy"
+    assert np.abs(vector - reference).max() < 1e-5
