@@ -1,14 +1,18 @@
 """Score the sentences of the retrieved passages, pick the answer, cite it, or abstain.
 
 A sentence's score is its cosine similarity to the question (vectors stored at ingest)
-plus a little for the question's content words it contains. The answer is the best
-sentence, followed by `[n]` where passages[n-1] holds it, and a second sentence from
-another passage when it scores nearly as well. When no sentence clears the relevance
-floor, the answer says the corpus does not answer, and the passages are marked low.
+plus a little for the question's content words it contains, plus a cue for the kind of
+answer asked for: "how many X" prefers a sentence that counts X ("30 countries"). The
+answer is the best sentence, followed by `[n]` where passages[n-1] holds it, and a second
+sentence when it scores nearly as well and holds question words the first lacks (the
+other half of a two-part question, or the sentence that completes the first). When no
+sentence clears the relevance floor, the answer says the corpus does not answer, and the
+passages are marked low.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +30,8 @@ MAX_ANSWER_CHARS = 400
 class AnswerSettings:
     floor: float = 0.35  # best sentence score below this: abstain
     keyword_weight: float = 0.25  # weight of the share of question words a sentence holds
-    second_margin: float = 0.04  # a second sentence joins when within this of the best
+    second_margin: float = 0.2  # a second sentence joins when within this of the best and adds question words
+    count_cue: float = 0.15  # bonus for a number next to the counted noun of a "how many" question
     max_sentences: int = 2
     passages: int = 5  # answer sentences come from this many top passages
 
@@ -63,6 +68,7 @@ class _Sentence:
     passage: int  # index into candidates
     span: tuple[int, int]  # absolute, in the article
     score: float
+    covers: frozenset[str]  # the question's terms it holds
 
 
 def compose(
@@ -82,16 +88,26 @@ def compose(
         for s in ranked[1:]:
             if len(chosen) >= settings.max_sentences or s.score < ranked[0].score - settings.second_margin:
                 break
-            if all(s.passage != c.passage and s.span != c.span for c in chosen):
-                chosen.append(s)
+            covered = frozenset().union(*(c.covers for c in chosen))
+            if not s.covers - covered or any(s.span == c.span for c in chosen):
+                continue
+            mates = [c for c in chosen if c.passage == s.passage]
+            if mates and not _adjacent(candidates[s.passage].chunk, mates[0].span, s.span):
+                continue  # one passage shows one contiguous answer span
+            chosen.append(s)
+    # per cited passage, its answer span: one sentence, or two adjacent ones of a paragraph
+    cited: dict[int, tuple[int, int]] = {}
+    for s in chosen:
+        a, b = cited.get(s.passage, s.span)
+        cited[s.passage] = (min(a, s.span[0]), max(b, s.span[1]))
 
     passages = []
     for i, cand in enumerate(candidates):
         c = cand.chunk
         best = best_of.get(i)
         score = best.score if best else 0.0
-        mine = [s for s in chosen if s.passage == i]
-        highlight = (mine[0].span[0] - c.start, mine[0].span[1] - c.start) if mine else None
+        span = cited.get(i)
+        highlight = (span[0] - c.start, span[1] - c.start) if span else None
         passages.append(
             Passage(i + 1, c.source, c.title, c.text, c.start, c.end, round(score, 4), highlight, score < settings.floor)
         )
@@ -99,18 +115,27 @@ def compose(
         return Answer(question, NO_ANSWER, True, tuple(passages))
     parts = []
     budget = MAX_ANSWER_CHARS
-    for s in chosen:
-        c = candidates[s.passage].chunk
-        sentence = c.text[s.span[0] - c.start : s.span[1] - c.start]
-        marker = f" [{s.passage + 1}]"
+    for i, (a, b) in cited.items():  # in the order chosen: the best sentence's passage first
+        c = candidates[i].chunk
+        sentence = c.text[a - c.start : b - c.start]
+        marker = f" [{i + 1}]"
         room = budget - len(marker) - (1 if parts else 0)
-        if room < 40 and parts:
-            break
+        if parts and len(sentence) > room:
+            break  # a second part is shown whole or not at all
         if len(sentence) > room:
             sentence = sentence[: room - 1].rstrip() + "…"
         parts.append(sentence + marker)
         budget -= len(parts[-1]) + 1
     return Answer(question, " ".join(parts), False, tuple(passages))
+
+
+def _adjacent(chunk, first: tuple[int, int], second: tuple[int, int]) -> bool:
+    """Whether two sentences of a chunk follow each other within one paragraph."""
+    (a, b), (c, d) = sorted([first, second])
+    order = list(chunk.sentences)
+    if a == c or (c, d) not in order or (a, b) not in order or order.index((c, d)) != order.index((a, b)) + 1:
+        return False
+    return "\n" not in chunk.text[b - chunk.start : c - chunk.start]
 
 
 def score_sentences(
@@ -120,13 +145,37 @@ def score_sentences(
     ids = [sentence_id(candidates[i].chunk.doc_id, span) for i, span in spans]
     vectors = index.sentence_vectors(list(dict.fromkeys(ids)))
     asked = set(terms(question))
+    counted = counted_noun(question)
     out = []
     for (i, span), sid in zip(spans, ids):
         v = vectors.get(sid)
         if v is None:
             continue
         chunk = candidates[i].chunk
-        words = set(terms(chunk.text[span[0] - chunk.start : span[1] - chunk.start]))
-        overlap = len(asked & words) / len(asked) if asked else 0.0
-        out.append(_Sentence(i, span, float(v @ vector) + settings.keyword_weight * overlap))
+        text = chunk.text[span[0] - chunk.start : span[1] - chunk.start]
+        covers = frozenset(asked.intersection(terms(text)))
+        score = float(v @ vector) + settings.keyword_weight * (len(covers) / len(asked) if asked else 0.0)
+        if counted and counts(text, counted):
+            score += settings.count_cue
+        out.append(_Sentence(i, span, score, covers))
     return out
+
+
+_HOW_MANY = re.compile(r"\bhow\s+(?:many|much)\s+(?:of\s+the\s+)?([a-z][\w-]*)", re.I)
+_NUMBER = r"\b(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundreds?|thousands?|millions?|billions?|dozens?)\b"
+
+
+def counted_noun(question: str) -> str | None:
+    """The stem of what a "how many X" / "how much X" question counts, or None."""
+    match = _HOW_MANY.search(question)
+    found = terms(match.group(1)) if match else []
+    return found[0] if found else None
+
+
+def counts(sentence: str, stem: str) -> bool:
+    """Whether the sentence puts a number just before a word with that stem: "30 countries",
+    "a 28-point plan", "150,000 Russian soldiers"."""
+    for match in re.finditer(rf"{_NUMBER}(?=(?:-|\s+)((?:[\w’'-]+\s+){{0,2}}[\w’'-]+))", sentence, re.I):
+        if stem in terms(match.group(1)):
+            return True
+    return False

@@ -55,8 +55,11 @@ def check_passages(answer: rag.Answer, docs: dict[str, store.Document], k: int) 
         if p.highlight is not None:
             a, b = p.highlight
             assert 0 <= a < b <= len(p.text), f"highlight {p.highlight} outside passage [{p.n}] of {len(p.text)} chars"
-            spans = {(s - p.start, e - p.start) for s, e in store.sentence_spans(doc.text)}
-            assert (a, b) in spans, f"highlight {p.highlight} of [{p.n}] is not a sentence: {p.text[a:b]!r}"
+            spans = [(s - p.start, e - p.start) for s, e in store.sentence_spans(doc.text)]
+            starts, ends = [s for s, _ in spans], [e for _, e in spans]
+            # one sentence, or a run of whole consecutive sentences
+            assert a in starts and b in ends and starts.index(a) <= ends.index(b), (
+                f"highlight {p.highlight} of [{p.n}] is not whole sentences: {p.text[a:b]!r}")
 
 
 def check_markers(answer: rag.Answer) -> None:
