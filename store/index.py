@@ -107,6 +107,7 @@ class Index:
         self._folder = None if self.remote else Path(where)  # embedded: the index folder
         self._seen = self.version()  # the stamp this client's view of the collection is from
         self._reopen_lock = threading.Lock()
+        self._private_api = None  # the Chroma state this Index made itself in refresh()
 
     @classmethod
     def open(
@@ -293,9 +294,9 @@ class Index:
         Chroma keeps each collection's vector index in memory, so a page serving questions
         would not find documents that a `corpus-qa ingest` in another process added. When
         the version stamp has moved on to a finished write, the client is opened again
-        (in-flight questions finish on the old one). Stamps of a write under way are left
-        alone: the reopen waits for its end. A Chroma server needs none of this.
-        Returns whether it reopened."""
+        (in-flight questions finish on the old one, whose memory is freed 30 s later).
+        Stamps of a write under way are left alone: the reopen waits for its end. A
+        Chroma server needs none of this. Returns whether it reopened."""
         if self._folder is None:
             return False
         version = self.version()
@@ -309,9 +310,11 @@ class Index:
             from chromadb.config import Settings
 
             path = str(self._folder / "chroma")
-            # chromadb shares one client state per folder in a process; take it out of the
-            # registry so that a new one is made (the old one lives on for in-flight calls)
-            SharedSystemClient._identifier_to_system.pop(path, None)
+            # chromadb shares one client state per folder in a process: set the shared one
+            # aside while making a state of our own, then put it back (other Index objects
+            # of this process keep theirs; ours is private, so we may free it)
+            registry = SharedSystemClient._identifier_to_system
+            shared = registry.pop(path, None)
             try:
                 client = chromadb.PersistentClient(path=path, settings=Settings(anonymized_telemetry=False))
                 chunks = client.get_collection(self.name, embedding_function=None)
@@ -320,8 +323,17 @@ class Index:
                 logger.warning("could not reopen the index %s (%s: %s); answers may miss new documents",
                                self.where, type(err).__name__, err)
                 return False
+            finally:
+                registry.pop(path, None)
+                if shared is not None:
+                    registry[path] = shared
+            retired, self._private_api = self._private_api, getattr(client, "_server", None)
             self.client, self._chunks, self._sentences = client, chunks, sentences
             self._seen = version
+            if retired is not None:  # not freed by Python alone (measured: ~1x the index per reopen)
+                timer = threading.Timer(30.0, _stop_quietly, args=(retired,))
+                timer.daemon = True
+                timer.start()
             logger.info("reopened %s: another process changed it", self.where)
             return True
 
@@ -488,6 +500,13 @@ def _change_counter(db: Path) -> int | None:
     if len(header) < 28 or header[18] != 1 or header[19] != 1:
         return None
     return int.from_bytes(header[24:28], "big")
+
+
+def _stop_quietly(api) -> None:
+    try:
+        api.stop()
+    except Exception as err:  # noqa: BLE001 - freeing memory must never break serving
+        logger.info("could not stop a retired Chroma client: %s", err)
 
 
 def sentence_id(doc_id: str, span: tuple[int, int]) -> str:
