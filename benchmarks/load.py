@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import queue
+import re
 import shutil
 import socket
 import statistics
@@ -101,13 +102,15 @@ def check_reply(question: str, output, seconds: float, started: float = 0.0) -> 
     if expected_error:
         return Result(question, seconds, reply.startswith('<div class="cqa-error">') and expected_error in reply,
                       "error", started=started)
+    sources = [part.split("</span>")[0].split(" · ")[0] for part in reply.split('<span class="cqa-meta">')[1:]]
+    markers = [int(n) for n in re.findall(r"<sup><b>\[(\d+)\]</b></sup>", reply)]
     if reply.startswith('<div class="cqa-answer cqa-abstain">'):
         kind = "abstain"
-    elif reply.startswith('<div class="cqa-answer">') and "<sup><b>[1]</b></sup>" in reply and "Sources" in reply:
-        kind = "answer"
+    elif reply.startswith('<div class="cqa-answer">') and "Sources" in reply and markers \
+            and all(1 <= n <= len(sources) for n in markers):
+        kind = "answer"  # every [n] names one of the sources listed
     else:
-        return bad(f"neither an answer nor an abstention: {reply[:200]}")
-    sources = [part.split("</span>")[0].split(" · ")[0] for part in reply.split('<span class="cqa-meta">')[1:]]
+        return bad(f"neither an answer with valid [n] nor an abstention: {reply[:200]}")
     return Result(question, seconds, True, kind, sources, started=started)
 
 
