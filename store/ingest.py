@@ -67,6 +67,7 @@ def ingest_documents(
 
 def _ingest(index, embedder, documents, prune, chunking, progress, batch_docs) -> IngestReport:
     stored = index.documents()
+    gone = [d.doc_id for d in stored.values() if d.path and not Path(d.path).exists()] if prune else []
     todo: list[Document] = []
     unchanged = updated = 0
     replaced: list[str] = []
@@ -80,9 +81,22 @@ def _ingest(index, embedder, documents, prune, chunking, progress, batch_docs) -
             updated += 1
             replaced.append(old.doc_id)
         todo.append(doc)
-    gone = []
-    if prune:
-        gone = [d.doc_id for key, d in stored.items() if d.path and not Path(d.path).exists()]
+    # The same article from two places (two folders of one name holding one file: same
+    # source name and text, so the same id and chunk ids) is stored once. Writing both
+    # made Chroma refuse the batch (DuplicateIDError), and on the next run each copy
+    # would have replaced the other.
+    kept = {d.doc_id for d in stored.values() if d.stored == d.n_chunks} - set(replaced) - set(gone)
+    unique: list[Document] = []
+    for doc in todo:
+        if doc.id in kept:
+            logger.warning("%s holds the same article as another file cited as %s; it is stored once",
+                           doc.path or doc.source, doc.source)
+            unchanged += not stored.get(doc.path or doc.source)
+            continue
+        kept.add(doc.id)
+        unique.append(doc)
+    todo = unique
+    added = sum(not stored.get(doc.path or doc.source) for doc in todo)
     interrupted = index.interrupted()  # the last run was cut short
     if not todo and not gone and not interrupted:
         index.keyword_index()  # make sure the keyword index agrees with the collection
@@ -110,7 +124,7 @@ def _ingest(index, embedder, documents, prune, chunking, progress, batch_docs) -
             pending.result()
     index.touch()
     index.keyword_index()
-    return IngestReport(len(todo) - updated, updated, unchanged, len(gone), total)
+    return IngestReport(added, updated, unchanged, len(gone), total)
 
 
 def _embed_batch(embedder: Embedder, batch: list[tuple[Document, list[Chunk]]], progress) -> list:

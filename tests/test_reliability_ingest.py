@@ -238,3 +238,24 @@ def test_a_serving_process_sees_documents_another_process_adds(make_qa, tmp_path
     assert answer.passages[0].source.endswith("lighthouse.txt"), [p.source for p in answer.passages]
     vector = qa.embedder.encode([question])[0]
     assert qa.index.dense(vector, 1)[0][0].source.endswith("lighthouse.txt"), "the vector index sees it too"
+
+
+def test_the_same_article_in_two_folders_of_one_name_is_stored_once(make_qa, tmp_path):
+    """Same source name ("news/bridge.txt") and text: the same document id and chunk ids.
+    Chroma refused the whole batch (DuplicateIDError) before; now it is stored once, a
+    re-run embeds nothing, and a copy that changes is stored as its own document."""
+    text = "Harbour Bridge Reopens After Repairs\nThe city reopened the Harbour Bridge on Monday after repairs.\n"
+    for side in ("a", "b"):
+        (tmp_path / side / "news").mkdir(parents=True)
+        (tmp_path / side / "news" / "bridge.txt").write_text(text, encoding="utf-8")
+    folders = [tmp_path / "a" / "news", tmp_path / "b" / "news"]
+    qa = make_qa()
+    first = qa.ingest(folders)
+    assert (first.added, first.unchanged, first.chunks) == (1, 1, 1), first
+    again = qa.ingest(folders)
+    assert (again.added, again.updated, again.chunks) == (0, 0, 0), again
+    assert qa.ingest([folders[1]]).chunks == 0, "the copy alone is known too"
+    (folders[0] / "bridge.txt").write_text(text.replace("Monday", "Tuesday"), encoding="utf-8")
+    changed = qa.ingest(folders)
+    assert (changed.added, changed.updated) == (1, 1), changed
+    assert len(qa.index.documents()) == 2 and qa.ingest(folders).chunks == 0
