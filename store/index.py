@@ -275,11 +275,11 @@ class Index:
                     self._keyword = saved
                     return saved
             logger.info("rebuilding the keyword index of %s from the collection", self.name)
-            ids, texts = [], []
-            for chunk_id, text, metadata in self._all("documents", "metadatas", with_ids=True):
-                ids.append(chunk_id)
-                texts.append(embedding_text(metadata.get("title", ""), text))
-            keyword = KeywordIndex.build(ids, texts, version)
+            rows = sorted(  # by id: chunks with equal BM25 scores rank the same in every build
+                (chunk_id, embedding_text(metadata.get("title", ""), text))
+                for chunk_id, text, metadata in self._all("documents", "metadatas", with_ids=True)
+            )
+            keyword = KeywordIndex.build([i for i, _ in rows], [t for _, t in rows], version)
             if self._keyword_dir and not version.startswith(PENDING):
                 try:
                     keyword.save(self._keyword_dir)
