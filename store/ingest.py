@@ -59,13 +59,13 @@ def ingest_documents(
     prune: bool = False,
     chunking: ChunkingOptions = ChunkingOptions(),
     progress: Callable[[int, int], None] | None = None,
-    batch_docs: int = 64,
+    batch_chunks: int = 1024,
 ) -> IngestReport:
     with index.writing():
-        return _ingest(index, embedder, documents, prune, chunking, progress, batch_docs)
+        return _ingest(index, embedder, documents, prune, chunking, progress, batch_chunks)
 
 
-def _ingest(index, embedder, documents, prune, chunking, progress, batch_docs) -> IngestReport:
+def _ingest(index, embedder, documents, prune, chunking, progress, batch_chunks) -> IngestReport:
     stored = index.documents()
     gone = [d.doc_id for d in stored.values() if d.path and not Path(d.path).exists()] if prune else []
     todo: list[Document] = []
@@ -110,13 +110,15 @@ def _ingest(index, embedder, documents, prune, chunking, progress, batch_docs) -
         index.delete_document(doc_id)
     planned = [(doc, chunk_text(doc.id, doc.text, **vars(chunking))) for doc in todo]
     total = sum(len(chunks) for _, chunks in planned)
-    # The model encodes batch n+1 while a writer thread stores batch n in Chroma: the
-    # writes (HNSW inserts, SQLite) then cost next to nothing. One write at a time, in
-    # order; a failed write stops the ingest with its error.
+    # Documents are embedded in groups of about `batch_chunks` chunks, each group sorted
+    # by length by the embedder (a group of 64 SciFact abstracts padded 8% more tokens than
+    # one sort of everything; 1,024 chunks, 2%). The model encodes group n+1 while a writer
+    # thread stores group n in Chroma. One write at a time, in order; a failed write stops
+    # the ingest with its error.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="corpus-qa-write") as writer:
         pending = None
-        for at in range(0, len(planned), batch_docs):
-            rows = _embed_batch(embedder, planned[at : at + batch_docs], lambda n: progress and progress(n, total))
+        for group in _groups(planned, batch_chunks):
+            rows = _embed_batch(embedder, group, lambda n: progress and progress(n, total))
             if pending is not None:
                 pending.result()
             pending = writer.submit(index.add_many, rows)
@@ -125,6 +127,19 @@ def _ingest(index, embedder, documents, prune, chunking, progress, batch_docs) -
     index.touch()
     index.keyword_index()
     return IngestReport(added, updated, unchanged, len(gone), total)
+
+
+def _groups(planned: list[tuple[Document, list[Chunk]]], batch_chunks: int):
+    """Consecutive documents, in groups of at least `batch_chunks` chunks (the last: the rest)."""
+    group, size = [], 0
+    for doc, chunks in planned:
+        group.append((doc, chunks))
+        size += len(chunks)
+        if size >= batch_chunks:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
 
 
 def _embed_batch(embedder: Embedder, batch: list[tuple[Document, list[Chunk]]], progress) -> list:
