@@ -49,6 +49,7 @@ EXAMPLES = [
     "Into which Baltic countries did Biden move U.S. troops?",
     "How many points did the peace plan reviewed in Geneva have?",
 ]
+OFF_TOPIC = ["Who won the 2022 FIFA World Cup?", "What is the boiling point of ethanol?"]  # abstentions
 BAD = {"": "empty question", "x" * 5000: "question too long"}
 
 
@@ -176,7 +177,7 @@ def summary(results: list[Result], wall: float) -> dict:
 def question_mix() -> list[str]:
     dev = SHARED / "qa" / "dev.jsonl"
     asked = [json.loads(line)["question"] for line in dev.read_text().splitlines() if line.strip()] if dev.exists() else []
-    return asked + EXAMPLES + list(BAD)
+    return asked + EXAMPLES + OFF_TOPIC + list(BAD)
 
 
 def scifact_sample(n: int, claims: int) -> tuple[list[dict], list[tuple[str, str]]]:
