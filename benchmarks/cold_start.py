@@ -12,6 +12,7 @@ with `git archive` to a temporary folder, same venv) for a before/after figure.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -46,19 +47,28 @@ print("imported: " + ", ".join(f"{m} {'yes' if m in mods else 'no'}" for m in
 """
 
 
+CPU: list[float] = []  # user+sys seconds of each timed child: what the wall clock would be on an idle machine, roughly
+
+
 def timed(cmd: list[str], env=None, cwd=REPO) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return wall
 
 
 def runs(cmd: list[str], n: int, env=None, cwd=REPO) -> list[float]:
     timed(cmd, env, cwd)  # page cache warm, as on a machine that has run it before
+    CPU.clear()
     return [timed(cmd, env, cwd) for _ in range(n)]
 
 
 def fmt(seconds: list[float]) -> str:
-    return f"median {statistics.median(seconds):5.2f} s  min {min(seconds):5.2f} s  max {max(seconds):5.2f} s  (n={len(seconds)})"
+    return (f"median {statistics.median(seconds):5.2f} s  min {min(seconds):5.2f} s  max {max(seconds):5.2f} s  (n={len(seconds)})"
+            f"  CPU user+sys median {statistics.median(CPU):5.2f} s")
 
 
 def top_imports(cmd: list[str], env=None, n: int = 8) -> list[tuple[float, str]]:
