@@ -67,6 +67,13 @@ class Timer:
             self.calls += 1
 
 
+def cpu_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main() -> int:
     p = parser(__doc__.split("\n\n")[0])
     p.add_argument("--docs", type=int, default=None, help="only the first N abstracts (default: all 5,183)")
@@ -101,19 +108,21 @@ def main() -> int:
         index.add_many = add = Timer(index.add_many)
         embedder.encode_with_spans = encode = Timer(embedder.encode_with_spans)
         index.keyword_index = kw = Timer(index.keyword_index)
-        bare = ours = 0.0
+        bare = ours = bare_cpu = ours_cpu = 0.0
         step = -(-len(docs) // args.rounds)
         for r, at in enumerate(range(0, len(docs), step)):
             part = docs[at : at + step]
             part_texts = [t for ts in texts_of[at : at + step] for t in ts]
             for side in (("bare", "ours") if r % 2 == 0 else ("ours", "bare")):
-                t = time.perf_counter()
+                t, c = time.perf_counter(), cpu_seconds()
                 if side == "bare":
                     model.encode(part_texts, batch_size=args.batch_size, convert_to_numpy=True, normalize_embeddings=True)
                     bare += time.perf_counter() - t
+                    bare_cpu += cpu_seconds() - c
                 else:
                     report = ingest_documents(index, embedder, part, chunking=chunking)
                     ours += time.perf_counter() - t
+                    ours_cpu += cpu_seconds() - c
                     assert report.chunks == len(part_texts), (report, len(part_texts))
             print(f"  round {r + 1}: {len(part_texts)} chunks; so far bare {bare:.0f} s, ours {ours:.0f} s; "
                   f"1-min load {load1():.2f}", file=sys.stderr, flush=True)
@@ -122,6 +131,8 @@ def main() -> int:
         print(f"bare SentenceTransformer.encode  {bare:7.1f} s  {len(texts) / bare:7.1f} chunks/s  {tokens / bare:8.0f} tokens/s")
         print(f"ours (ingest_documents)          {ours:7.1f} s  {len(texts) / ours:7.1f} chunks/s  {tokens / ours:8.0f} tokens/s")
         print(f"ours / bare throughput: {bare / ours:.2f} x   (target >= 0.90 x)")
+        print(f"CPU seconds (user+sys, all threads of this process): bare {bare_cpu:.1f} s, ours {ours_cpu:.1f} s, "
+              f"ratio {bare_cpu / ours_cpu:.2f} x  (less sensitive to other processes than the wall clock)")
         rest = ours - encode.seconds - kw.seconds
         print(f"ours, where the time went: encode_with_spans {encode.seconds:.1f} s ({encode.calls} calls), "
               f"Chroma writes (writer thread, overlapping) {add.seconds:.1f} s ({add.calls} calls), "
