@@ -311,6 +311,7 @@ def main() -> int:
                 "asked": len(after), "failed": sum(not r.ok for r in after),
                 "cited_a_new_abstract": sum(any(s.startswith("scifact/") for s in r.sources) for r in after),
                 "cited_the_relevant_abstract": sum(f"scifact/{want[r.question]}.txt" in r.sources for r in after),
+                "failures": sorted({r.kind for r in after if not r.ok})[:5],
             }
             claims_ok = figures["after_ingest_claims"]
             ok = ok and ingest_info.get("exit") == 0 and claims_ok["failed"] == 0 and \

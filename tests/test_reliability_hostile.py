@@ -209,3 +209,15 @@ def test_a_hostile_question_is_shown_as_text(browser, served):
         page.assert_inert()
     finally:
         page.close()
+
+
+def test_bracketed_numbers_in_an_article_are_not_citation_markers():
+    """An abstract's own "[12]" must not become a superscript citation pointing nowhere
+    (found by benchmarks/load.py on SciFact); the answer's markers still do."""
+    text = "Mice lacking the gene lived longer [12]. Survival rose by a third [3]."
+    passage = rag.Passage(1, "sci/1.txt", "Gene and lifespan", text, 0, len(text), 0.8, (0, 37), False)
+    other = rag.Passage(2, "sci/2.txt", "Other", "Unrelated [1] text.", 0, 19, 0.1, None, True)
+    reply = ui.app.render_answer(rag.Answer("q", "Mice lacking the gene lived longer [12]. [1]", False, (passage, other)))
+    assert reply.startswith('<div class="cqa-answer">Mice lacking the gene lived longer &#91;12&#93;. '
+                            "<sup><b>[1]</b></sup></div>"), reply[:200]
+    assert reply.count("<sup>") == 1, reply

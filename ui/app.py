@@ -52,7 +52,8 @@ def render_answer(answer: Answer) -> str:
     if answer.abstained:
         head = f'<div class="cqa-answer cqa-abstain"><strong>No answer in the corpus.</strong> {esc(answer.text)}</div>'
     else:
-        head = '<div class="cqa-answer">' + _MARKER.sub(r"<sup><b>[\1]</b></sup>", esc(answer.text)) + "</div>"
+        cited = {p.n for p in answer.passages if p.highlight}
+        head = '<div class="cqa-answer">' + _markers(esc(answer.text), cited) + "</div>"
     items = []
     for p in answer.passages:
         if p.highlight:
@@ -72,6 +73,21 @@ def render_answer(answer: Answer) -> str:
         title = "Closest passages (low relevance)" if answer.abstained else "Sources"
         sources = f'<div class="cqa-meta">{title}</div><ol class="cqa-sources">{"".join(items)}</ol>'
     return (head + sources).replace("\n", "<br>")
+
+
+def _markers(escaped: str, cited: set[int]) -> str:
+    """Superscript the answer's own [n] markers: for each cited passage, the last [n] (the
+    answer puts it after that passage's sentence). A bracketed number that an article
+    itself holds ("as shown [12]", common in abstracts) stays text: it pointed nowhere."""
+    last = {}
+    for m in _MARKER.finditer(escaped):
+        if int(m.group(1)) in cited:
+            last[int(m.group(1))] = m.span()
+    out, at = [], 0
+    for n, (a, b) in sorted(last.items(), key=lambda item: item[1]):
+        out += [escaped[at:a], f"<sup><b>[{n}]</b></sup>"]
+        at = b
+    return "".join(out) + escaped[at:]
 
 
 def render_error(message: str) -> str:
