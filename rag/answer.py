@@ -1,25 +1,26 @@
 """Score the sentences of the retrieved passages, pick the answer, cite it, or abstain.
 
-A sentence's score is its cosine similarity to the question (vectors stored at ingest)
-plus a little for the question's content words it contains, plus a cue for the kind of
-answer asked for: "how many X" prefers a sentence that counts X ("30 countries"). The
-answer is the best sentence, followed by `[n]` where passages[n-1] holds it, and a second
-sentence when it scores nearly as well and holds question words the first lacks (the
-other half of a two-part question, or the sentence that completes the first). When no
-sentence clears the relevance floor, the answer says the corpus does not answer, and the
-passages are marked low.
+A sentence's relevance is its cosine similarity to the question (vectors stored at ingest)
+plus a little for the question's content words it contains; to choose the answer, a cue
+for the kind of answer asked for is added (rag.cues: "how many X" prefers a sentence that
+counts X, "when" one with a date, "who" one with a name, "which countries" a list). The
+top passages are shown best sentence first. The answer is the best sentence, followed by
+`[n]` where passages[n-1] holds it, and a second sentence when it scores nearly as well
+and holds question words the first lacks (the other half of a two-part question, or the
+sentence that completes the first). When no sentence's relevance clears the floor, the
+answer says the corpus does not answer, and the passages are marked low.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from store import Index, sentence_id
 from store.keyword import terms
 
+from .cues import cue_of, offers
 from .retrieve import Candidate
 
 NO_ANSWER = "The corpus does not answer this question."
@@ -31,7 +32,8 @@ class AnswerSettings:
     floor: float = 0.35  # best sentence score below this: abstain
     keyword_weight: float = 0.25  # weight of the share of question words a sentence holds
     second_margin: float = 0.2  # a second sentence joins when within this of the best and adds question words
-    count_cue: float = 0.15  # bonus for a number next to the counted noun of a "how many" question
+    cue_weight: float = 0.15  # bonus for a sentence holding the kind of answer asked for (rag.cues)
+    sentence_order: bool = True  # the top passages are shown best sentence first
     max_sentences: int = 2
     passages: int = 5  # answer sentences come from this many top passages
 
@@ -67,7 +69,8 @@ class Answer:
 class _Sentence:
     passage: int  # index into candidates
     span: tuple[int, int]  # absolute, in the article
-    score: float
+    relevance: float  # cosine + keyword share: decides abstention
+    score: float  # relevance + answer-type cue: decides which sentence answers
     covers: frozenset[str]  # the question's terms it holds
 
 
@@ -75,12 +78,14 @@ def compose(
     index: Index, question: str, vector: np.ndarray, candidates: list[Candidate], settings: AnswerSettings
 ) -> Answer:
     sentences = score_sentences(index, question, vector, candidates, settings)
+    if settings.sentence_order:
+        candidates, sentences = _by_best_sentence(candidates, sentences)
     best_of: dict[int, _Sentence] = {}
     for s in sentences:
         if s.passage not in best_of or s.score > best_of[s.passage].score:
             best_of[s.passage] = s
     ranked = sorted(sentences, key=lambda s: -s.score)
-    abstained = not ranked or ranked[0].score < settings.floor
+    abstained = not ranked or max(s.relevance for s in sentences) < settings.floor
 
     chosen: list[_Sentence] = []
     if not abstained:
@@ -105,7 +110,7 @@ def compose(
     for i, cand in enumerate(candidates):
         c = cand.chunk
         best = best_of.get(i)
-        score = best.score if best else 0.0
+        score = best.relevance if best else 0.0
         span = cited.get(i)
         highlight = (span[0] - c.start, span[1] - c.start) if span else None
         passages.append(
@@ -129,6 +134,17 @@ def compose(
     return Answer(question, " ".join(parts), False, tuple(passages))
 
 
+def _by_best_sentence(candidates: list[Candidate], sentences: list[_Sentence]):
+    """The scored passages reordered by their best sentence (the rest keep their rank):
+    a passage is as good as the best answer it holds."""
+    best: dict[int, float] = {}
+    for s in sentences:
+        best[s.passage] = max(best.get(s.passage, s.score), s.score)
+    order = sorted(best, key=lambda i: (-best[i], i)) + [i for i in range(len(candidates)) if i not in best]
+    new_index = {old: new for new, old in enumerate(order)}
+    return [candidates[i] for i in order], [replace(s, passage=new_index[s.passage]) for s in sentences]
+
+
 def _adjacent(chunk, first: tuple[int, int], second: tuple[int, int]) -> bool:
     """Whether two sentences of a chunk follow each other within one paragraph."""
     (a, b), (c, d) = sorted([first, second])
@@ -145,7 +161,7 @@ def score_sentences(
     ids = [sentence_id(candidates[i].chunk.doc_id, span) for i, span in spans]
     vectors = index.sentence_vectors(list(dict.fromkeys(ids)))
     asked = set(terms(question))
-    counted = counted_noun(question)
+    cue = cue_of(question)
     out = []
     for (i, span), sid in zip(spans, ids):
         v = vectors.get(sid)
@@ -154,28 +170,8 @@ def score_sentences(
         chunk = candidates[i].chunk
         text = chunk.text[span[0] - chunk.start : span[1] - chunk.start]
         covers = frozenset(asked.intersection(terms(text)))
-        score = float(v @ vector) + settings.keyword_weight * (len(covers) / len(asked) if asked else 0.0)
-        if counted and counts(text, counted):
-            score += settings.count_cue
-        out.append(_Sentence(i, span, score, covers))
+        relevance = float(v @ vector) + settings.keyword_weight * (len(covers) / len(asked) if asked else 0.0)
+        bonus = settings.cue_weight if cue and offers(cue, text) else 0.0
+        out.append(_Sentence(i, span, relevance, relevance + bonus, covers))
     return out
 
-
-_HOW_MANY = re.compile(r"\bhow\s+(?:many|much)\s+(?:of\s+the\s+)?([a-z][\w-]*)", re.I)
-_NUMBER = r"\b(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundreds?|thousands?|millions?|billions?|dozens?)\b"
-
-
-def counted_noun(question: str) -> str | None:
-    """The stem of what a "how many X" / "how much X" question counts, or None."""
-    match = _HOW_MANY.search(question)
-    found = terms(match.group(1)) if match else []
-    return found[0] if found else None
-
-
-def counts(sentence: str, stem: str) -> bool:
-    """Whether the sentence puts a number just before a word with that stem: "30 countries",
-    "a 28-point plan", "150,000 Russian soldiers"."""
-    for match in re.finditer(rf"{_NUMBER}(?=(?:-|\s+)((?:[\w’'-]+\s+){{0,2}}[\w’'-]+))", sentence, re.I):
-        if stem in terms(match.group(1)):
-            return True
-    return False

@@ -61,11 +61,13 @@ def retrieve(
     dense_of = {c.id: s for c, s in dense}
     keyword_of = {h.id: h.score for h in keyword}
     picked: list[Candidate] = []
+    of_doc: dict[str, list[StoredChunk]] = {}
     for chunk_id, score in fused:
         chunk = chunks.get(chunk_id)
-        if chunk is None or any(_overlaps(chunk, p.chunk) for p in picked):
+        if chunk is None or any(_overlaps(chunk, other) for other in of_doc.get(chunk.doc_id, ())):
             continue
         picked.append(Candidate(chunk, score, dense_of.get(chunk_id), keyword_of.get(chunk_id)))
+        of_doc.setdefault(chunk.doc_id, []).append(chunk)
         if len(picked) == k:
             break
     return picked

@@ -1,0 +1,92 @@
+"""Answer-type cues: what kind of answer a question asks for, and whether a sentence has one.
+
+    "How many countries ...?"      count   a number next to the counted word ("30 countries")
+    "When ...?", "On what date ...?" date  a date or year the question does not already hold
+    "Who ...?", "Whose ...?"       person  a capitalised name the question does not hold
+    "Which countries ...?"         list    an enumeration of names ("France, Italy and Finland")
+
+Cues only choose between sentences that are already relevant: they never decide whether
+the corpus answers at all. They read the question's form, never its topic.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from store.keyword import terms
+
+_NUMBER = (r"\b(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+           r"forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?|dozens?)\b")
+_HOW_MANY = re.compile(r"\bhow\s+(?:many|much)\s+(?:of\s+the\s+)?([a-z][\w-]*)", re.I)
+_WHEN = re.compile(r"^\W*when\b|\b(?:what|which)\s+(?:date|day|year|month|time)\b|\bsince\s+when\b", re.I)
+_WHO = re.compile(r"^\W*(?:who|whom|whose)\b", re.I)
+_WHO_IS = re.compile(r"^\W*(?i:who\s+(?:is|was|are|were))\s+[A-Z]")  # "Who is Steve Witkoff?" asks what he is
+# "which countries", "what cities", "into which Baltic countries": a plural noun after which/what
+_WHICH_PLURAL = re.compile(r"\b(?:which|what)\s+(?:[a-z][\w-]*\s+)?([a-z]{3,}(?:ies|s))(?=\W|$)", re.I)
+_NOT_PLURAL = {"does", "has", "was", "is", "this", "its", "his", "us", "as", "less", "unless", "news", "status",
+               "process", "access", "address", "business", "class", "crisis", "basis", "analysis", "thus"}
+_MONTHS = ("january|february|march|april|may|june|july|august|september|october|november|december|"
+           "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec")
+_DATE = re.compile(
+    rf"\b(?:(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS})\b"
+    rf"(?:\s+\d{{4}})?|(?:{_MONTHS})\s+\d{{4}}|(?:1[6-9]|20)\d\d|\d{{1,2}}/\d{{1,2}}/\d{{2,4}}|"
+    rf"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday))\b",
+    re.I,
+)
+# a capitalised word that does not open the sentence ("... Leavitt said", "John Healey")
+_NAME = re.compile(r"(?<=[\w,;:’'”\"]\s)[A-Z][a-z’'-]+")
+_ENUMERATION = re.compile(
+    r"\b[A-Z][\w.’'-]*(?:\s+[A-Z][\w.’'-]*)*,\s+(?:the\s+)?[A-Z][\w.’'-]*(?:\s+[A-Z][\w.’'-]*)*"
+    r"(?:,\s+(?:and\s+|or\s+)?(?:the\s+)?[A-Z][\w.’'-]*|\s+(?:and|or)\s+(?:the\s+)?[A-Z][\w.’'-]*)"
+)
+
+
+@dataclass(frozen=True)
+class Cue:
+    kind: str  # "count", "date", "person", "list"
+    question: str
+    counted: str | None = None  # the stem a "how many" question counts
+
+
+def cue_of(question: str) -> Cue | None:
+    """The kind of answer the question asks for, when its form says so."""
+    match = _HOW_MANY.search(question)
+    if match:
+        counted = terms(match.group(1))
+        return Cue("count", question, counted[0] if counted else None)
+    if _WHEN.search(question):
+        return Cue("date", question)
+    if _WHO.search(question) and not _WHO_IS.search(question):
+        return Cue("person", question)
+    match = _WHICH_PLURAL.search(question)
+    if match and match.group(1).lower() not in _NOT_PLURAL:
+        return Cue("list", question)
+    return None
+
+
+def offers(cue: Cue, sentence: str) -> bool:
+    """Whether the sentence holds the kind of answer the cue asks for (and the question lacks)."""
+    if cue.kind == "count":
+        return counts(sentence, cue.counted) if cue.counted else _new(_NUMBER, sentence, cue.question)
+    if cue.kind == "date":
+        return _new(_DATE.pattern, sentence, cue.question, re.I)
+    if cue.kind == "person":
+        return any(m.group(0).lower() not in cue.question.lower() and not _DATE.fullmatch(m.group(0))
+                   for m in _NAME.finditer(sentence))
+    return bool(_ENUMERATION.search(sentence))
+
+
+def counts(sentence: str, stem: str) -> bool:
+    """Whether the sentence puts a number just before a word with that stem: "30 countries",
+    "a 28-point plan", "150,000 Russian soldiers"."""
+    for match in re.finditer(rf"{_NUMBER}(?=(?:-|\s+)((?:[\w’'-]+\s+){{0,2}}[\w’'-]+))", sentence, re.I):
+        if stem in terms(match.group(1)):
+            return True
+    return False
+
+
+def _new(pattern: str, sentence: str, question: str, flags: int = re.I) -> bool:
+    """Whether the sentence has a match of `pattern` that the question does not contain."""
+    asked = question.lower()
+    return any(m.group(0).lower() not in asked for m in re.finditer(pattern, sentence, flags))

@@ -1,0 +1,62 @@
+"""Answer-type cues: the question's form says what kind of answer it wants."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.cues import cue_of, offers
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("How many countries did the article say belong to NATO?", "count"),
+        ("How much money remains untapped?", "count"),
+        ("On what date did the conflict erupt?", "date"),
+        ("When did the talks resume?", "date"),
+        ("In which year was the group created?", "date"),
+        ("Who said that boots will not be on the ground?", "person"),
+        ("Whose plan was reviewed in Geneva?", "person"),
+        ("Which countries' delegations attended the talks?", "list"),
+        ("Into which Baltic countries did Biden move troops?", "list"),
+        ("Who is Steve Witkoff and what role does he play?", None),  # asks what he is, not a name
+        ("What has happened to the flow of weapons?", None),  # "has" is no plural noun
+        ("What did the president ask the coalition not to do?", None),
+        ("Why did the talks fail?", None),
+    ],
+)
+def test_cue_of_reads_the_form_of_the_question(question, kind):
+    cue = cue_of(question)
+    assert (cue.kind if cue else None) == kind, f"{question!r}: {cue}"
+
+
+def test_count_wants_a_number_next_to_the_counted_word():
+    cue = cue_of("How many countries belong to NATO?")
+    assert cue.counted == "countri"
+    assert offers(cue, "NATO is an alliance between 30 countries across North America and Europe.")
+    assert offers(cue, "Twelve countries signed it.")
+    assert not offers(cue, "In 2022, NATO countries met 3 times."), "a number that counts something else"
+    assert not offers(cue, "NATO countries met in Brussels.")
+
+
+def test_date_wants_a_date_the_question_does_not_hold():
+    cue = cue_of("On what date did the war that began in 2014 escalate?")
+    assert offers(cue, "It escalated on February 24, 2022.")
+    assert offers(cue, "They meet on Tuesday.")
+    assert not offers(cue, "The war began in 2014."), "the year is the question's own"
+    assert not offers(cue, "The war escalated without warning.")
+
+
+def test_person_wants_a_name_that_is_not_the_sentence_opening_or_the_question():
+    cue = cue_of("Who chairs the Ukraine Defense Contact Group?")
+    assert offers(cue, "Britain’s defense secretary, John Healey, is now the chairman.")
+    assert offers(cue, "“Boots will not be on the ground,” Leavitt said.")
+    assert not offers(cue, "The group meets in the Ukraine Defense Contact Group format.")
+    assert not offers(cue, "Someone else chairs it now.")
+
+
+def test_list_wants_an_enumeration_of_names():
+    cue = cue_of("Which countries sent delegations?")
+    assert offers(cue, "Delegations from France, the U.K., Italy and Finland were present.")
+    assert offers(cue, "Troops moved into Estonia, Latvia, and Lithuania.")
+    assert not offers(cue, "Delegations from several European countries were present.")
