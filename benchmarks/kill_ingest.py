@@ -23,7 +23,9 @@ version stamp), runs the same command again, and checks against the clean build:
     differ now and then: that count is reported too, with such a control pair.
 Trial kinds: "fresh" (empty index), "update" (a copy of the clean index while a third of
 the files changed and 5% were deleted, ingest --prune), "double" (the re-run is killed
-too, then a third run repairs), and "sigint" (Ctrl-C: exit 130, one line, no traceback).
+too, then a third run repairs), "midwrite" (killed within 2 s of its first vectors reaching
+Chroma, to land inside the writes rather than the embedding, which takes most of a run),
+and "sigint" (Ctrl-C: exit 130, one line, no traceback).
 
 The code under test is a snapshot of store/, rag/ and ui/ taken at start (other people
 edit the checkout meanwhile). Nothing touches the network; every run has a time limit.
@@ -137,14 +139,20 @@ class Runner:
         report = json.loads(out.strip().splitlines()[-1]) if code == 0 and out.strip() else None
         return {"exit": code, "seconds": round(seconds, 1), "report": report, "stderr": err.strip()[-400:] if code else ""}
 
-    def interrupt(self, index: Path, docs: Path, prune: bool, after: float, sig: int) -> dict:
-        """Start an ingest, send `sig` after `after` seconds; what happened."""
+    def interrupt(self, index: Path, docs: Path, prune: bool, after: float, sig: int, on_rows: bool = False) -> dict:
+        """Start an ingest, send `sig` after `after` seconds (counted from its first vector
+        rows in Chroma's SQLite when `on_rows`); what happened."""
         args = self.cmd(index, "ingest", "--json", *(["--prune"] if prune else []), str(docs))
+        rows_before = vector_rows(index)
         proc = subprocess.Popen(args, env=self.env, cwd=self.work, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
         start = time.monotonic()
+        if on_rows:
+            while proc.poll() is None and vector_rows(index) <= rows_before and time.monotonic() - start < RUN_LIMIT:
+                time.sleep(0.05)
+            after += time.monotonic() - start
         try:
-            proc.wait(timeout=after)
+            proc.wait(timeout=max(0.0, after - (time.monotonic() - start)))
             finished_first = True
         except subprocess.TimeoutExpired:
             finished_first = False
@@ -175,6 +183,20 @@ class Runner:
             raise RuntimeError(f"ask failed ({code}): {err[-1000:]}")
         return [[(p["source"], p["start"], p["end"]) for p in json.loads(line)["passages"]]
                 for line in out.splitlines() if line.strip()]
+
+
+def vector_rows(index: Path) -> int:
+    """Rows in Chroma's embeddings table (chunks and sentences), read-only from outside."""
+    import sqlite3
+
+    db = index / "chroma" / "chroma.sqlite3"
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.2) as con:
+            return con.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+    except sqlite3.Error:
+        return 0
 
 
 def write_docs(folder: Path, records: list[dict]) -> None:
@@ -222,6 +244,8 @@ def main() -> int:
     ap.add_argument("--sigint", type=int, default=2, help="Ctrl-C trials (default 2)")
     ap.add_argument("--queries", type=int, default=20, help="sample questions compared with the clean build")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--kinds", default="fresh,fresh,update,double,midwrite,fresh,update,midwrite",
+                    help="SIGKILL trial kinds, in turn (fresh, update, double, midwrite)")
     ap.add_argument("--max-minutes", type=float, default=120, help="start no trial after this")
     ap.add_argument("--self-check", type=int, default=100_000, help="chunks checked by a query with their own vector")
     ap.add_argument("--work", help="work folder (default: a new temporary one, removed at the end)")
@@ -297,7 +321,7 @@ def main() -> int:
         f"same as clean B: {all(compare(probe_state, refs['B']).values())}; its top-5 equal clean B's for "
         f"{control_same}/{len(queries)} queries at Chroma's default ef_search, {control_exact}/{len(queries)} exhaustive")
 
-    kinds = ["fresh", "fresh", "update", "double", "fresh", "update"]
+    kinds = args.kinds.split(",")
     plan = [kinds[i % len(kinds)] for i in range(args.trials)] + ["sigint"] * args.sigint
     results = []
     for number, kind in enumerate(plan, 1):
@@ -317,7 +341,9 @@ def main() -> int:
         trial = {"trial": number, "kind": kind, "kills": []}
         if kind == "sigint":  # Ctrl-C once the run is under way (past the imports)
             after = rng.uniform(0.4, 0.95) * full
-        trial["kills"].append(runner.interrupt(index, docs, prune, after, sig))
+        if kind == "midwrite":
+            after = rng.uniform(0.0, 2.0)
+        trial["kills"].append(runner.interrupt(index, docs, prune, after, sig, on_rows=kind == "midwrite"))
         trial["left"] = {k: v for k, v in runner.inspect(index, 0).items() if not k.endswith("_ids")}
         if kind == "double":
             trial["kills"].append(runner.interrupt(index, docs, prune, rng.uniform(0.05, 0.9) * full, sig))

@@ -45,7 +45,7 @@ def env() -> dict[str, str]:
     return {**clean, "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "PYTHONWARNINGS": "ignore"}
 
 
-def generated_corpus(folder: Path, n: int = 70, seed: int = 3) -> Path:
+def generated_corpus(folder: Path, n: int = 48, seed: int = 3) -> Path:
     """n articles of 8-12 sentences on six topics: a few hundred chunks, seconds to embed."""
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
