@@ -29,6 +29,19 @@ BIN = Path(sys.executable).parent
 DEV_SET = REPO.parent / "shared" / "qa" / "dev.jsonl"
 
 
+EXE = str(BIN / "corpus-qa")
+HEALEY = "Who is now the chairman of the Ukraine Defense Contact Group?"  # answered by the bundled corpus
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def cli_env() -> dict[str, str]:
+    """The environment for a corpus-qa subprocess: no CORPUS_QA_* of the caller's, offline."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CORPUS_QA_")}
+    return {**clean, "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "PYTHONWARNINGS": "ignore"}
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -147,3 +160,23 @@ def dev_questions() -> list[dict]:
 def bundled_docs(corpus_dir) -> dict[str, store.Document]:
     """The five bundled articles, loaded and cleaned, by file name."""
     return {Path(path).name: store.load(path, source) for path, source in store.find_files([corpus_dir])}
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium through Playwright (`make browser` installs it); CI fails without it."""
+    import shutil
+
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        message = f"no chromium at {CHROMIUM}: run `make browser` (apt-get install -y chromium)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -8,41 +8,17 @@ The screenshot of the page in the README is made here: docs/screenshot.png.
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
 import ui.app
-from conftest import REPO, free_port
+from conftest import HEALEY, REPO, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-HEALEY = "Who is now the chairman of the Ukraine Defense Contact Group?"
 SCREENSHOT = REPO / "docs" / "screenshot.png"
 LOCAL = {"127.0.0.1", "localhost", "::1", "[::1]"}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        message = f"no chromium at {CHROMIUM}: run `make browser` (apt-get install -y chromium)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 class Page:

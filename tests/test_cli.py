@@ -8,31 +8,23 @@ calls that fail before any model is needed run side by side.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import EXE, HEALEY, cli_env
 
 pytestmark = pytest.mark.slow
 
-EXE = str(Path(sys.executable).parent / "corpus-qa")
-HEALEY = "Who is now the chairman of the Ukraine Defense Contact Group?"
 FIFA = "Who won the 2022 FIFA World Cup?"
 BALTIC = "Into which Baltic countries did Biden move U.S. troops?"
-
-
-def env() -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CORPUS_QA_")}
-    return {**clean, "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "PYTHONWARNINGS": "ignore"}
 
 
 def start(args: list[str], stdin: str | None = None, cwd: Path | None = None) -> subprocess.Popen:
     proc = subprocess.Popen(
         [EXE, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, encoding="utf-8", env=env(), cwd=cwd,
+        text=True, encoding="utf-8", env=cli_env(), cwd=cwd,
     )
     proc.given = (args, stdin)  # type: ignore[attr-defined]
     return proc

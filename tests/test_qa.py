@@ -13,10 +13,10 @@ import pytest
 
 import rag
 import store
+from conftest import HEALEY
 
 pytestmark = pytest.mark.slow  # the real model and Chroma
 
-HEALEY = "Who is now the chairman of the Ukraine Defense Contact Group?"
 UNANSWERABLE = ["Who won the 2022 FIFA World Cup?", "Which singer launched a candle called Burn the Baggage?"]
 QUESTIONS = [
     HEALEY,

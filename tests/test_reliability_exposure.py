@@ -9,24 +9,16 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
 import ui.app
-from conftest import REPO, free_port
+from conftest import EXE, HEALEY, REPO, cli_env, free_port
 from store import InputError
 
 pytestmark = pytest.mark.slow
-EXE = str(Path(sys.executable).parent / "corpus-qa")
-HEALEY = "Who is now the chairman of the Ukraine Defense Contact Group?"
-
-
-def env() -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CORPUS_QA_")}
-    return {**clean, "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "PYTHONWARNINGS": "ignore"}
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +76,7 @@ def test_serving_on_a_foreign_address_warns_then_fails_in_one_line(bundled_qa):
     """192.0.2.1 (TEST-NET-1) is no address of this machine: the warning is printed, the
     bind fails, and the user gets one line and exit 2 (no traceback, nothing exposed)."""
     result = subprocess.run([EXE, "--index", bundled_qa.index.where, "serve", "--host", "192.0.2.1",
-                             "--port", str(free_port())], env=env(), capture_output=True, text=True, timeout=240)
+                             "--port", str(free_port())], env=cli_env(), capture_output=True, text=True, timeout=240)
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert lines[0].startswith("corpus-qa: warning: serving on 192.0.2.1: anyone who can reach this machine"), lines
@@ -97,7 +89,7 @@ def test_a_port_in_use_is_one_clear_line(bundled_qa):
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run([EXE, "--index", bundled_qa.index.where, "serve", "--port", str(port)],
-                                env=env(), capture_output=True, text=True, timeout=240)
+                                env=cli_env(), capture_output=True, text=True, timeout=240)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
     assert lines == [f"corpus-qa: error: cannot serve on 127.0.0.1:{port}: the port is taken or the address is not "

@@ -10,10 +10,7 @@ same for questions holding such text.
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -25,9 +22,6 @@ from conftest import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 PWN = "window.__pwned=1"
 
 # Each payload is quoted inside a sentence, so it lands in a cited passage.
@@ -76,23 +70,6 @@ QUESTIONS = {
     "museum.html": "What does the glacier museum exhibition show?",
 }
 HOSTILE_QUESTION = "What is " + " or ".join(PAYLOADS) + "?"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        message = f"no chromium at {CHROMIUM}: run `make browser` (apt-get install -y chromium)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module")

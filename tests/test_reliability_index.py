@@ -9,26 +9,19 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import store
+from conftest import EXE, HEALEY, cli_env
 
 pytestmark = pytest.mark.slow
-EXE = str(Path(sys.executable).parent / "corpus-qa")
-HEALEY = "Who is now the chairman of the Ukraine Defense Contact Group?"
-
-
-def env() -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CORPUS_QA_")}
-    return {**clean, "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "PYTHONWARNINGS": "ignore"}
 
 
 def run_all(calls: list[list[str]]) -> list[subprocess.CompletedProcess]:
     """Run corpus-qa commands side by side (each start-up costs seconds of imports)."""
-    procs = [subprocess.Popen([EXE, *args], env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs = [subprocess.Popen([EXE, *args], env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for args in calls]
     out = []
     for args, proc in zip(calls, procs):
@@ -142,7 +135,7 @@ def test_a_folder_of_someone_elses_files_is_refused_and_untouched(tmp_path, file
 def test_an_index_location_that_is_a_file_is_refused(tmp_path):
     path = tmp_path / "index"
     path.write_text("a file")
-    result = subprocess.run([EXE, "--index", str(path), "stats"], env=env(), capture_output=True, text=True, timeout=240)
+    result = subprocess.run([EXE, "--index", str(path), "stats"], env=cli_env(), capture_output=True, text=True, timeout=240)
     assert result.returncode == 2 and result.stderr.strip() == (
         f"corpus-qa: error: index location {path} is a file, not a folder; pass --index with a folder")
     assert path.read_text() == "a file"

@@ -8,12 +8,10 @@ that sees documents another process added."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,10 +22,10 @@ import rag
 import store
 from store.index import PENDING, VERSION_KEY
 from store.keyword import KeywordIndex
+from conftest import EXE, cli_env
 
 pytestmark = pytest.mark.slow
 
-EXE = str(Path(sys.executable).parent / "corpus-qa")
 TOPICS = {
     "harbour": "harbour bridge cables ferry tide pier crane dock",
     "orchard": "orchard apple cider press blossom harvest ladder",
@@ -38,11 +36,6 @@ TOPICS = {
 }
 QUESTIONS = ["Which cables were replaced on the harbour bridge?", "When was the orchard cider press used?",
              "What did the telescope see of the comet tail?"]
-
-
-def env() -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CORPUS_QA_")}
-    return {**clean, "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "PYTHONWARNINGS": "ignore"}
 
 
 def generated_corpus(folder: Path, n: int = 48, seed: int = 3) -> Path:
@@ -88,7 +81,7 @@ def interrupt_while_writing(index_dir: Path, docs: Path, sig: int, delay: float,
     """Run `corpus-qa ingest`; once it stamps the index pending (its writes begin), or once
     it has stored its first vectors (`on_rows`), wait `delay` seconds and send `sig`."""
     stamp_before, rows_before = stamp(index_dir), rows(index_dir)
-    proc = subprocess.Popen([EXE, "--index", str(index_dir), "ingest", str(docs)], env=env(),
+    proc = subprocess.Popen([EXE, "--index", str(index_dir), "ingest", str(docs)], env=cli_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
 
@@ -208,7 +201,7 @@ def test_a_second_ingest_into_the_same_index_is_refused_while_one_writes(make_qa
     docs = generated_corpus(tmp_path / "articles", n=2)
     qa = make_qa()
     with qa.index.writing():
-        result = subprocess.run([EXE, "--index", qa.index.where, "ingest", str(docs)], env=env(),
+        result = subprocess.run([EXE, "--index", qa.index.where, "ingest", str(docs)], env=cli_env(),
                                 capture_output=True, text=True, timeout=240)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines() == [
@@ -231,7 +224,7 @@ def test_a_serving_process_sees_documents_another_process_adds(make_qa, tmp_path
     (extra / "lighthouse.txt").write_text(
         "Lighthouse Keeper Retires After Forty Years\nMargaret Olsen kept the Cape Wrath light for forty years. "
         "She retired on Sunday with a party in the village hall.\n", encoding="utf-8")
-    result = subprocess.run([EXE, "--index", qa.index.where, "ingest", str(extra)], env=env(),
+    result = subprocess.run([EXE, "--index", qa.index.where, "ingest", str(extra)], env=cli_env(),
                             capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr
     answer = qa.ask(question)

@@ -5,14 +5,11 @@ is done the page answers from the new articles. Loopback only, bounded."""
 
 from __future__ import annotations
 
-import os
 import queue
 import shutil
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -20,10 +17,9 @@ import rag
 import store
 import ui.app
 from benchmarks.load import EXAMPLES, check_reply, percentile, question_mix, run_clients  # noqa: F401
-from conftest import free_port
+from conftest import EXE, cli_env, free_port
 
 pytestmark = pytest.mark.slow
-EXE = str(Path(sys.executable).parent / "corpus-qa")
 NEW = {
     "lighthouse.txt": ("Lighthouse Keeper Retires After Forty Years",
                        "Margaret Olsen kept the Cape Wrath lighthouse burning for forty years. "
@@ -34,11 +30,6 @@ NEW = {
 }
 AFTER = {"How many steps did Margaret Olsen climb in the lighthouse tower?": "lighthouse.txt",
          "Which team won the cider press competition at the orchard festival?": "orchard.txt"}
-
-
-def env() -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CORPUS_QA_")}
-    return {**clean, "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "PYTHONWARNINGS": "ignore"}
 
 
 def test_eight_clients_ask_400_questions_while_another_process_ingests(bundled_qa, embedder, tmp_path):
@@ -62,7 +53,7 @@ def test_eight_clients_ask_400_questions_while_another_process_ingests(bundled_q
         def run_ingest():
             time.sleep(1)
             ingest["started"] = time.monotonic()
-            done = subprocess.run([EXE, "--index", str(index_dir), "ingest", str(articles)], env=env(),
+            done = subprocess.run([EXE, "--index", str(index_dir), "ingest", str(articles)], env=cli_env(),
                                   capture_output=True, text=True, timeout=300)
             ingest.update(exit=done.returncode, stderr=done.stderr, ended=time.monotonic())
 

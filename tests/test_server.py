@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.server
 import os
 import subprocess
-import sys
 import threading
 import time
 import urllib.error

@@ -9,11 +9,9 @@ import pytest
 
 import rag
 import ui.app
-from conftest import free_port
+from conftest import HEALEY, free_port
 
 slow = pytest.mark.slow  # the tests that serve the page (model, server)
-
-HEALEY = "Who is now the chairman of the Ukraine Defense Contact Group?"
 
 
 @pytest.fixture(scope="module")
