@@ -17,11 +17,11 @@ from store import Index, StoredChunk
 @dataclass(frozen=True)
 class RetrievalSettings:
     candidates: int = 50  # how many each retriever proposes
-    fusion: str = "rrf"  # "rrf" or "linear"
+    fusion: str = "linear"  # "linear" (min-max scaled scores) or "rrf"; chosen on SciFact train + dev.jsonl
     rrf_k: int = 60
-    dense_weight: float = 1.0  # weight of each ranking in the fusion
+    dense_weight: float = 1.0  # weight of each ranking in the fusion (benchmarks/RESULTS.md: variants)
     sentence_weight: float = 1.0
-    keyword_weight: float = 1.0
+    keyword_weight: float = 1.5
 
     def __post_init__(self):
         if self.candidates < 1:

@@ -215,7 +215,6 @@ def test_eval_beir_command_indexes_once_and_prints_json(tmp_path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="issue 3 quality work in progress: dev targets not met yet", strict=False)
 def test_dev_set_meets_the_quality_targets(bundled_qa, dev_questions):
     """The targets of issue 3 on ../shared/qa/dev.jsonl, through QA.ask."""
     from rag.evaluate import evaluate_questions
