@@ -174,8 +174,10 @@ class Runner:
         return json.loads(p.stdout)
 
     def exhaustive(self, index: Path) -> None:
-        subprocess.run([sys.executable, __file__, "--exhaustive", str(index)], env=self.env, cwd=self.work,
-                       check=True, capture_output=True, timeout=RUN_LIMIT)
+        p = subprocess.run([sys.executable, __file__, "--exhaustive", str(index)], env=self.env, cwd=self.work,
+                           capture_output=True, text=True, timeout=RUN_LIMIT)
+        if p.returncode:
+            raise RuntimeError(f"making {index} exhaustive failed:\n{p.stderr[-2000:]}")
 
     def answers(self, index: Path, questions: list[str]) -> list:
         code, out, err, _ = self.run(index, "ask", "--json", "-k", "5", "--file", "-", stdin="\n".join(questions))
@@ -343,39 +345,22 @@ def main() -> int:
             after = rng.uniform(0.4, 0.95) * full
         if kind == "midwrite":
             after = rng.uniform(0.0, 2.0)
-        trial["kills"].append(runner.interrupt(index, docs, prune, after, sig, on_rows=kind == "midwrite"))
-        trial["left"] = {k: v for k, v in runner.inspect(index, 0).items() if not k.endswith("_ids")}
-        if kind == "double":
-            trial["kills"].append(runner.interrupt(index, docs, prune, rng.uniform(0.05, 0.9) * full, sig))
-            trial["left_after_second"] = {k: v for k, v in runner.inspect(index, 0).items() if not k.endswith("_ids")}
-        trial["rerun"] = runner.ingest(index, docs, prune)
-        trial["third_run"] = runner.ingest(index, docs, prune)
-        state = runner.inspect(index, args.self_check)
-        checks = compare(state, refs[target])
-        checks["rerun_ok"] = trial["rerun"]["exit"] == 0
-        third = trial["third_run"]["report"] or {}
-        checks["third_run_embeds_nothing"] = trial["third_run"]["exit"] == 0 and third.get("chunks") == 0 \
-            and third.get("added") == 0 and third.get("updated") == 0
-        got = runner.answers(index, queries)
-        trial["same_top5_default"] = sum(x == y for x, y in zip(got, default_answers[target]))
-        runner.exhaustive(index)
-        got = runner.answers(index, queries)
-        trial["same_top5_exact"] = sum(x == y for x, y in zip(got, expected_answers[target]))
-        checks["same_answers"] = got == expected_answers[target]
-        if kind == "sigint":
-            k = trial["kills"][0]
-            lines = [line for line in k["stderr"].splitlines() if line.strip()]
-            checks["sigint_exit_130_one_line"] = k["finished_before_signal"] or (
-                k["exit"] == 130 and "Traceback" not in k["stderr"] and len(lines) == 1 and "interrupted" in lines[0])
-        trial["checks"] = checks
-        trial["ok"] = all(checks.values())
+        try:
+            run_trial(runner, trial, kind, index, docs, prune, after, sig, full, rng, args, refs[target],
+                      default_answers[target], expected_answers[target], queries)
+        except (RuntimeError, subprocess.SubprocessError, OSError, ValueError) as e:  # a broken harness step
+            trial.update(ok=False, checks={"harness": False}, error=str(e)[-1500:])
+            log(f"trial {number} {kind}: harness error, counted as FAILED: {str(e)[-600:]}")
+            results.append(trial)
+            shutil.rmtree(index, ignore_errors=True)
+            continue
         results.append(trial)
         k = trial["kills"][0]
         log(f"trial {number} {kind}: {k['signal']} after {k['after_s']} s"
             f"{' (had finished)' if k['finished_before_signal'] else ''}; left {trial['left']['chunks']} chunks, "
             f"{trial['left']['partial']} half-written docs, {trial['left']['orphan_sentence_docs']} orphan-sentence docs, "
             f"pending={trial['left']['pending']}; re-run {trial['rerun']['seconds']} s "
-            f"{trial['rerun']['report']}; {'OK' if trial['ok'] else 'FAILED ' + str([c for c, v in checks.items() if not v])}")
+            f"{trial['rerun']['report']}; {'OK' if trial['ok'] else 'FAILED ' + str([c for c, v in trial['checks'].items() if not v])}")
         shutil.rmtree(index, ignore_errors=True)
 
     summary = {
@@ -395,6 +380,37 @@ def main() -> int:
     return 0 if ok else 1
 
 
+def run_trial(runner, trial, kind, index, docs, prune, after, sig, full, rng, args, ref, default_answers,
+              expected_answers, queries) -> None:
+    """One trial: interrupt, look at what was left, re-run, check against the clean build (into `trial`)."""
+    trial["kills"].append(runner.interrupt(index, docs, prune, after, sig, on_rows=kind == "midwrite"))
+    trial["left"] = {k: v for k, v in runner.inspect(index, 0).items() if not k.endswith("_ids")}
+    if kind == "double":
+        trial["kills"].append(runner.interrupt(index, docs, prune, rng.uniform(0.05, 0.9) * full, sig))
+        trial["left_after_second"] = {k: v for k, v in runner.inspect(index, 0).items() if not k.endswith("_ids")}
+    trial["rerun"] = runner.ingest(index, docs, prune)
+    trial["third_run"] = runner.ingest(index, docs, prune)
+    state = runner.inspect(index, args.self_check)
+    checks = compare(state, ref)
+    checks["rerun_ok"] = trial["rerun"]["exit"] == 0
+    third = trial["third_run"]["report"] or {}
+    checks["third_run_embeds_nothing"] = trial["third_run"]["exit"] == 0 and third.get("chunks") == 0 \
+        and third.get("added") == 0 and third.get("updated") == 0
+    got = runner.answers(index, queries)
+    trial["same_top5_default"] = sum(x == y for x, y in zip(got, default_answers))
+    runner.exhaustive(index)
+    got = runner.answers(index, queries)
+    trial["same_top5_exact"] = sum(x == y for x, y in zip(got, expected_answers))
+    checks["same_answers"] = got == expected_answers
+    if kind == "sigint":
+        k = trial["kills"][0]
+        lines = [line for line in k["stderr"].splitlines() if line.strip()]
+        checks["sigint_exit_130_one_line"] = k["finished_before_signal"] or (
+            k["exit"] == 130 and "Traceback" not in k["stderr"] and len(lines) == 1 and "interrupted" in lines[0])
+    trial["checks"] = checks
+    trial["ok"] = all(checks.values())
+
+
 def table(summary: dict) -> str:
     rows = [
         f"{summary['docs']} SciFact abstracts, {summary['chunks']} chunks, {summary['sentences']} sentence vectors; "
@@ -409,6 +425,9 @@ def table(summary: dict) -> str:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for t in summary["trials"]:
+        if "error" in t:
+            rows.append(f"| {t['trial']} | {t['kind']} | - | - | - | - | FAILED (harness): {t['error'][-200:]!r} |")
+            continue
         kills = "; ".join(f"{k['signal']} {k['after_s']} s" + (" (had finished)" if k["finished_before_signal"] else "")
                           for k in t["kills"])
         left = t["left"]
@@ -424,7 +443,7 @@ def table(summary: dict) -> str:
     passed = sum(t["ok"] for t in summary["trials"])
     rows.append("")
     rows.append(f"{passed}/{len(summary['trials'])} trials passed every check "
-                f"({', '.join(summary['trials'][0]['checks']) if summary['trials'] else ''}).")
+                f"({', '.join(max((t['checks'] for t in summary['trials']), key=len, default={}))}).")
     return "\n".join(rows)
 
 
