@@ -47,6 +47,10 @@ class KeywordHit:
     score: float
 
 
+K1, B = 0.9, 0.4  # BM25 term saturation and length normalisation (Anserini's defaults; bm25s's
+# own, 1.5 and 0.75, were 0.005 lower on SciFact train: benchmarks/RESULTS.md)
+
+
 class KeywordIndex:
     """bm25s over chunk texts (title + text): stop words out, Snowball stemming."""
 
@@ -59,7 +63,7 @@ class KeywordIndex:
     def build(cls, ids: list[str], texts: list[str], version: str) -> KeywordIndex:
         import bm25s
 
-        retriever = bm25s.BM25()
+        retriever = bm25s.BM25(k1=K1, b=B)
         if texts:
             retriever.index([terms(t) or [""] for t in texts], show_progress=False)
         return cls(list(ids), retriever, version)
@@ -112,6 +116,8 @@ class KeywordIndex:
             retriever = bm25s.BM25.load(str(folder / name / "bm25")) if ids else bm25s.BM25()
             if ids and int(retriever.scores["num_docs"]) != len(ids):
                 raise ValueError(f"{retriever.scores['num_docs']} documents for {len(ids)} ids")
+            if ids and (retriever.k1, retriever.b) != (K1, B):  # saved with other parameters
+                raise ValueError(f"built with k1={retriever.k1}, b={retriever.b}")
             return cls(ids, retriever, version)
         except Exception as err:  # noqa: BLE001 - a cache: any failure means rebuild
             logger.info("keyword index at %s unusable (%s: %s); it will be rebuilt", folder, type(err).__name__, err)

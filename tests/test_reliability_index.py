@@ -172,3 +172,18 @@ def test_a_damaged_keyword_index_is_rebuilt_and_questions_are_answered(index_cop
     hits = index.keyword("Ukraine Defense Contact Group chairman Healey", 5)
     assert hits and all(h.id in collection_ids for h in hits)
     assert hits == bundled_qa.index.keyword("Ukraine Defense Contact Group chairman Healey", 5), "same as undamaged"
+
+
+def test_a_keyword_index_saved_with_other_bm25_parameters_is_rebuilt(index_copy, bundled_qa):
+    """An index saved by a version of corpus-qa with other k1/b is rebuilt with the current ones."""
+    from store.keyword import B, K1
+
+    for params in _keyword_dir(index_copy).rglob("params.index.json"):
+        saved = json.loads(params.read_text())
+        params.write_text(json.dumps({**saved, "k1": 1.5, "b": 0.75}))
+    index = store.Index.open(path=index_copy)
+    query = "Ukraine Defense Contact Group chairman Healey"
+    assert index.keyword(query, 5) == bundled_qa.index.keyword(query, 5)
+    current = json.loads((_keyword_dir(index_copy) / "meta.json").read_text())["copy"]
+    params = json.loads((_keyword_dir(index_copy) / current / "bm25" / "params.index.json").read_text())
+    assert (params["k1"], params["b"]) == (K1, B)
