@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from store import Document, InputError, chunk_text, find_files, load, parse, sentence_spans
 from store.documents import MAX_FILE_BYTES
+from store.errors import one_line
 
 SUFFIXES = [".txt", ".md", ".html"]
 
@@ -69,7 +70,7 @@ def _load_or_input_error(path: Path) -> Document | None:
     except InputError as err:
         message = str(err)
         assert message and "\n" not in message, f"the error must be one line: {message!r}"
-        assert str(path) in message or path.name in message, f"the error must name the file: {message!r}"
+        assert one_line(str(path)) in message or one_line(path.name) in message, f"the error must name the file: {message!r}"
         return None
     _check_document(doc)
     assert doc.text.strip(), "a loaded document has text"
@@ -210,3 +211,13 @@ def test_folders_of_odd_file_names_list_or_fail_clearly(names, suffix):
             assert path.is_file() and source.endswith(path.name)
             assert not any(part.startswith(".") for part in Path(os.path.relpath(path, folder)).parts)
             _load_or_input_error(path)
+
+
+def test_an_error_about_a_file_with_a_line_break_in_its_name_is_one_line(tmp_path):
+    """Found by the test above (names=['\\n'], suffix='.html'): the name went into the message as is."""
+    path = _write(tmp_path, "odd\nname.html", b"")
+    with pytest.raises(InputError) as caught:
+        load(path, path.name)
+    message = str(caught.value)
+    assert "\n" not in message and "odd\\nname.html" in message, message
+
