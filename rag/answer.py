@@ -33,7 +33,6 @@ class AnswerSettings:
     keyword_weight: float = 0.25  # weight of the share of question words a sentence holds
     second_margin: float = 0.2  # a second sentence joins when within this of the best and adds question words
     cue_weight: float = 0.15  # bonus for a sentence holding the kind of answer asked for (rag.cues)
-    sentence_order: bool = True  # the top passages are shown best sentence first
     max_sentences: int = 2
     passages: int = 5  # answer sentences come from this many top passages
 
@@ -78,12 +77,10 @@ def compose(
     index: Index, question: str, vector: np.ndarray, candidates: list[Candidate], settings: AnswerSettings
 ) -> Answer:
     sentences = score_sentences(index, question, vector, candidates, settings)
-    if settings.sentence_order:
-        candidates, sentences = _by_best_sentence(candidates, sentences)
-    best_of: dict[int, _Sentence] = {}
+    candidates, sentences = _by_best_sentence(candidates, sentences)
+    relevance: dict[int, float] = {}  # per passage, its most relevant sentence's
     for s in sentences:
-        if s.passage not in best_of or s.score > best_of[s.passage].score:
-            best_of[s.passage] = s
+        relevance[s.passage] = max(relevance.get(s.passage, s.relevance), s.relevance)
     ranked = sorted(sentences, key=lambda s: -s.score)
     abstained = not ranked or max(s.relevance for s in sentences) < settings.floor
 
@@ -109,8 +106,7 @@ def compose(
     passages = []
     for i, cand in enumerate(candidates):
         c = cand.chunk
-        best = best_of.get(i)
-        score = best.relevance if best else 0.0
+        score = relevance.get(i, 0.0)
         span = cited.get(i)
         highlight = (span[0] - c.start, span[1] - c.start) if span else None
         passages.append(

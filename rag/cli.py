@@ -108,11 +108,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-def open_qa(args):
+def open_qa(args, collection: str | None = None, settings=None):
+    """The QA the global options name (QA.open fills the rest, the token included, from
+    CORPUS_QA_*); `collection` overrides --collection (eval --beir has its own)."""
     from rag import QA
 
     return QA.open(index=args.index, model=args.model, chroma_url=args.chroma_url,
-                   collection=args.collection, token=os.environ.get("CORPUS_QA_CHROMA_TOKEN") or None)
+                   collection=collection or args.collection, settings=settings)
 
 
 def progress_bar(desc: str):
@@ -252,14 +254,12 @@ def cmd_eval(args) -> int:
 def eval_beir(args) -> int:
     from tqdm import tqdm
 
-    from rag import QA, Settings
+    from rag import Settings
     from rag.beir import collection_name, evaluate_beir, index_beir, load_beir
 
     beir = load_beir(args.beir, args.split)
     settings = Settings()
-    qa = QA.open(index=args.index, model=args.model, chroma_url=args.chroma_url,  # a collection of its own
-                 collection=collection_name(beir.name, settings.chunking),
-                 token=os.environ.get("CORPUS_QA_CHROMA_TOKEN") or None, settings=settings)
+    qa = open_qa(args, collection=collection_name(beir.name, settings.chunking), settings=settings)
     update, close = progress_bar(f"indexing {beir.name}")
     try:
         index_beir(qa, beir, progress=update)
