@@ -59,8 +59,10 @@ def footer() -> None:
 
 
 def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
+    """Nearest-rank percentile (q in 0..100); NaN for no values."""
     ordered = sorted(values)
+    if not ordered:
+        return float("nan")
     rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
     return ordered[rank - 1]
 
@@ -80,3 +82,37 @@ def rss_mb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def snapshot_code(work: Path, extra: tuple[str, ...] = ()) -> Path:
+    """Copy store/, rag/, ui/ (and the `extra` folders) to work/code and put it first on
+    sys.path: a long run tests the code as it was at its start, whatever happens to the
+    checkout meanwhile. Child processes get it through PYTHONPATH."""
+    import shutil
+
+    code = work / "code"
+    shutil.rmtree(code, ignore_errors=True)
+    for folder in ("store", "rag", "ui", *extra):
+        shutil.copytree(REPO / folder, code / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    sys.path.insert(0, str(code))
+    return code
+
+
+def scifact_records(n: int) -> list[dict]:
+    """The first n SciFact abstracts (corpus.jsonl lines) that survive cleaning as .txt
+    files: a few lose every line to the teaser rule ("N years ago") and would stop an
+    ingest with an InputError."""
+    import json
+
+    from store import parse  # after snapshot_code: the snapshot's
+
+    out = []
+    with open(SCIFACT / "corpus.jsonl", encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            if parse(f"{r['title']}\n{r['text']}\n", f"{r['_id']}.txt").text.strip():
+                out.append(r)
+            if len(out) == n:
+                break
+    return out
+

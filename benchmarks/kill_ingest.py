@@ -46,8 +46,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SCIFACT = REPO.parent / "shared" / "benchmarks" / "scifact"
+from benchmarks._common import REPO, SCIFACT, scifact_records, snapshot_code
+
 BIN = Path(sys.executable).parent
 RUN_LIMIT = 1800  # seconds any one corpus-qa run may take
 
@@ -209,22 +209,6 @@ def write_docs(folder: Path, records: list[dict]) -> None:
         (folder / f"{r['_id']}.txt").write_text(f"{r['title']}\n{r['text']}\n", encoding="utf-8")
 
 
-def pick_records(n: int) -> list[dict]:
-    """The first n SciFact abstracts that survive cleaning (a few lose every line to the
-    teaser rule "N years ago" and would stop the ingest with an InputError)."""
-    from store import parse
-
-    out = []
-    with open(SCIFACT / "corpus.jsonl", encoding="utf-8") as f:
-        for line in f:
-            r = json.loads(line)
-            if parse(f"{r['title']}\n{r['text']}\n", f"{r['_id']}.txt").text.strip():
-                out.append(r)
-            if len(out) == n:
-                break
-    return out
-
-
 def compare(state: dict, ref: dict) -> dict:
     return {
         "count_equal": state["chunks"] == ref["chunks"],
@@ -268,11 +252,7 @@ def main() -> int:
     deadline = time.monotonic() + args.max_minutes * 60
     work = Path(args.work or tempfile.mkdtemp(prefix="kill-ingest-"))
     work.mkdir(parents=True, exist_ok=True)
-    code = work / "code"
-    shutil.rmtree(code, ignore_errors=True)
-    for package in ("store", "rag", "ui"):
-        shutil.copytree(REPO / package, code / package, ignore=shutil.ignore_patterns("__pycache__"))
-    sys.path.insert(0, str(code))
+    code = snapshot_code(work)
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "store", "rag", "ui"],
                            capture_output=True, text=True).stdout.split()
@@ -281,7 +261,7 @@ def main() -> int:
 
     # corpus A, and corpus B: a third of A's files changed, 5% gone (for "update" trials).
     # Both live in the same folder (documents are known by their path): it holds A or B.
-    records = pick_records(args.docs)
+    records = scifact_records(args.docs)
     changed = [dict(r, text=r["text"] + " This abstract was revised after review.") if i % 3 == 0 else r
                for i, r in enumerate(records) if i % 20 != 19]
     docs = work / "docs"

@@ -39,9 +39,8 @@ from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-SCIFACT = SHARED / "benchmarks" / "scifact"
+from benchmarks._common import REPO, SCIFACT, SHARED, percentile, scifact_records, snapshot_code
+
 BIN = Path(sys.executable).parent
 EXAMPLES = [
     "Who is now the chairman of the Ukraine Defense Contact Group?",
@@ -151,13 +150,6 @@ def run_clients(url: str, questions: "queue.Queue[str]", clients: int, deadline:
     return results
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
-
-
 def summary(results: list[Result], wall: float) -> dict:
     times = [r.seconds for r in results]
     failures = [r for r in results if not r.ok]
@@ -182,17 +174,8 @@ def question_mix() -> list[str]:
 
 def scifact_sample(n: int, claims: int) -> tuple[list[dict], list[tuple[str, str]]]:
     """n abstracts that survive cleaning, and up to `claims` (claim, abstract id) pairs
-    whose relevant abstract is among them, by the train qrels."""
-    from store import parse  # the snapshot's (main() puts it first on sys.path)
-
-    records = []
-    with open(SCIFACT / "corpus.jsonl", encoding="utf-8") as f:
-        for line in f:
-            r = json.loads(line)
-            if parse(f"{r['title']}\n{r['text']}\n", f"{r['_id']}.txt").text.strip():
-                records.append(r)
-            if len(records) == n:
-                break
+    whose relevant abstract is among them, by the train and test qrels."""
+    records = scifact_records(n)
     ids = {r["_id"] for r in records}
     claims_by_id = {json.loads(line)["_id"]: json.loads(line)["text"] for line in (SCIFACT / "queries.jsonl").open()}
     pairs = []
@@ -238,10 +221,7 @@ def main() -> int:
         args.clients, args.questions, args.ingest_docs = 8, 200, 60
     deadline = time.monotonic() + args.deadline * 60
     work = Path(tempfile.mkdtemp(prefix="load-"))
-    code = work / "code"
-    for package in ("store", "rag", "ui"):
-        shutil.copytree(REPO / package, code / package, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(REPO / "corpus", code / "corpus")
+    code = snapshot_code(work, extra=("corpus",))
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("CORPUS_QA_", "GRADIO_"))},
            "PYTHONPATH": str(code), "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1"}
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -262,7 +242,6 @@ def main() -> int:
         log(f"serving {url} (code {commit}); first question {first.seconds:.1f} s, {first.kind}")
 
         mix = question_mix()
-        sys.path.insert(0, str(code))
         records, claims = ([], []) if args.no_ingest else scifact_sample(args.ingest_docs, 40)
         questions: queue.Queue[str] = queue.Queue()
         for i in range(args.questions):

@@ -16,7 +16,8 @@ import pytest
 import rag
 import store
 import ui.app
-from benchmarks.load import EXAMPLES, check_reply, percentile, question_mix, run_clients  # noqa: F401
+from benchmarks._common import percentile
+from benchmarks.load import question_mix, run_clients
 from conftest import EXE, cli_env, free_port
 
 pytestmark = pytest.mark.slow
