@@ -54,6 +54,10 @@ class Passage:
     score: float  # relevance: the best score of its sentences
     highlight: tuple[int, int] | None  # the answer sentence's span inside `text`
     low_relevance: bool
+    doc_id: str = ""  # the article (QA.document(doc_id) gives its whole text)
+    published: str | None = None  # ISO date, when the article says
+    outlet: str | None = None
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,8 @@ def compose(
         span = cited.get(i)
         highlight = (span[0] - c.start, span[1] - c.start) if span else None
         passages.append(
-            Passage(i + 1, c.source, c.title, c.text, c.start, c.end, round(score, 4), highlight, score < settings.floor)
+            Passage(i + 1, c.source, c.title, c.text, c.start, c.end, round(score, 4), highlight,
+                    score < settings.floor, c.doc_id, c.published, c.outlet, c.url)
         )
     if abstained:
         return Answer(question, NO_ANSWER, True, tuple(passages))

@@ -2,12 +2,20 @@
 
 Examples:
   corpus-qa ingest ~/articles                 add a folder of .txt/.md/.html articles
+  corpus-qa ingest --jsonl articles.jsonl     add records: id, title, text, published, outlet, url, ...
   corpus-qa ask "Who chairs the Ukraine Defense Contact Group?"
+  corpus-qa ask --since 2025-01-01 --outlet Reuters "What did the papers say about NATO?"
   corpus-qa ask --json "Q1" "Q2"              one JSON object per line
   corpus-qa ask --json --file questions.txt   one question per line ('-' reads stdin)
+  corpus-qa ask --json --conversation --file chats.jsonl   follow-ups answered in context
+  corpus-qa documents                         what is indexed; show SOURCE, remove SOURCE
   corpus-qa serve --port 7860                 the chat page
   corpus-qa stats --json
   corpus-qa eval ../shared/qa/dev.jsonl       evidence hit@k, answer accuracy, abstention
+
+Exit codes: 0 done; 1 ingest finished but skipped some files (each named on stderr);
+2 bad input or an unusable index (one line on stderr, nothing indexed is lost);
+130 interrupted.
 
 The index lives in ./.corpus-qa unless --index (or CORPUS_QA_INDEX) says otherwise; with
 --chroma-url (or CORPUS_QA_CHROMA_URL) it is a collection on a Chroma server. When the
@@ -24,6 +32,7 @@ import os
 import sys
 
 EXIT_USAGE = 2
+EXIT_PARTIAL = 1  # ingest: the good files are indexed, some were skipped
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,8 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="index files or folders of articles",
                        description="Index .txt, .md and .html articles. Unchanged files are skipped; "
                                    "changed files replace their old chunks.")
-    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders")
+    p.add_argument("--jsonl", metavar="FILE", action="append", default=[],
+                   help="a JSON Lines file of records (id, title, text|body, published|date, outlet|source, url, "
+                        "author; other fields kept); may be repeated")
     p.add_argument("--prune", action="store_true", help="also drop documents whose files are gone")
+    p.add_argument("--strict", action="store_true",
+                   help="any file or record that cannot be indexed is an error and nothing is written "
+                        "(default: skip it, name it on stderr, exit 1)")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
 
     p = sub.add_parser("ask", help="ask questions; answers cite passages [n]",
@@ -60,6 +75,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", metavar="FILE", help="read questions, one per line, from FILE ('-': stdin)")
     p.add_argument("-k", type=int, default=5, help="passages to return (default 5)")
     p.add_argument("--json", action="store_true", help="one JSON object per question and line")
+    p.add_argument("--conversation", action="store_true",
+                   help="--file holds conversations: JSON lines {\"id\", \"turns\": [{\"question\"}, ...]} (or plain "
+                        "question lines, a blank line between conversations); each turn is answered after the earlier ones")
+    add_filter_options(p)
+
+    p = sub.add_parser("documents", help="list the indexed documents",
+                       description="Documents: id, source, title, published, outlet, chunks, copies.")
+    add_filter_options(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per document and line")
+
+    p = sub.add_parser("show", help="print a document's cleaned text, exactly as indexed",
+                       description="The cleaned article that every passage's start/end point into.")
+    p.add_argument("document", metavar="SOURCE_OR_ID")
+    p.add_argument("--json", action="store_true", help="one object: text and metadata")
+
+    p = sub.add_parser("remove", help="delete documents from the index",
+                       description="Delete documents (by source, path or id) from every index.")
+    p.add_argument("documents", nargs="+", metavar="SOURCE_OR_ID")
+    p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("serve", help="serve the chat page", description="Serve the Gradio chat page.")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
@@ -87,6 +121,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="BEIR qrels split (default test)")
     p.add_argument("--json", action="store_true", help="metrics as JSON")
     return parser
+
+
+def add_filter_options(p) -> None:
+    g = p.add_argument_group("filters (combined with AND; repeat --outlet/--source for OR)")
+    g.add_argument("--since", metavar="DATE", help="only documents published on or after DATE (YYYY-MM-DD)")
+    g.add_argument("--until", metavar="DATE", help="only documents published on or before DATE")
+    g.add_argument("--outlet", metavar="NAME", action="append", default=[], help="only this outlet (case-insensitive)")
+    g.add_argument("--source", metavar="GLOB", action="append", default=[],
+                   help="only sources matching GLOB, e.g. 'business/*'")
+
+
+def filters_of(args):
+    from store import Filters
+
+    filters = Filters(since=args.since, until=args.until, outlets=tuple(args.outlet), sources=tuple(args.source))
+    return None if filters.empty else filters
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,18 +193,36 @@ def ensure_corpus(qa) -> None:
 
 
 def cmd_ingest(args) -> int:
+    from store import InputError
+
+    if not args.paths and not args.jsonl:
+        raise InputError("nothing to ingest: give files or folders (corpus-qa ingest ~/articles) or --jsonl FILE")
+    for path in args.jsonl:  # every file checked before anything is written
+        if not os.path.isfile(os.path.expanduser(path)):
+            raise InputError(f"no such JSON Lines file: {path} (check the path)")
     qa = open_qa(args)
+    reports = []
     update, close = progress_bar("embedding")
     try:
-        report = qa.ingest(args.paths, prune=args.prune, progress=update)
+        if args.paths:
+            reports.append(qa.ingest(args.paths, prune=args.prune, progress=update, strict=args.strict))
+        for path in args.jsonl:
+            reports.append(qa.ingest_jsonl(path, progress=update, strict=args.strict))
     finally:
         close()
+    fields = ("added", "updated", "unchanged", "removed", "chunks", "copies")
+    total = {f: sum(getattr(r, f) for r in reports) for f in fields}
+    skipped = [s for r in reports for s in r.skipped]
+    for s in skipped:
+        print(f"corpus-qa: skipped {s.path}: {s.reason}", file=sys.stderr)
     if args.json:
-        print(json.dumps(dataclasses.asdict(report)))
+        print(json.dumps({**total, "skipped": [dataclasses.asdict(s) for s in skipped]}))
     else:
-        print(f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
-              f"removed {report.removed} documents; {report.chunks} chunks embedded")
-    return 0
+        copies = f" ({total['copies']} copies of other documents' text, embedded once)" if total["copies"] else ""
+        print(f"added {total['added']}, updated {total['updated']}, unchanged {total['unchanged']}, "
+              f"removed {total['removed']} documents{copies}; {total['chunks']} chunks written"
+              + (f"; skipped {len(skipped)} (listed above)" if skipped else ""))
+    return EXIT_PARTIAL if skipped else 0
 
 
 def read_questions(args) -> list[str]:
@@ -179,24 +247,78 @@ def answer_json(answer) -> dict:
         "abstained": answer.abstained,
         "passages": [
             {"n": p.n, "source": p.source, "title": p.title, "text": p.text, "start": p.start, "end": p.end,
-             "score": p.score, "highlight": list(p.highlight) if p.highlight else None}
+             "score": p.score, "highlight": list(p.highlight) if p.highlight else None, "doc_id": p.doc_id,
+             "published": p.published, "outlet": p.outlet, "url": p.url}
             for p in answer.passages
         ],
     }
 
 
+def read_conversations(args) -> list[tuple[str, list[str]]]:
+    """(id, questions) per conversation: JSON lines with "turns", or plain question lines
+    with a blank line between conversations."""
+    from store import InputError
+
+    if not args.file:
+        raise InputError("--conversation reads conversations from --file FILE ('-': stdin)")
+    try:
+        text = sys.stdin.read() if args.file == "-" else open(os.path.expanduser(args.file), encoding="utf-8").read()
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"cannot read conversations from {args.file} ({err.__class__.__name__}); pass a UTF-8 text file") from None
+    conversations, current = [], []
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line:
+            if current:
+                conversations.append((str(len(conversations) + 1), current))
+                current = []
+            continue
+        if line.startswith("{"):
+            try:
+                record = json.loads(line)
+                turns = [str(t["question"]) for t in record["turns"]]
+            except (ValueError, KeyError, TypeError) as err:
+                raise InputError(f"{args.file}:{n}: not a conversation ({err.__class__.__name__}); expected "
+                                 '{"id": ..., "turns": [{"question": ...}, ...]}') from None
+            if current:
+                conversations.append((str(len(conversations) + 1), current))
+                current = []
+            conversations.append((str(record.get("id", len(conversations) + 1)), turns))
+        else:
+            current.append(line)
+    if current:
+        conversations.append((str(len(conversations) + 1), current))
+    if not conversations:
+        raise InputError(f"no conversation in {args.file}: one question per line, a blank line between conversations")
+    return conversations
+
+
 def cmd_ask(args) -> int:
     from rag.qa import check_question
 
-    questions = [check_question(q) for q in read_questions(args)]  # all checked before any work
+    filters = filters_of(args)
+    if args.conversation:
+        conversations = read_conversations(args)
+        for _, turns in conversations:
+            for q in turns:
+                check_question(q)
+    else:
+        conversations = [(None, [check_question(q) for q in read_questions(args)])]  # all checked before any work
     qa = open_qa(args)
     ensure_corpus(qa)
-    for question in questions:
-        answer = qa.ask(question, k=args.k)
-        if args.json:
-            print(json.dumps(answer_json(answer), ensure_ascii=False), flush=True)
-        else:
-            print(render_text(answer), flush=True)
+    for conversation, questions in conversations:
+        history = []
+        for turn, question in enumerate(questions):
+            answer = qa.ask(question, k=args.k, history=history, filters=filters)
+            if args.conversation:
+                history.append(answer)
+            if args.json:
+                out = answer_json(answer)
+                if args.conversation:
+                    out = {"conversation": conversation, "turn": turn + 1, **out}
+                print(json.dumps(out, ensure_ascii=False), flush=True)
+            else:
+                print(render_text(answer), flush=True)
     return 0
 
 
@@ -205,10 +327,53 @@ def render_text(answer) -> str:
     if answer.abstained and answer.passages:
         lines.append("Closest passages (low relevance):")
     for p in answer.passages:
-        lines.append(f"[{p.n}] {p.title} ({p.source}, chars {p.start}-{p.end}, score {p.score:.2f})")
+        facts = ", ".join(x for x in (p.outlet, p.published, p.source) if x)
+        lines.append(f"[{p.n}] {p.title} ({facts}, chars {p.start}-{p.end}, score {p.score:.2f})")
+        if p.url:
+            lines.append(f"    {p.url}")
         snippet = p.text if len(p.text) <= 300 else p.text[:297] + "..."
         lines.append("    " + snippet.replace("\n", " "))
     return "\n".join(lines)
+
+
+def document_json(d) -> dict:
+    out = dataclasses.asdict(d)
+    out["copies"] = list(d.copies)
+    return out
+
+
+def cmd_documents(args) -> int:
+    qa = open_qa(args)
+    docs = qa.documents(filters_of(args))
+    if args.json:
+        for d in docs:
+            print(json.dumps(document_json(d), ensure_ascii=False))
+        return 0
+    for d in docs:
+        facts = " · ".join(x for x in (d.outlet, d.published) if x)
+        copies = f" · copies: {', '.join(d.copies)}" if d.copies else ""
+        print(f"{d.id[:12]}  {d.source}  {d.title}" + (f"  ({facts})" if facts else "") + f"  {d.chunks} chunks{copies}")
+    print(f"{len(docs)} documents", file=sys.stderr)
+    return 0
+
+
+def cmd_show(args) -> int:
+    article = open_qa(args).document(args.document)
+    if args.json:
+        print(json.dumps(document_json(article), ensure_ascii=False))
+    else:
+        print(article.text)
+    return 0
+
+
+def cmd_remove(args) -> int:
+    removed = open_qa(args).remove(args.documents)
+    if args.json:
+        print(json.dumps({"removed": [{"id": d.id, "source": d.source} for d in removed]}))
+    else:
+        for d in removed:
+            print(f"removed {d.source} ({d.id[:12]})")
+    return 0
 
 
 def cmd_serve(args) -> int:
@@ -288,7 +453,8 @@ def format_table(metrics: dict) -> str:
     return "\n".join(out)
 
 
-COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "serve": cmd_serve, "stats": cmd_stats, "eval": cmd_eval}
+COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "serve": cmd_serve, "stats": cmd_stats, "eval": cmd_eval,
+            "documents": cmd_documents, "show": cmd_show, "remove": cmd_remove}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,28 +1,36 @@
-"""QA: the facade. Open an index, ingest files, ask questions, read stats."""
+"""QA: the facade. Open an index, ingest files or records, ask questions (with the
+earlier turns of a conversation and filters), list, show and remove documents."""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from store import (
+    Article,
     ChunkingOptions,
     Document,
     Embedder,
+    Filters,
     Index,
     IngestReport,
     InputError,
     SentenceTransformerEmbedder,
+    Skipped,
+    StoredDocument,
     ingest_documents,
     load_paths,
+    read_jsonl,
+    remove_documents,
 )
 
 from .answer import Answer, AnswerSettings, compose
+from .conversation import resolve
 from .retrieve import Candidate, RetrievalSettings, retrieve
 
 logger = logging.getLogger(__name__)
@@ -102,13 +110,37 @@ class QA:
         paths: Iterable[str | Path],
         prune: bool = False,
         progress: Callable[[int, int], None] | None = None,
+        strict: bool = False,
     ) -> IngestReport:
         """Index the articles under `paths` (files or folders). Every file is read and
-        checked before anything is written, so a bad file changes nothing."""
-        documents = load_paths(paths)
+        checked before anything is written. A file named in `paths` that cannot be an
+        article raises InputError; one found in a folder is skipped and listed in the
+        report's `skipped` (with `strict`, it raises: nothing is written)."""
+        loaded = load_paths(list(paths), strict=strict)
         return ingest_documents(
-            self.index, self.embedder, documents, prune=prune, chunking=self.settings.chunking, progress=progress
+            self.index, self.embedder, loaded.documents, prune=prune, chunking=self.settings.chunking,
+            progress=progress, skipped=loaded.skipped,
         )
+
+    def ingest_jsonl(
+        self,
+        path: str | Path,
+        progress: Callable[[int, int], None] | None = None,
+        strict: bool = False,
+    ) -> IngestReport:
+        """Index the records of a JSON Lines file (README: the format); a line that cannot
+        be a document is skipped and reported (with `strict`, it raises)."""
+        documents: list[Document] = []
+        skipped: list[Skipped] = []
+        for item in read_jsonl(path):
+            if isinstance(item, Skipped):
+                if strict:
+                    raise InputError(f"{item.path}: {item.reason}")
+                skipped.append(item)
+            else:
+                documents.append(item)
+        return ingest_documents(self.index, self.embedder, documents, chunking=self.settings.chunking,
+                                progress=progress, skipped=skipped)
 
     def ingest_documents(
         self,
@@ -123,26 +155,87 @@ class QA:
             progress=progress,
         )
 
+    def documents(self, filters: Filters | None = None) -> list[StoredDocument]:
+        """The indexed documents, by source (those matching `filters`, when given)."""
+        self.index.refresh()
+        docs = self.index.documents()
+        return [d for d in docs if filters.matches(d)] if filters else docs
+
+    def find(self, source_or_id: str) -> list[StoredDocument]:
+        """Documents whose id, source or path is `source_or_id` (or whose source ends with
+        '/' + it); an unknown one raises InputError naming what to run."""
+        key = str(source_or_id).strip()
+        docs = self.documents()
+        exact = [d for d in docs if key in (d.id, d.source, d.path)]
+        found = exact or [d for d in docs if d.source.endswith("/" + key) or (len(key) >= 8 and d.id.startswith(key))]
+        if not found:
+            raise InputError(f"no indexed document {key!r}: run 'corpus-qa documents' to list sources and ids")
+        return found
+
+    def document(self, source_or_id: str) -> Article:
+        """One document with its cleaned text, exactly as indexed (every passage's
+        start/end point into `text`)."""
+        found = self.find(source_or_id)
+        if len(found) > 1:
+            raise InputError(f"{source_or_id!r} names {len(found)} documents ({', '.join(d.source for d in found[:3])}"
+                             f"{', ...' if len(found) > 3 else ''}); give a full source or an id")
+        article = self.index.article(found[0].id)
+        if article is None:
+            raise InputError(f"document {source_or_id!r} was removed meanwhile; run 'corpus-qa documents'")
+        return article
+
+    def remove(self, sources_or_ids: Iterable[str]) -> list[StoredDocument]:
+        """Delete documents from every index; returns what was removed. Every name is
+        checked first: an unknown one raises InputError and nothing is removed."""
+        targets: dict[str, StoredDocument] = {}
+        for key in sources_or_ids:
+            for d in self.find(key):
+                targets[d.id] = d
+        remove_documents(self.index, list(targets))
+        return list(targets.values())
+
     def ensure_corpus(self, progress: Callable[[int, int], None] | None = None) -> IngestReport | None:
         """Index the bundled corpus when the index is empty."""
         if self.index.count():
             return None
         return self.ingest([bundled_corpus()], progress=progress)
 
-    def ask(self, question: str, k: int = 5) -> Answer:
+    def ask(
+        self,
+        question: str,
+        k: int = 5,
+        history: Sequence[str | Answer] = (),
+        filters: Filters | None = None,
+    ) -> Answer:
+        """Answer `question` from the index. `history`: the earlier turns of the same
+        conversation (their questions, or their Answers), oldest first: a follow-up
+        ("Who handed the leadership to him?") is searched in their context. `filters`:
+        only documents that match (store.Filters) are searched; when none match, the
+        Answer abstains and says so."""
         question = check_question(question)
-        vector, candidates = self.retrieve(question, k)
+        vector, candidates = self.retrieve(question, k, history=history, filters=filters)
+        if not candidates and filters is not None and not filters.empty and not self.index.matching(filters):
+            return Answer(question, f"No indexed document matches the filters ({filters.describe()}).", True, ())
         return compose(self.index, question, vector, candidates, self.settings.answer)
 
-    def retrieve(self, question: str, k: int = 5) -> tuple[np.ndarray, list[Candidate]]:
-        """The question's vector and its k best chunks: the retrieval `ask` answers from
+    def retrieve(
+        self,
+        question: str,
+        k: int = 5,
+        history: Sequence[str | Answer] = (),
+        filters: Filters | None = None,
+    ) -> tuple[np.ndarray, list[Candidate]]:
+        """The query's vector and its k best chunks: the retrieval `ask` answers from
         (and the evaluation measures)."""
         question = check_question(question)
         if k < 1:
             raise InputError(f"k must be at least 1, got {k}")
-        vector = self.embedder.encode([question])[0]
+        query = resolve(question, list(history or ()))
+        vector = self.embedder.encode([query.text])[0]
         self.index.refresh()  # documents another process (a corpus-qa ingest) added since
-        return vector, retrieve(self.index, question, vector, k, self.settings.retrieval)
+        candidates = retrieve(self.index, query.keywords, vector, k, self.settings.retrieval,
+                              filters=filters, prefer=query.prefer)
+        return vector, candidates
 
     def stats(self) -> Stats:
         return Stats(

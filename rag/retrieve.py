@@ -1,8 +1,13 @@
-"""Dense + keyword candidates, fused into one ranking of chunks.
+"""Dense + keyword candidates under the filters, fused into one ranking of chunks.
 
     query vector -> Chroma top-N chunks (cosine)        \\
-    query vector -> Chroma top-N sentences -> their chunk  > fuse (RRF or normalised scores)
+    query vector -> Chroma top-N sentences -> their chunk  > fuse (normalised scores or RRF)
     query text   -> BM25 top-N chunks (stemmed)          /     -> top-k, no near-duplicates
+
+Filters restrict all three before their top N is taken (a Chroma `where`; a document set
+on the keyword side). A follow-up's earlier articles get a bonus (rag.conversation).
+Overlapping chunks of one article, and chunks whose text another already shown has
+(copies of an article), are folded.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from store import Index, StoredChunk
+from store import Filters, Index, StoredChunk
 
 
 @dataclass(frozen=True)
@@ -41,13 +46,22 @@ class Candidate:
 
 
 def retrieve(
-    index: Index, query: str, vector: np.ndarray, k: int, settings: RetrievalSettings = RetrievalSettings()
+    index: Index, query: str, vector: np.ndarray, k: int, settings: RetrievalSettings = RetrievalSettings(),
+    filters: Filters | None = None, prefer: dict[str, float] | None = None,
 ) -> list[Candidate]:
-    """The k best chunks for the query, best first; overlapping neighbours are folded."""
+    """The k best chunks for the query, best first; overlapping neighbours and repeated
+    texts are folded. `prefer`: document id -> bonus added to its chunks' fused score."""
     n = max(settings.candidates, k)
-    dense = index.dense(vector, n) if settings.dense_weight else []
-    sentences = index.dense_sentences(vector, n) if settings.sentence_weight else []
-    keyword = index.keyword(query, n) if settings.keyword_weight else []
+    where, allowed = None, None
+    if filters is not None and not filters.empty:
+        matching = [d.id for d in index.matching(filters)]
+        if not matching:
+            return []
+        where = filters.where(matching if filters.needs_ids else None)
+        allowed = matching
+    dense = index.dense(vector, n, where) if settings.dense_weight else []
+    sentences = index.dense_sentences(vector, n, where) if settings.sentence_weight else []
+    keyword = index.keyword(query, n, allowed) if settings.keyword_weight else []
     fused = fuse(
         [
             (settings.dense_weight, [(c.id, s) for c, s in dense]),
@@ -58,16 +72,23 @@ def retrieve(
     )
     chunks = {c.id: c for c, _ in dense}
     chunks.update(index.chunks([i for i, _ in fused[: 3 * k] if i not in chunks]))
+    if prefer:
+        fused = sorted(
+            ((i, s + (prefer.get(chunks[i].doc_id, 0.0) if i in chunks else 0.0)) for i, s in fused),
+            key=lambda item: (-item[1], item[0]),
+        )
     dense_of = {c.id: s for c, s in dense}
     keyword_of = {h.id: h.score for h in keyword}
     picked: list[Candidate] = []
     of_doc: dict[str, list[StoredChunk]] = {}
+    texts: set[str] = set()
     for chunk_id, score in fused:
         chunk = chunks.get(chunk_id)
-        if chunk is None or any(_overlaps(chunk, other) for other in of_doc.get(chunk.doc_id, ())):
+        if chunk is None or chunk.text in texts or any(_overlaps(chunk, o) for o in of_doc.get(chunk.doc_id, ())):
             continue
         picked.append(Candidate(chunk, score, dense_of.get(chunk_id), keyword_of.get(chunk_id)))
         of_doc.setdefault(chunk.doc_id, []).append(chunk)
+        texts.add(chunk.text)
         if len(picked) == k:
             break
     return picked

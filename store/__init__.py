@@ -2,17 +2,18 @@
 
 from .chunking import Chunk, chunk_text, sentence_spans
 from .clean import clean_article
-from .documents import Document, find_files, from_record, load, parse
+from .documents import Document, Loaded, Skipped, find_files, from_record, load, load_paths, parse, read_jsonl
 from .embedder import DEFAULT_MODEL, Embedder, SentenceTransformerEmbedder, resolve_model
 from .errors import CorpusQAError, InputError, StoreError
-from .index import Index, StoredChunk, embedding_text, sentence_id
-from .ingest import ChunkingOptions, IngestReport, ingest_documents, load_paths
+from .filters import Filters
+from .index import Article, Index, StoredChunk, StoredDocument, embedding_text, sentence_id
+from .ingest import ChunkingOptions, IngestReport, ingest_documents, remove_documents
 from .keyword import KeywordHit, KeywordIndex
 
 __all__ = [
-    "Chunk", "ChunkingOptions", "CorpusQAError", "DEFAULT_MODEL", "Document", "Embedder",
-    "Index", "IngestReport", "InputError", "KeywordHit", "KeywordIndex",
-    "SentenceTransformerEmbedder", "StoreError", "StoredChunk", "chunk_text", "clean_article",
-    "embedding_text", "find_files", "from_record", "ingest_documents", "load", "load_paths", "parse",
-    "resolve_model", "sentence_id", "sentence_spans",
+    "Article", "Chunk", "ChunkingOptions", "CorpusQAError", "DEFAULT_MODEL", "Document", "Embedder", "Filters",
+    "Index", "IngestReport", "InputError", "KeywordHit", "KeywordIndex", "Loaded", "SentenceTransformerEmbedder",
+    "Skipped", "StoreError", "StoredChunk", "StoredDocument", "chunk_text", "clean_article", "embedding_text",
+    "find_files", "from_record", "ingest_documents", "load", "load_paths", "parse", "read_jsonl",
+    "remove_documents", "resolve_model", "sentence_id", "sentence_spans",
 ]

@@ -1,36 +1,42 @@
-"""The index: a Chroma collection of chunks (cosine), one of sentence vectors, and the
-keyword index kept in step with them through a version stamp in the collection's metadata.
+"""The index: three Chroma collections and the write protocol that keeps them whole.
 
-Embedded (`path=`, a PersistentClient) or a Chroma server (`url=`, an HttpClient).
+    <name>             chunks: vector, text, span, and the article's metadata (filters)
+    <name>-sentences   one vector per sentence (pooled at ingest), with the same filter keys
+    <name>-documents   one record per article: its cleaned text and metadata, the mean of
+                       its chunk vectors; written last, so it marks the article complete
+
+Embedded (`path=`, a PersistentClient in a folder) or a Chroma server (`url=`). The
+keyword side (store/keyword.py) follows the collection through a version stamp in the
+chunk collection's metadata; store/chroma.py opens clients.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
-import os
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
+from typing import Any
 
 import numpy as np
 
+from . import chroma
 from .chunking import Chunk
+from .chroma import server_errors
 from .documents import Document
-from .errors import CorpusQAError, StoreError
-from .keyword import KeywordHit, KeywordIndex
+from .errors import StoreError
+from .filters import Filters, day_number, outlet_key
+from .keyword import KeywordHit, KeywordIndex, KeywordSync
 
 logger = logging.getLogger(__name__)
-MARKER = "corpus-qa.json"
 VERSION_KEY = "corpus_qa_version"
+FORMAT_KEY = "corpus_qa_format"
 PENDING = "pending-"  # the stamp of a write under way (or cut short: killed, crashed)
 LOCK = "ingest.lock"
-FORMAT = 1
 PAGE = 2000
 
 
@@ -46,45 +52,58 @@ class StoredChunk:
     start: int
     end: int
     sentences: tuple[tuple[int, int], ...]  # absolute spans in the document text
+    published: str | None = None
+    outlet: str | None = None
+    url: str | None = None
 
 
 @dataclass(frozen=True)
 class StoredDocument:
-    doc_id: str
+    """An indexed article, as `documents` lists it."""
+
+    id: str
     source: str
     path: str
-    n_chunks: int  # how many chunks the document should have
-    stored: int  # how many it has (fewer: an interrupted write)
+    title: str
+    published: str | None
+    outlet: str | None
+    url: str | None
+    author: str | None
+    chunks: int
+    chars: int
+    content: str  # hash of title + text: copies share it
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    copies: tuple[str, ...] = ()  # sources of other documents with the same text
+
+    @property
+    def doc_id(self) -> str:
+        return self.id
 
 
-def _server_errors(method):
-    """A Chroma server that stops answering becomes one clear StoreError; the client
-    reconnects by itself on the next call once the server is back."""
+@dataclass(frozen=True)
+class Article(StoredDocument):
+    """A document with its cleaned text: every passage's start/end point into `text`."""
 
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        try:
-            return method(self, *args, **kwargs)
-        except CorpusQAError:
-            raise
-        except Exception as err:
-            if not self.remote or not _is_connection_error(err):
-                raise
-            raise StoreError(
-                f"the Chroma server at {self.where} is not answering ({type(err).__name__}); "
-                "check that it runs (chroma run ...): corpus-qa reconnects once it is back"
-            ) from err
-
-    return wrapper
-
-
-def _is_connection_error(err: Exception) -> bool:
-    return isinstance(err, (ConnectionError, TimeoutError)) or type(err).__module__.split(".")[0] in ("httpx", "httpcore")
+    text: str = ""
 
 
 def embedding_text(title: str, text: str) -> str:
     """What is embedded and keyword-indexed for a chunk: its article's title, then it."""
     return f"{title}\n{text}" if title else text
+
+
+def _doc_meta(doc: Document) -> dict[str, Any]:
+    """The article's filter and citation keys, as every record of it carries them."""
+    meta: dict[str, Any] = {"doc_id": doc.id}
+    if doc.published:
+        meta["published"] = doc.published
+        meta["day"] = day_number(doc.published)
+    if doc.outlet:
+        meta["outlet"] = doc.outlet
+        meta["outlet_key"] = outlet_key(doc.outlet)
+    if doc.url:
+        meta["url"] = doc.url
+    return meta
 
 
 class Index:
@@ -95,19 +114,47 @@ class Index:
         self.name = collection
         self.where = where
         self.remote = "://" in where
-        self._keyword_dir = keyword_dir
-        self._keyword: KeywordIndex | None = None
-        self._keyword_lock = threading.Lock()  # one thread rebuilds; the others wait for it
-        self._chunks = client.get_or_create_collection(
-            collection, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
-        )
-        self._sentences = client.get_or_create_collection(
-            f"{collection}-sentences", configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
-        )
         self._folder = None if self.remote else Path(where)  # embedded: the index folder
+        self._open_collections(client, create=True)
+        self._check_format()
         self._seen = self.version()  # the stamp this client's view of the collection is from
         self._reopen_lock = threading.Lock()
         self._private_api = None  # the Chroma state this Index made itself in refresh()
+        self._registry: tuple[str, list[StoredDocument]] | None = None
+        self.keywords = KeywordSync(
+            keyword_dir, self.version,
+            ids=lambda: (row[0] for row in self._all(self._chunks, with_ids=True)),
+            rows=lambda: (
+                (chunk_id, embedding_text(m.get("title", ""), text), m["doc_id"])
+                for chunk_id, text, m in self._all(self._chunks, "documents", "metadatas", with_ids=True)
+            ),
+            pending=PENDING,
+        )
+
+    def _open_collections(self, client, create: bool) -> None:
+        def get(name):
+            if create:
+                return client.get_or_create_collection(
+                    name, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+                )
+            return client.get_collection(name, embedding_function=None)
+
+        self._chunks = get(self.name)
+        self._sentences = get(f"{self.name}-sentences")
+        self._docs = get(f"{self.name}-documents")
+
+    def _check_format(self) -> None:
+        metadata = self._chunks.metadata or {}
+        found = metadata.get(FORMAT_KEY)
+        if found == chroma.FORMAT:
+            return
+        if found is None and not self._chunks.count():
+            self._chunks.modify(metadata={**metadata, FORMAT_KEY: chroma.FORMAT})
+            return
+        raise StoreError(
+            f"collection {self.name!r} at {self.where} was built by another corpus-qa version (format {found!r}, "
+            f"expected {chroma.FORMAT}); ingest into a new --collection or --index, or delete it and ingest again"
+        )
 
     @classmethod
     def open(
@@ -123,50 +170,13 @@ class Index:
         `cache` is where a server-backed index keeps its keyword index (default: a folder
         under ~/.cache/corpus-qa).
         """
-        _check_collection_name(collection)
-        os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-        import chromadb
-        from chromadb.config import Settings
-
+        chroma.check_collection_name(collection)
         if url:
-            parsed = urlparse(url if "://" in url else f"http://{url}")
-            if not parsed.hostname:
-                raise StoreError(f"bad Chroma URL {url!r}: use http://HOST:PORT, e.g. http://127.0.0.1:8000")
-            settings = Settings(anonymized_telemetry=False)
-            if token:
-                settings = Settings(
-                    anonymized_telemetry=False,
-                    chroma_client_auth_provider="chromadb.auth.token_authn.TokenAuthClientProvider",
-                    chroma_client_auth_credentials=token,
-                )
-            port = parsed.port or (443 if parsed.scheme == "https" else 8000)
-            try:
-                client = chromadb.HttpClient(
-                    host=parsed.hostname, port=port, ssl=parsed.scheme == "https", settings=settings
-                )
-                client.heartbeat()
-            except Exception as err:
-                raise StoreError(
-                    f"cannot reach the Chroma server at {url} ({type(err).__name__}); start one with "
-                    f"'chroma run --path ./chroma-data --host 127.0.0.1 --port {port}' or fix --chroma-url"
-                ) from None
+            client, where, host, port = chroma.connect_server(url, token)
             base = Path(cache or Path.home() / ".cache" / "corpus-qa")
-            safe = f"{parsed.hostname}_{port}_{collection}"
-            where = f"{parsed.scheme or 'http'}://{parsed.hostname}:{port}"
-            return cls._guarded(client, collection, base / "keyword" / safe, where)
-
+            return cls._guarded(client, collection, base / "keyword" / f"{host}_{port}_{collection}", where)
         folder = Path(path or ".corpus-qa").expanduser()
-        _check_index_folder(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        if not (folder / MARKER).exists():
-            (folder / MARKER).write_text(json.dumps({"format": 1}))
-        try:
-            client = chromadb.PersistentClient(path=str(folder / "chroma"), settings=Settings(anonymized_telemetry=False))
-        except Exception as err:
-            raise StoreError(
-                f"cannot open the index in {folder} ({type(err).__name__}: {err}); "
-                f"move it aside and run 'corpus-qa --index {folder} ingest ...' to rebuild"
-            ) from None
+        client = chroma.open_folder(folder)
         return cls._guarded(client, collection, folder / "keyword" / collection, str(folder))
 
     @classmethod
@@ -182,16 +192,17 @@ class Index:
             ) from None
 
     # -- reading ------------------------------------------------------------------
-    @_server_errors
+    @server_errors
     def count(self) -> int:
+        """How many chunks the index holds."""
         return self._chunks.count()
 
-    @_server_errors
+    @server_errors
     def version(self) -> str:
         """The collection's version stamp. Embedded, it is read again only when the SQLite
         file says some process committed a write since the last read (its change counter,
         a 20 us read instead of a Chroma round trip on every question)."""
-        counter = None if self.remote else _change_counter(Path(self.where) / "chroma" / "chroma.sqlite3")
+        counter = None if self.remote else chroma.change_counter(Path(self.where) / "chroma" / "chroma.sqlite3")
         cached = getattr(self, "_version_cache", None)
         if counter is not None and cached is not None and cached[0] == counter:
             return cached[1]
@@ -200,26 +211,44 @@ class Index:
         self._version_cache = (counter, version)  # the counter read before: a write in between is seen next time
         return version
 
-    @_server_errors
-    def documents(self) -> dict[str, StoredDocument]:
-        """Stored documents by file path (or by source where no path was stored)."""
-        found: dict[str, list] = {}
-        for metadata in self._all("metadatas"):
-            key = metadata.get("path") or metadata["source"]
-            entry = found.setdefault(key, [metadata, 0])
-            entry[1] += 1
-        return {
-            key: StoredDocument(m["doc_id"], m["source"], m.get("path", ""), int(m["n_chunks"]), n)
-            for key, (m, n) in found.items()
-        }
+    @server_errors
+    def documents(self) -> list[StoredDocument]:
+        """Every complete document, by source; read once per version stamp."""
+        version = self.version()
+        cached = self._registry
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        docs = [_document(i, m) for i, m in self._all(self._docs, "metadatas", with_ids=True)]
+        by_content: dict[str, list[str]] = {}
+        for d in docs:
+            by_content.setdefault(d.content, []).append(d.source)
+        docs = sorted(
+            (_with_copies(d, by_content[d.content]) for d in docs), key=lambda d: (d.source, d.id)
+        )
+        self._registry = (version, docs)
+        return docs
 
-    @_server_errors
-    def dense(self, vector: np.ndarray, n: int) -> list[tuple[StoredChunk, float]]:
-        """Top-n chunks by cosine similarity to a unit query vector."""
+    @server_errors
+    def article(self, doc_id: str) -> Article | None:
+        """The document with its cleaned text, or None."""
+        got = self._docs.get(ids=[doc_id], include=["documents", "metadatas"])
+        if not got["ids"]:
+            return None
+        listed = next((d for d in self.documents() if d.id == doc_id), None)
+        doc = listed or _document(doc_id, got["metadatas"][0])
+        return Article(**{f: getattr(doc, f) for f in StoredDocument.__dataclass_fields__}, text=got["documents"][0] or "")
+
+    def matching(self, filters: Filters) -> list[StoredDocument]:
+        return [d for d in self.documents() if filters.matches(d)]
+
+    @server_errors
+    def dense(self, vector: np.ndarray, n: int, where: dict | None = None) -> list[tuple[StoredChunk, float]]:
+        """Top-n chunks by cosine similarity to a unit query vector (among those `where` admits)."""
         if n < 1:
             return []
         result = self._chunks.query(
-            query_embeddings=[vector.tolist()], n_results=n, include=["documents", "metadatas", "distances"]
+            query_embeddings=[vector.tolist()], n_results=n, where=where,
+            include=["documents", "metadatas", "distances"],
         )
         return [
             (_stored(i, d, m), 1.0 - float(dist))
@@ -228,65 +257,52 @@ class Index:
             )
         ]
 
-    @_server_errors
-    def dense_sentences(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+    @server_errors
+    def dense_sentences(self, vector: np.ndarray, n: int, where: dict | None = None) -> list[tuple[str, float]]:
         """(chunk id, cosine) of the top-n sentences, a chunk listed once at its best."""
         if n < 1:
             return []
-        result = self._sentences.query(query_embeddings=[vector.tolist()], n_results=n, include=["metadatas", "distances"])
+        result = self._sentences.query(
+            query_embeddings=[vector.tolist()], n_results=n, where=where, include=["metadatas", "distances"]
+        )
         best: dict[str, float] = {}
         for m, dist in zip(result["metadatas"][0], result["distances"][0]):
             best.setdefault(m["chunk_id"], 1.0 - float(dist))
         return list(best.items())
 
-    def keyword(self, query: str, n: int) -> list[KeywordHit]:
-        return self.keyword_index().search(query, n)
+    def keyword(self, query: str, n: int, documents: Sequence[str] | None = None) -> list[KeywordHit]:
+        return self.keyword_index().search(query, n, documents)
 
-    @_server_errors
+    @server_errors
+    def keyword_index(self) -> KeywordIndex:
+        """The keyword index for the collection as it is now (store.keyword.KeywordSync)."""
+        return self.keywords.current()
+
+    @server_errors
     def chunks(self, ids: Sequence[str]) -> dict[str, StoredChunk]:
         if not ids:
             return {}
         got = self._chunks.get(ids=list(ids), include=["documents", "metadatas"])
         return {i: _stored(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
 
-    @_server_errors
+    @server_errors
     def sentence_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         if not ids:
             return {}
         got = self._sentences.get(ids=list(ids), include=["embeddings"])
         return {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"])}
 
-    @_server_errors
-    def keyword_index(self) -> KeywordIndex:
-        """The keyword index for the collection as it is now: loaded, or rebuilt.
-
-        A saved one is used only when it carries the collection's version stamp and
-        exactly the collection's chunk ids (a stamp left by a killed ingest may not match
-        what was written under it). One built during a write (pending stamp) is not saved."""
-        version = self.version()
-        if self._keyword is not None and self._keyword.version == version:
-            return self._keyword
-        with self._keyword_lock:
-            if self._keyword is not None and self._keyword.version == version:
-                return self._keyword
-            saved = KeywordIndex.load(self._keyword_dir) if self._keyword_dir else None
-            if saved is not None and saved.version == version and len(saved.ids) == self.count():
-                if sorted(saved.ids) == sorted(i for i, in self._all(with_ids=True)):
-                    self._keyword = saved
-                    return saved
-            logger.info("rebuilding the keyword index of %s from the collection", self.name)
-            rows = sorted(  # by id: chunks with equal BM25 scores rank the same in every build
-                (chunk_id, embedding_text(metadata.get("title", ""), text))
-                for chunk_id, text, metadata in self._all("documents", "metadatas", with_ids=True)
-            )
-            keyword = KeywordIndex.build([i for i, _ in rows], [t for _, t in rows], version)
-            if self._keyword_dir and not version.startswith(PENDING):
-                try:
-                    keyword.save(self._keyword_dir)
-                except OSError as err:
-                    logger.warning("could not save the keyword index to %s: %s", self._keyword_dir, err)
-            self._keyword = keyword
-            return keyword
+    @server_errors
+    def vectors_of(self, doc_id: str) -> tuple[dict[tuple[int, int], np.ndarray], dict[tuple[int, int], np.ndarray]]:
+        """A stored document's chunk vectors and sentence vectors, by span: a copy of its
+        text under another name reuses them instead of being embedded again."""
+        got = self._chunks.get(where={"doc_id": doc_id}, include=["embeddings", "metadatas"])
+        chunk_vectors = {(int(m["start"]), int(m["end"])): np.asarray(e, np.float32)
+                         for e, m in zip(got["embeddings"], got["metadatas"])}
+        got = self._sentences.get(where={"doc_id": doc_id}, include=["embeddings", "metadatas"])
+        sentence_vectors = {(int(m["start"]), int(m["end"])): np.asarray(e, np.float32)
+                            for e, m in zip(got["embeddings"], got["metadatas"])}
+        return chunk_vectors, sentence_vectors
 
     def refresh(self) -> bool:
         """See what another process wrote since this Index opened its embedded Chroma.
@@ -305,62 +321,45 @@ class Index:
         with self._reopen_lock:
             if version == self._seen:
                 return False
-            import chromadb
-            from chromadb.api.shared_system_client import SharedSystemClient
-            from chromadb.config import Settings
-
-            path = str(self._folder / "chroma")
-            # chromadb shares one client state per folder in a process: set the shared one
-            # aside while making a state of our own, then put it back (other Index objects
-            # of this process keep theirs; ours is private, so we may free it)
-            registry = SharedSystemClient._identifier_to_system
-            shared = registry.pop(path, None)
+            old = (self.client, self._chunks, self._sentences, self._docs)
             try:
-                client = chromadb.PersistentClient(path=path, settings=Settings(anonymized_telemetry=False))
-                chunks = client.get_collection(self.name, embedding_function=None)
-                sentences = client.get_collection(f"{self.name}-sentences", embedding_function=None)
+                client = chroma.private_client(self._folder)
+                self._open_collections(client, create=False)
             except Exception as err:  # keep serving from the old view rather than fail
+                self.client, self._chunks, self._sentences, self._docs = old
                 logger.warning("could not reopen the index %s (%s: %s); answers may miss new documents",
                                self.where, type(err).__name__, err)
                 return False
-            finally:
-                registry.pop(path, None)
-                if shared is not None:
-                    registry[path] = shared
             retired, self._private_api = self._private_api, getattr(client, "_server", None)
-            self.client, self._chunks, self._sentences = client, chunks, sentences
+            self.client = client
             self._seen = version
             if retired is not None:  # not freed by Python alone (measured: ~1x the index per reopen)
-                timer = threading.Timer(30.0, _stop_quietly, args=(retired,))
+                timer = threading.Timer(30.0, chroma.stop_quietly, args=(retired,))
                 timer.daemon = True
                 timer.start()
             logger.info("reopened %s: another process changed it", self.where)
             return True
 
     # -- writing ------------------------------------------------------------------
-    @_server_errors
-    def add(
-        self,
-        doc: Document,
-        chunks: Sequence[Chunk],
-        chunk_vectors: np.ndarray,
-        sentence_vectors: dict[tuple[int, int], np.ndarray],
-    ) -> None:
-        """Write one document's sentences, then its chunks (the chunks mark it complete).
-
-        A sentence records the first chunk that holds it."""
+    def add(self, doc: Document, chunks: Sequence[Chunk], chunk_vectors: np.ndarray,
+            sentence_vectors: dict[tuple[int, int], np.ndarray]) -> None:
+        """Write one document: its sentences, its chunks, then its record (complete)."""
         self.add_many([(doc, chunks, chunk_vectors, sentence_vectors)])
 
+    @server_errors
     def add_many(
         self,
         rows: Sequence[tuple[Document, Sequence[Chunk], np.ndarray, dict[tuple[int, int], np.ndarray]]],
     ) -> None:
         """`add` for many documents in a few round trips: all their sentences, then all
-        their chunks (a document whose chunks are stored is complete), in Chroma's
-        largest batches."""
+        their chunks, then their document records (a document with a record is
+        complete), in Chroma's largest batches. A sentence records the first chunk that holds it."""
         s_ids, s_vectors, s_meta = [], [], []
         c_ids, c_vectors, c_texts, c_meta = [], [], [], []
+        d_ids, d_vectors, d_texts, d_meta = [], [], [], []
         for doc, chunks, chunk_vectors, sentence_vectors in rows:
+            base = _doc_meta(doc)
+            filter_keys = {k: v for k, v in base.items() if k in ("doc_id", "day", "outlet_key")}
             owner = {}
             for c in chunks:
                 for span in c.sentences:
@@ -368,16 +367,17 @@ class Index:
             for s in sorted(sentence_vectors):
                 s_ids.append(sentence_id(doc.id, s))
                 s_vectors.append(sentence_vectors[s])
-                s_meta.append({"doc_id": doc.id, "chunk_id": owner[s], "start": s[0], "end": s[1]})
+                s_meta.append({**filter_keys, "chunk_id": owner[s], "start": s[0], "end": s[1]})
+            vectors = np.asarray(chunk_vectors, dtype=np.float32).reshape(len(chunks), -1)
             c_ids += [c.id for c in chunks]
-            c_vectors.append(np.asarray(chunk_vectors, dtype=np.float32).reshape(len(chunks), -1))
+            c_vectors.append(vectors)
             c_texts += [c.text for c in chunks]
             c_meta += [
                 {
+                    **base,
                     "source": doc.source,
                     "path": doc.path,
                     "title": doc.title,
-                    "doc_id": doc.id,
                     "index": c.index,
                     "start": c.start,
                     "end": c.end,
@@ -386,22 +386,29 @@ class Index:
                 }
                 for c in chunks
             ]
+            mean = vectors.mean(axis=0)
+            d_ids.append(doc.id)
+            d_vectors.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
+            d_texts.append(doc.text)
+            record = {**base, "source": doc.source, "path": doc.path, "title": doc.title, "n_chunks": len(chunks),
+                      "chars": len(doc.text), "content": doc.content}
+            if doc.author:
+                record["author"] = doc.author
+            if doc.extra:
+                record["extra"] = json.dumps(doc.extra, ensure_ascii=False, default=str)
+            d_meta.append(record)
         step = self._max_batch()
-        if s_ids:
-            vectors = np.stack(s_vectors)
-            for at in range(0, len(s_ids), step):
-                self._sentences.upsert(
-                    ids=s_ids[at : at + step], embeddings=vectors[at : at + step], metadatas=s_meta[at : at + step]
-                )
+        for at in range(0, len(s_ids), step):
+            self._sentences.upsert(ids=s_ids[at : at + step], embeddings=np.stack(s_vectors[at : at + step]),
+                                   metadatas=s_meta[at : at + step])
         if c_ids:
             vectors = np.concatenate(c_vectors)
             for at in range(0, len(c_ids), step):
-                self._chunks.upsert(
-                    ids=c_ids[at : at + step],
-                    embeddings=vectors[at : at + step],
-                    documents=c_texts[at : at + step],
-                    metadatas=c_meta[at : at + step],
-                )
+                self._chunks.upsert(ids=c_ids[at : at + step], embeddings=vectors[at : at + step],
+                                    documents=c_texts[at : at + step], metadatas=c_meta[at : at + step])
+        for at in range(0, len(d_ids), step):
+            self._docs.upsert(ids=d_ids[at : at + step], embeddings=np.stack(d_vectors[at : at + step]),
+                              documents=d_texts[at : at + step], metadatas=d_meta[at : at + step])
 
     def _max_batch(self) -> int:
         try:
@@ -409,19 +416,23 @@ class Index:
         except Exception:  # an older server without the call
             return 1000
 
+    @server_errors
     def delete_document(self, doc_id: str) -> None:
+        """Its record first (from then on it is not complete), then its chunks and sentences."""
+        self._docs.delete(ids=[doc_id])
         self._chunks.delete(where={"doc_id": doc_id})
         self._sentences.delete(where={"doc_id": doc_id})
 
-    @_server_errors
+    @server_errors
     def touch(self, pending: bool = False) -> str:
         """Give the collection a new version stamp: every keyword index built before is stale.
 
         `pending=True` before a write: should the write be cut short (SIGKILL, a crash,
         the power), the stamp stays pending and the next ingest knows to finish the job
-        (stamp anew, drop orphan sentence vectors) even when no document is left to write."""
+        (stamp anew, drop orphan chunks and sentences) even when no document is left to write."""
         version = (PENDING if pending else "") + uuid.uuid4().hex
-        self._chunks.modify(metadata={VERSION_KEY: version})
+        metadata = dict(self._chunks.metadata or {})
+        self._chunks.modify(metadata={**metadata, VERSION_KEY: version, FORMAT_KEY: chroma.FORMAT})
         return version
 
     def interrupted(self) -> bool:
@@ -430,7 +441,7 @@ class Index:
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
-        """Hold the index's write lock: one ingest at a time per index folder (a lock on
+        """Hold the index's write lock: one writer at a time per index folder (a lock on
         `ingest.lock`, released by the system even when the process is killed). A second
         writer gets a clear error instead of racing the first. Server-backed: no lock."""
         if self._folder is None:
@@ -451,62 +462,32 @@ class Index:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    @_server_errors
+    @server_errors
     def drop_orphans(self) -> int:
-        """Delete sentence vectors of documents that have no chunks: what a write cut short
-        between a document's sentences and its chunks (or between the two deletes of a
-        replaced document) leaves. Returns how many documents they belonged to."""
-        with_chunks = {m["doc_id"] for m in self._all("metadatas")}
-        orphans, offset = set(), 0
-        while True:
-            got = self._sentences.get(include=["metadatas"], limit=PAGE, offset=offset)
-            if not got["ids"]:
-                break
-            orphans.update(m["doc_id"] for m in got["metadatas"] if m["doc_id"] not in with_chunks)
-            offset += len(got["ids"])
+        """Delete chunks and sentence vectors of documents that have no record: what a
+        write cut short before a document's record (or a removal cut short after it) leaves.
+        Returns how many documents they belonged to."""
+        complete = {i for i, in self._all(self._docs, with_ids=True)}
+        orphans = {m["doc_id"] for m in self._all(self._chunks, "metadatas")} - complete
+        orphans |= {m["doc_id"] for m in self._all(self._sentences, "metadatas")} - complete
         for doc_id in orphans:
+            self._chunks.delete(where={"doc_id": doc_id})
             self._sentences.delete(where={"doc_id": doc_id})
         return len(orphans)
 
-    def _all(self, *include: str, with_ids: bool = False):
+    def _all(self, collection, *include: str, with_ids: bool = False):
         offset = 0
         while True:
-            got = self._chunks.get(include=list(include), limit=PAGE, offset=offset)
+            got = collection.get(include=list(include), limit=PAGE, offset=offset)
             if not got["ids"]:
                 return
-            for row, chunk_id in enumerate(got["ids"]):
+            for row, record_id in enumerate(got["ids"]):
                 values = [got[name][row] for name in include]
                 if with_ids:
-                    yield (chunk_id, *values)
+                    yield (record_id, *values)
                 else:
                     yield values[0] if len(values) == 1 else tuple(values)
             offset += len(got["ids"])
-
-
-def _change_counter(db: Path) -> int | None:
-    """SQLite's file change counter (header bytes 24-27), which every committed write
-    transaction increments in rollback-journal mode (Chroma's). None when it cannot be
-    trusted: no file, or WAL mode (header bytes 18-19 are 2), where it does not move."""
-    try:
-        fd = os.open(db, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        header = os.pread(fd, 28, 0)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    if len(header) < 28 or header[18] != 1 or header[19] != 1:
-        return None
-    return int.from_bytes(header[24:28], "big")
-
-
-def _stop_quietly(api) -> None:
-    try:
-        api.stop()
-    except Exception as err:  # noqa: BLE001 - freeing memory must never break serving
-        logger.info("could not stop a retired Chroma client: %s", err)
 
 
 def sentence_id(doc_id: str, span: tuple[int, int]) -> str:
@@ -517,36 +498,23 @@ def _stored(chunk_id: str, text: str, m: dict) -> StoredChunk:
     sentences = tuple(
         (int(a), int(b)) for a, b in (pair.split(",") for pair in m.get("sentences", "").split(";") if pair)
     )
-    return StoredChunk(chunk_id, m["doc_id"], m["source"], m.get("title", ""), text, int(m["start"]), int(m["end"]), sentences)
+    return StoredChunk(chunk_id, m["doc_id"], m["source"], m.get("title", ""), text, int(m["start"]), int(m["end"]),
+                       sentences, m.get("published"), m.get("outlet"), m.get("url"))
 
 
-def _check_collection_name(name: str) -> None:
-    import re
+def _document(doc_id: str, m: dict) -> StoredDocument:
+    try:
+        extra = json.loads(m["extra"]) if m.get("extra") else {}
+    except ValueError:
+        extra = {}
+    return StoredDocument(
+        doc_id, m["source"], m.get("path", ""), m.get("title", ""), m.get("published"), m.get("outlet"),
+        m.get("url"), m.get("author"), int(m.get("n_chunks", 0)), int(m.get("chars", 0)), m.get("content", ""), extra,
+    )
 
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,50}[A-Za-z0-9]", name):
-        raise StoreError(
-            f"bad collection name {name!r}: use 3-52 letters, digits, '.', '_' or '-', starting and ending with a letter or digit"
-        )
 
-
-def _check_index_folder(folder: Path) -> None:
-    """Refuse a folder that holds something other than a corpus-qa index: never wipe it."""
-    if folder.exists() and not folder.is_dir():
-        raise StoreError(f"index location {folder} is a file, not a folder; pass --index with a folder")
-    if folder.is_dir() and any(folder.iterdir()) and not (folder / MARKER).exists():
-        raise StoreError(
-            f"{folder} is not a corpus-qa index (no {MARKER}) and is not empty; "
-            "pass --index with a new or empty folder"
-        )
-    rebuild = f"move {folder} aside and run 'corpus-qa --index {folder} ingest ...' to rebuild it"
-    if (folder / MARKER).exists():
-        try:
-            found = json.loads((folder / MARKER).read_text(encoding="utf-8")).get("format")
-        except (OSError, ValueError, AttributeError):
-            found = None
-        if found != FORMAT:
-            raise StoreError(f"{folder / MARKER} is damaged or of another corpus-qa version (format {found!r}, "
-                             f"expected {FORMAT}); {rebuild}")
-    chroma = folder / "chroma"
-    if chroma.is_dir() and any(p.is_dir() for p in chroma.iterdir()) and not (chroma / "chroma.sqlite3").exists():
-        raise StoreError(f"the index in {folder} is damaged: {chroma / 'chroma.sqlite3'} is missing; {rebuild}")
+def _with_copies(doc: StoredDocument, sources: list[str]) -> StoredDocument:
+    others = tuple(sorted(s for s in sources if s != doc.source))
+    if not others:
+        return doc
+    return StoredDocument(**{**{f: getattr(doc, f) for f in StoredDocument.__dataclass_fields__}, "copies": others})

@@ -1,33 +1,39 @@
-"""Files in, indexed chunks out: load, clean, chunk, embed in batches, write.
+"""Documents in, indexed chunks out: chunk, embed in batches, write; remove.
 
 Idempotent: a document whose content hash is stored complete is skipped (nothing is
-embedded); a changed file replaces its old chunks; an interrupted write (fewer chunks
-stored than the document has) is redone.
+embedded); a changed file replaces its old chunks; an interrupted write is redone. A
+copy of an article already stored (or met earlier in the run) under another name is
+stored under its own name too, with its own metadata, but embedded once: its vectors
+are the first copy's.
 
 Interruption (SIGKILL, a crash, Ctrl-C) at any moment leaves every document either
-complete or detectably not: a document's sentence vectors are written before its chunks,
-and its chunks carry `n_chunks`, so one with fewer chunks stored (or none) is written
-again. The version stamp is set to "pending" before the first delete or write and to a
-final value after the last, so a run cut short is recognised by the next one, which
-then drops orphan sentence vectors and stamps the index anew even with nothing left to
-write (every process then rebuilds its keyword index). One ingest at a time per index
-folder (Index.writing).
+complete or detectably not: a document's sentence vectors, then its chunks, then its
+record in the documents collection are written, and only a document with a record is
+complete. The version stamp is set to "pending" before the first delete or write and
+to a final value after the last, so a run cut short is recognised by the next one,
+which then drops orphan chunks and sentences (documents without a record) and stamps
+the index anew even with nothing left to write. One writer at a time per index folder
+(Index.writing).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .chunking import Chunk, chunk_text
-from .documents import Document, find_files, load
+from .documents import Document, Loaded, Skipped, load_paths
 from .embedder import Embedder
-from .index import Index, embedding_text
+from .index import Index, StoredDocument, embedding_text
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["ChunkingOptions", "IngestReport", "Loaded", "Skipped", "ingest_documents", "load_paths", "remove_documents"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,8 @@ class IngestReport:
     unchanged: int
     removed: int  # with prune: documents whose file is gone
     chunks: int  # chunks written
+    copies: int = 0  # documents written with the vectors of an identical text (embedded once)
+    skipped: tuple[Skipped, ...] = ()  # inputs that could not be indexed, with the reason
 
 
 @dataclass(frozen=True)
@@ -46,57 +54,62 @@ class ChunkingOptions:
     overlap: int = 1
 
 
-def load_paths(paths: Iterable[str | Path]) -> list[Document]:
-    """Every document under `paths`, loaded and cleaned; the first bad file raises InputError
-    before anything is written."""
-    return [load(path, source) for path, source in find_files(list(paths))]
-
-
 def ingest_documents(
     index: Index,
     embedder: Embedder,
-    documents: list[Document],
+    documents: Sequence[Document],
     prune: bool = False,
     chunking: ChunkingOptions = ChunkingOptions(),
     progress: Callable[[int, int], None] | None = None,
     batch_chunks: int = 1024,
+    skipped: Sequence[Skipped] = (),
 ) -> IngestReport:
     with index.writing():
-        return _ingest(index, embedder, documents, prune, chunking, progress, batch_chunks)
+        report = _ingest(index, embedder, list(documents), prune, chunking, progress, batch_chunks)
+    return IngestReport(**{**report.__dict__, "skipped": tuple(skipped)})
+
+
+def remove_documents(index: Index, doc_ids: Sequence[str]) -> int:
+    """Delete documents from every index (vectors, keyword side, records); returns how many."""
+    if not doc_ids:
+        return 0
+    with index.writing():
+        index.touch(pending=True)
+        for doc_id in doc_ids:
+            index.delete_document(doc_id)
+        index.touch()
+    index.keyword_index()
+    return len(doc_ids)
+
+
+def _key(doc) -> str:
+    return doc.path or doc.source
 
 
 def _ingest(index, embedder, documents, prune, chunking, progress, batch_chunks) -> IngestReport:
-    stored = index.documents()
-    gone = [d.doc_id for d in stored.values() if d.path and not Path(d.path).exists()] if prune else []
+    stored: dict[str, StoredDocument] = {_key(d): d for d in index.documents()}
+    gone = [d.id for d in stored.values() if d.path and not Path(d.path).exists()] if prune else []
     todo: list[Document] = []
     unchanged = updated = 0
     replaced: list[str] = []
+    seen: set[str] = set()
     for doc in documents:
-        key = doc.path or doc.source
+        key = _key(doc)
+        if key in seen:
+            # The same article from two places (two folders of one name holding one file:
+            # same source name and text, so the same ids) is stored once.
+            logger.warning("%s is given twice; it is stored once", key)
+            continue
+        seen.add(key)
         old = stored.get(key)
-        if old and old.doc_id == doc.id and old.stored == old.n_chunks:
+        if old and old.id == doc.id:
             unchanged += 1
             continue
         if old:
             updated += 1
-            replaced.append(old.doc_id)
+            replaced.append(old.id)
         todo.append(doc)
-    # The same article from two places (two folders of one name holding one file: same
-    # source name and text, so the same id and chunk ids) is stored once. Writing both
-    # made Chroma refuse the batch (DuplicateIDError), and on the next run each copy
-    # would have replaced the other.
-    kept = {d.doc_id for d in stored.values() if d.stored == d.n_chunks} - set(replaced) - set(gone)
-    unique: list[Document] = []
-    for doc in todo:
-        if doc.id in kept:
-            logger.warning("%s holds the same article as another file cited as %s; it is stored once",
-                           doc.path or doc.source, doc.source)
-            unchanged += not stored.get(doc.path or doc.source)
-            continue
-        kept.add(doc.id)
-        unique.append(doc)
-    todo = unique
-    added = sum(not stored.get(doc.path or doc.source) for doc in todo)
+    added = sum(_key(doc) not in stored for doc in todo)
     interrupted = index.interrupted()  # the last run was cut short
     if not todo and not gone and not interrupted:
         index.keyword_index()  # make sure the keyword index agrees with the collection
@@ -105,10 +118,22 @@ def _ingest(index, embedder, documents, prune, chunking, progress, batch_chunks)
     index.touch(pending=True)  # from here on, any keyword index built before is stale
     if interrupted:
         dropped = index.drop_orphans()
-        logger.info("the last ingest was cut short; finishing it (%d orphan sentence sets dropped)", dropped)
+        logger.info("the last ingest was cut short; finishing it (%d orphan documents dropped)", dropped)
     for doc_id in replaced + gone:
         index.delete_document(doc_id)
-    planned = [(doc, chunk_text(doc.id, doc.text, **vars(chunking))) for doc in todo]
+    # copies: a text stored already (under a name not being replaced) or met earlier in this run
+    kept = {d.content: d.id for d in stored.values() if d.id not in set(replaced) | set(gone)}
+    planned, copies = [], []
+    first_of: dict[str, Document] = {}
+    for doc in todo:
+        chunks = chunk_text(doc.id, doc.text, **vars(chunking))
+        if doc.content in first_of:
+            copies.append((doc, chunks, first_of[doc.content].id))
+        elif doc.content in kept:
+            copies.append((doc, chunks, kept[doc.content]))
+        else:
+            first_of[doc.content] = doc
+            planned.append((doc, chunks))
     total = sum(len(chunks) for _, chunks in planned)
     # Documents are embedded in groups of about `batch_chunks` chunks, each group sorted
     # by length by the embedder (a group of 64 SciFact abstracts padded 8% more tokens than
@@ -124,9 +149,12 @@ def _ingest(index, embedder, documents, prune, chunking, progress, batch_chunks)
             pending = writer.submit(index.add_many, rows)
         if pending is not None:
             pending.result()
+    for doc, chunks, original in copies:  # after the originals: their vectors are stored now
+        chunk_vectors, sentence_vectors = index.vectors_of(original)
+        index.add_many([(doc, chunks, np.stack([chunk_vectors[(c.start, c.end)] for c in chunks]), sentence_vectors)])
     index.touch()
     index.keyword_index()
-    return IngestReport(added, updated, unchanged, len(gone), total)
+    return IngestReport(added, updated, unchanged, len(gone), total + sum(len(c) for _, c, _ in copies), len(copies))
 
 
 def _groups(planned: list[tuple[Document, list[Chunk]]], batch_chunks: int):

@@ -1,7 +1,9 @@
 """The keyword (BM25) index: derived from the Chroma collection, saved beside it.
 
-It is rebuilt from the collection whenever the collection's version stamp differs
-from the one it was built for, so it never answers from stale chunks.
+`KeywordSync` keeps one in step with the collection: it is rebuilt from the collection
+whenever the collection's version stamp differs from the one it was built for, so it
+never answers from stale chunks. Each chunk's document id is kept beside it, so a
+search can be restricted to some documents (the filters) before its top n is taken.
 """
 
 from __future__ import annotations
@@ -12,10 +14,14 @@ import logging
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 logger = logging.getLogger(__name__)
 _WORD = re.compile(r"(?u)\b\w\w+\b")
@@ -54,29 +60,41 @@ K1, B = 0.9, 0.4  # BM25 term saturation and length normalisation (Anserini's de
 class KeywordIndex:
     """bm25s over chunk texts (title + text): stop words out, Snowball stemming."""
 
-    def __init__(self, ids: list[str], retriever, version: str):
+    def __init__(self, ids: list[str], retriever, version: str, doc_ids: list[str] | None = None):
         self.ids = ids
         self.version = version
+        self.doc_ids = list(doc_ids) if doc_ids is not None else [""] * len(ids)
         self._retriever = retriever
+        codes: dict[str, int] = {}
+        self._doc_code = np.fromiter((codes.setdefault(d, len(codes)) for d in self.doc_ids), dtype=np.int64,
+                                     count=len(self.doc_ids))
+        self._codes = codes
 
     @classmethod
-    def build(cls, ids: list[str], texts: list[str], version: str) -> KeywordIndex:
+    def build(cls, ids: list[str], texts: list[str], version: str, doc_ids: list[str] | None = None) -> KeywordIndex:
         import bm25s
 
         retriever = bm25s.BM25(k1=K1, b=B)
         if texts:
             retriever.index([terms(t) or [""] for t in texts], show_progress=False)
-        return cls(list(ids), retriever, version)
+        return cls(list(ids), retriever, version, doc_ids)
 
-    def search(self, query: str, n: int) -> list[KeywordHit]:
+    def search(self, query: str, n: int, documents: Collection[str] | None = None) -> list[KeywordHit]:
+        """The top n chunks by BM25; `documents`: only chunks of these document ids."""
         if not self.ids:
             return []
         vocab = self._retriever.vocab_dict
         known = [t for t in terms(query) if t in vocab]
         if not known:
             return []
+        mask = None
+        if documents is not None:
+            codes = [self._codes[d] for d in documents if d in self._codes]
+            if not codes:
+                return []
+            mask = np.isin(self._doc_code, np.asarray(codes, dtype=np.int64)).astype(np.float32)
         docs, scores = self._retriever.retrieve(
-            [known], k=min(n, len(self.ids)), show_progress=False, n_threads=0
+            [known], k=min(n, len(self.ids)), show_progress=False, n_threads=0, weight_mask=mask
         )
         return [KeywordHit(self.ids[int(d)], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
 
@@ -94,7 +112,7 @@ class KeywordIndex:
             self._retriever.save(str(tmp / "bm25"))
         tmp.rename(folder / name)
         meta = folder / f".meta.{name}"
-        meta.write_text(json.dumps({"version": self.version, "ids": self.ids, "copy": name}))
+        meta.write_text(json.dumps({"version": self.version, "ids": self.ids, "doc_ids": self.doc_ids, "copy": name}))
         os.replace(meta, folder / "meta.json")
         _drop_old_copies(folder, keep=name)
 
@@ -108,8 +126,9 @@ class KeywordIndex:
 
         try:
             meta = json.loads((folder / "meta.json").read_text())
-            ids, version, name = meta["ids"], meta["version"], meta["copy"]
-            if not isinstance(version, str) or not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            ids, version, name, doc_ids = meta["ids"], meta["version"], meta["copy"], meta["doc_ids"]
+            if (not isinstance(version, str) or not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)
+                    or not isinstance(doc_ids, list) or len(doc_ids) != len(ids)):
                 raise ValueError("meta.json holds the wrong types")
             if not isinstance(name, str) or not name or "/" in name or name.startswith("."):
                 raise ValueError(f"bad copy name {name!r}")
@@ -118,7 +137,7 @@ class KeywordIndex:
                 raise ValueError(f"{retriever.scores['num_docs']} documents for {len(ids)} ids")
             if ids and (retriever.k1, retriever.b) != (K1, B):  # saved with other parameters
                 raise ValueError(f"built with k1={retriever.k1}, b={retriever.b}")
-            return cls(ids, retriever, version)
+            return cls(ids, retriever, version, doc_ids)
         except Exception as err:  # noqa: BLE001 - a cache: any failure means rebuild
             logger.info("keyword index at %s unusable (%s: %s); it will be rebuilt", folder, type(err).__name__, err)
             return None
@@ -140,3 +159,44 @@ def _drop_old_copies(folder: Path, keep: str, grace: float = 60.0) -> None:
                 entry.unlink(missing_ok=True)
         except OSError:
             continue
+
+
+class KeywordSync:
+    """The keyword index of one collection, as it is now: loaded from `folder`, or rebuilt.
+
+    `version()` reads the collection's stamp, `ids()` its chunk ids and `rows()` its
+    (chunk id, text, document id) triples. A saved index is used only when it carries the
+    collection's stamp and exactly the collection's chunk ids (a stamp left by a killed
+    ingest may not match what was written under it). One built during a write (a pending
+    stamp) is not saved."""
+
+    def __init__(self, folder: Path | None, version: Callable[[], str], ids: Callable[[], Iterable[str]],
+                 rows: Callable[[], Iterable[tuple[str, str, str]]], pending: str = "pending-"):
+        self.folder = folder
+        self._version, self._ids, self._rows = version, ids, rows
+        self._pending = pending
+        self._index: KeywordIndex | None = None
+        self._lock = threading.Lock()  # one thread rebuilds; the others wait for it
+
+    def current(self) -> KeywordIndex:
+        version = self._version()
+        if self._index is not None and self._index.version == version:
+            return self._index
+        with self._lock:
+            if self._index is not None and self._index.version == version:
+                return self._index
+            saved = KeywordIndex.load(self.folder) if self.folder else None
+            if saved is not None and saved.version == version:
+                if sorted(saved.ids) == sorted(self._ids()):
+                    self._index = saved
+                    return saved
+            logger.info("rebuilding the keyword index from the collection")
+            rows = sorted(self._rows())  # by id: chunks with equal BM25 scores rank the same in every build
+            index = KeywordIndex.build([r[0] for r in rows], [r[1] for r in rows], version, [r[2] for r in rows])
+            if self.folder and not version.startswith(self._pending):
+                try:
+                    index.save(self.folder)
+                except OSError as err:
+                    logger.warning("could not save the keyword index to %s: %s", self.folder, err)
+            self._index = index
+            return index

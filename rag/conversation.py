@@ -1,0 +1,79 @@
+"""A follow-up question and the earlier turns of its conversation -> what retrieval looks for.
+
+No model rewrites the question. A follow-up leans on the turn before it: a pronoun
+("Who handed the leadership to him?"), a demonstrative ("What did that plan prohibit?"),
+an ellipsis ("And how many ...?"), or a question too short to stand alone. For such a
+question the previous turn's question and cited answer sentence are carried into
+retrieval, and the articles that answer cited get a bonus, weighted so that a question
+naming a new subject of its own is not dragged back:
+
+    Query(text=what is embedded, keywords=what BM25 searches, prefer={doc id: bonus})
+
+A question that stands alone (no such cue) is searched as it is: history changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from store.keyword import terms
+
+from .answer import Answer
+
+# words that point back at something said before
+_ANAPHORA = re.compile(
+    r"\b(?:he|she|him|her|his|hers|they|them|their|theirs|it|its|this|that|these|those|there|then|"
+    r"the (?:same|latter|former)|such|the (?:article|story|report|plan|deal|group|company|firm|man|woman|"
+    r"minister|president|leader|official|general|team|player|club|country|city|talks|meeting|move|moves))\b",
+    re.I,
+)
+_ELLIPSIS = re.compile(r"^\W*(?:and|but|also|so|what about|how about|and what|and who|and how|and when|"
+                       r"and where|why|what else|anything else)\b", re.I)
+_NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+)*")
+PREFER_BONUS = 0.5  # added to a fused score (three rankings, each scaled to 0-1) of an earlier turn's article
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str  # what is embedded
+    keywords: str  # what the keyword index searches
+    prefer: dict[str, float] = field(default_factory=dict)  # doc id -> bonus to its chunks' fused score
+    follow_up: bool = False
+
+
+def is_follow_up(question: str) -> bool:
+    """Whether the question leans on an earlier turn: a pronoun or demonstrative, an
+    opening 'and ...', or no name and fewer than three content words of its own."""
+    if _ANAPHORA.search(question) or _ELLIPSIS.search(question):
+        return True
+    return not _NAME.search(question) and len(set(terms(question))) < 3
+
+
+def resolve(question: str, history: Sequence[str | Answer] = ()) -> Query:
+    """The retrieval query for `question`, asked after `history` (earlier questions, as
+    strings, or their Answers; oldest first)."""
+    if not history or not is_follow_up(question):
+        return Query(question, question)
+    last = history[-1]
+    previous = last.question if isinstance(last, Answer) else str(last)
+    context = [previous]
+    prefer: dict[str, float] = {}
+    if isinstance(last, Answer) and not last.abstained:
+        context.append(_answer_sentences(last))
+        for p in last.passages:
+            if p.highlight and getattr(p, "doc_id", None):
+                prefer[p.doc_id] = PREFER_BONUS
+    # a second turn back, when the last one leaned on it too ("What did he say must happen
+    # first?" then "How many recruits ...?"): its subject is still the conversation's
+    if len(history) > 1 and is_follow_up(previous):
+        before = history[-2]
+        context.append(before.question if isinstance(before, Answer) else str(before))
+    carried = " ".join(c for c in context if c)
+    return Query(f"{carried}\n{question}", f"{question} {carried}", prefer, follow_up=True)
+
+
+def _answer_sentences(answer: Answer) -> str:
+    """The answer's own sentences, without its [n] markers."""
+    return re.sub(r"\s*\[\d+\]", "", answer.text).strip()
