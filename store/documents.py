@@ -76,11 +76,15 @@ def make_document(source: str, path: str, title: str, text: str, meta: dict[str,
 
 
 # -- files ----------------------------------------------------------------------------
-def find_files(paths: list[str | Path]) -> list[tuple[Path, str, bool]]:
-    """Expand files and folders into (file, source name, named) triples, sorted, no
-    duplicates; `named`: given on the command line (not found in a folder).
+def find_files(paths: list[str | Path]) -> list[tuple[Path, str]]:
+    """Expand files and folders into (file, source name) pairs, sorted, no duplicates.
 
     A folder yields its supported files recursively (hidden ones skipped)."""
+    return [(path, source) for path, source, _ in _find(paths)]
+
+
+def _find(paths: list[str | Path]) -> list[tuple[Path, str, bool]]:
+    """find_files, each file with whether it was named in `paths` (not found in a folder)."""
     found: dict[Path, tuple[str, bool]] = {}
     for given in paths:
         path = Path(given).expanduser()
@@ -342,7 +346,7 @@ def load_paths(paths: list[str | Path], strict: bool = False) -> Loaded:
     and reported, unless `strict`: then it raises too. Nothing is written either way.
     Lines repeated across many files of one folder (a site's boilerplate) are passed to
     the cleaner as furniture of that folder."""
-    found = find_files(list(paths))
+    found = _find(list(paths))
     raws: dict[Path, str] = {}
     skipped: list[Skipped] = []
     for path, source, named in found:
