@@ -15,9 +15,9 @@ The rules, in order (each line is a paragraph; blank lines are dropped):
    most) goes from its first furniture line down, if it holds a heading marker ("Latest
    News Stories", "You May Also Like", "Topics in this article") or a teaser. Without
    that evidence a trailing list (fixtures, award winners) is body.
-3. The title is the first line of three words or more, unless it cannot be a headline (a
-   sentence of ten words ending with a full stop, or more than 25 words: then the file name
-   is the title and every line is body). Short labels above it ("Politics"), repeats of
+3. The title is the first line of three words or more, unless it cannot be a headline
+   (over 25 words, a sentence of over 20, or one of ten or more ending with a full stop:
+   then the file name is the title and every line is body). Short labels above it ("Politics"), repeats of
    it and markdown sub-headings below it ("## Traffic") go.
 4. The head: between the title and the first line that ends as a sentence, a short line
    (eight words at most) below a standfirst (a line of 15 words or more) is the lead

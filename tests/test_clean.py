@@ -308,7 +308,8 @@ def test_years_ago_paragraphs_list_lines_and_subheadings_stay():
 
 
 def test_a_years_ago_abstract_is_not_emptied():
-    abstract = "NF-κB was discovered 30 years ago as a rapidly inducible transcription factor. Since then it has been studied widely."
+    abstract = ("NF-κB was discovered 30 years ago as a rapidly inducible transcription factor. "
+                "Since then it has been studied widely.")
     title, body = store.clean_article("NF-κB signalling in inflammation and cancer\n\n" + abstract)
     assert (title, body) == ("NF-κB signalling in inflammation and cancer", abstract)
 
@@ -359,9 +360,11 @@ def test_repeated_boilerplate_goes():
 def test_repeated_lines_counts_stories_not_files():
     long = ("The council approved the budget on Tuesday after a debate that lasted six hours, with the "
             "opposition voting against it and two members abstaining, the clerk said.")
-    versions = [f"Budget approved (update {n})\n\n{long}\n\nCouncillor Smith said the vote was close." for n in range(8)]
+    versions = [f"Budget approved (update {n})\n\n{long}\n\nCouncillor Smith said the vote was close."
+                for n in range(8)]
     assert store.clean.repeated_lines(versions) == frozenset()  # eight versions of one story
     few = [site_page(n) for n in range(4)]
     assert store.clean.repeated_lines(few) == frozenset()  # fewer than min_files stories
-    many = [site_page(n) for n in range(30)] + [f"Story {n}\n\nCouncillor 1 said the vote was close." for n in range(3)]
+    many = [site_page(n) for n in range(30)]
+    many += [f"Story {n}\n\nCouncillor 1 said the vote was close." for n in range(3)]
     assert "Councillor 1 said the vote was close." not in store.clean.repeated_lines(many)  # 4 of 33: too few
