@@ -286,3 +286,85 @@ def test_document_id_is_a_content_hash():
     c = store.parse(MARKDOWN.replace("Friday", "Saturday"), "news/bridge.md", suffix=".md")
     assert a.id == b.id and len(a.id) == 32
     assert c.id != a.id
+
+
+# -- lossless rules: place and shape, not content --------------------------------------
+
+BODY = [
+    "Shares in UK banking group Barclays have risen on Monday following a weekend press report.",
+    "UK banking icon Barclays was founded more than 300 years ago; it has operations in over 60 countries.",
+    "The budget's main measures were:",
+    "- Expanded service tax net",
+    "- A freeze on petrol duty",
+    "Furry recyclers",
+    "The Chancellor said the measures would be reviewed 2 years ago from now, in jest, at the dispatch box.",
+]
+
+
+def test_years_ago_paragraphs_list_lines_and_subheadings_stay():
+    title, body = store.clean_article("Barclays shares up on merger talk\n\n" + "\n\n".join(BODY))
+    assert title == "Barclays shares up on merger talk"
+    assert body.split("\n\n") == BODY
+
+
+def test_a_years_ago_abstract_is_not_emptied():
+    abstract = ("NF-κB was discovered 30 years ago as a rapidly inducible transcription factor. "
+                "Since then it has been studied widely.")
+    title, body = store.clean_article("NF-κB signalling in inflammation and cancer\n\n" + abstract)
+    assert (title, body) == ("NF-κB signalling in inflammation and cancer", abstract)
+
+
+def test_a_list_ending_the_article_stays():
+    lines = ["FA Cup draw", "The draw for the fifth round was made on Sunday.", "Newcastle v Coventry",
+             "Charlton v Yeovil", "West Brom v Tottenham"]
+    assert store.clean_article("\n".join(lines))[1].split("\n\n") == lines[1:]
+
+
+def test_a_teaser_run_at_the_tail_goes():
+    raw = "\n".join([
+        "Bridge reopens after repairs",
+        "The city reopened the bridge on Monday after six months of repairs.",
+        "Science4 weeks agoUniversity Joins $25.6M AI Project to Monitor Disasters",
+        "Business1 month agoForeign Inflows into Japan Stocks Surge",
+        "Will the ferry survive?",
+        "2 hours ago",
+        "Tram line delayed again",
+    ])
+    assert store.clean_article(raw) == (
+        "Bridge reopens after repairs", "The city reopened the bridge on Monday after six months of repairs."
+    )
+
+
+def site_page(n: int) -> str:
+    return "\n\n".join([
+        f"Council approves budget number {n}",
+        "Subscribe to the City News daily briefing",
+        f"The council approved budget number {n} on Tuesday after a debate that lasted {n + 2} hours.",
+        f"Councillor {n} said the vote was close.",
+        "© 2025 City News. All rights reserved.",
+    ])
+
+
+def test_repeated_boilerplate_goes():
+    pages = [site_page(n) for n in range(6)]
+    boilerplate = store.clean.repeated_lines(pages + pages[:3])  # duplicate files count once
+    assert boilerplate == {"Subscribe to the City News daily briefing", "© 2025 City News. All rights reserved."}
+    title, body = store.clean_article(pages[4], boilerplate=boilerplate)
+    assert title == "Council approves budget number 4"
+    assert body.split("\n\n") == [
+        "The council approved budget number 4 on Tuesday after a debate that lasted 6 hours.",
+        "Councillor 4 said the vote was close.",
+    ]
+
+
+def test_repeated_lines_counts_stories_not_files():
+    long = ("The council approved the budget on Tuesday after a debate that lasted six hours, with the "
+            "opposition voting against it and two members abstaining, the clerk said.")
+    versions = [f"Budget approved (update {n})\n\n{long}\n\nCouncillor Smith said the vote was close."
+                for n in range(8)]
+    assert store.clean.repeated_lines(versions) == frozenset()  # eight versions of one story
+    few = [site_page(n) for n in range(4)]
+    assert store.clean.repeated_lines(few) == frozenset()  # fewer than min_files stories
+    many = [site_page(n) for n in range(30)]
+    many += [f"Story {n}\n\nCouncillor 1 said the vote was close." for n in range(3)]
+    assert "Councillor 1 said the vote was close." not in store.clean.repeated_lines(many)  # 4 of 33: too few
