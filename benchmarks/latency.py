@@ -46,7 +46,7 @@ def bundled_questions(qa, n: int, seed: int = 7) -> list[str]:
 
     rng = random.Random(seed)
     sentences = []
-    for doc in sorted(qa.index.documents().values(), key=lambda d: d.source):
+    for doc in sorted(qa.index.documents(), key=lambda d: d.source):
         got = qa.index._chunks.get(where={"doc_id": doc.doc_id}, include=["documents", "metadatas"])
         for text, m in zip(got["documents"], got["metadatas"]):
             sentences += [text[a:b] for a, b in sentence_spans(text) if b - a > 40]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .clean import clean_article, normalize_line
+from .clean import clean_article, normalize_line, repeated_lines
 from .errors import InputError
 
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
@@ -163,31 +163,33 @@ def front_matter(raw: str) -> tuple[dict[str, Any], str]:
     return {str(k).lower(): v for k, v in data.items()}, raw[match.end():]
 
 
-def parse(raw: str, source: str, path: str = "", suffix: str = ".txt", boilerplate: frozenset[str] = frozenset()) -> Document:
-    """Clean one article's raw text into a Document (its metadata read from the input)."""
+def prepare(raw: str, suffix: str, where: str = "") -> tuple[str, dict[str, Any]]:
+    """The text the cleaner reads (HTML's main text, Markdown without its front matter,
+    links and images) and the metadata the input gives."""
     suffix = suffix.lower()
     meta: dict[str, Any] = {}
     if suffix in (".html", ".htm"):
         raw, meta = html_to_text(raw)
     elif suffix in (".md", ".markdown"):
         found, raw = front_matter(raw)
-        meta = normalize_meta(found, where=path or source)
+        meta = normalize_meta(found, where=where)
         raw = _MD_LINK.sub(r"\1", _MD_IMAGE.sub("", raw))
         if meta.get("title"):
             raw = f"{meta['title']}\n{raw}"
-    meta = normalize_meta(meta, where=path or source)
-    title, text = _clean(raw, Path(source).stem, boilerplate)
-    meta.pop("title", None)
+    return raw, normalize_meta(meta, where=where)
+
+
+def parse(raw: str, source: str, path: str = "", suffix: str = ".txt", boilerplate: frozenset[str] = frozenset()) -> Document:
+    """Clean one article's raw text into a Document (its metadata read from the input).
+    `boilerplate`: lines its site repeats across files (store.clean.repeated_lines)."""
+    text, meta = prepare(raw, suffix, where=path or source)
+    return _finish(text, meta, source, path, boilerplate)
+
+
+def _finish(prepared: str, meta: dict[str, Any], source: str, path: str, boilerplate: frozenset[str]) -> Document:
+    title, text = clean_article(prepared, fallback_title=Path(source).stem, boilerplate=boilerplate)
+    meta = {k: v for k, v in meta.items() if k != "title"}
     return make_document(source, path, title, text, meta)
-
-
-def _clean(raw: str, fallback_title: str, boilerplate: frozenset[str]):
-    if boilerplate:
-        try:
-            return clean_article(raw, fallback_title=fallback_title, boilerplate=boilerplate)
-        except TypeError:  # a cleaner without per-site boilerplate
-            pass
-    return clean_article(raw, fallback_title=fallback_title)
 
 
 def load(path: Path, source: str, boilerplate: frozenset[str] = frozenset()) -> Document:
@@ -337,6 +339,12 @@ class Loaded:
     documents: list[Document]
     skipped: list[Skipped]
 
+    def __iter__(self):
+        return iter(self.documents)
+
+    def __len__(self) -> int:
+        return len(self.documents)
+
 
 def load_paths(paths: list[str | Path], strict: bool = False) -> Loaded:
     """Every document under `paths`, loaded and cleaned.
@@ -356,13 +364,24 @@ def load_paths(paths: list[str | Path], strict: bool = False) -> Loaded:
             if named or strict:
                 raise
             skipped.append(Skipped(str(path), _reason(err, path)))
-    boilerplate = _boilerplate_by_folder({p: raws[p] for p, _, named in found if p in raws and not named})
-    documents = []
+    prepared: dict[Path, tuple[str, dict[str, Any]]] = {}
     for path, source, named in found:
         if path not in raws:
             continue
         try:
-            doc = parse(raws[path], source, str(path), path.suffix, boilerplate.get(path.parent, frozenset()))
+            prepared[path] = prepare(raws.pop(path), path.suffix, where=str(path))
+        except InputError as err:
+            if named or strict:
+                raise
+            skipped.append(Skipped(str(path), _reason(err, path)))
+    boilerplate = _boilerplate_by_folder({p: prepared[p][0] for p, _, named in found if p in prepared and not named})
+    documents = []
+    for path, source, named in found:
+        if path not in prepared:
+            continue
+        try:
+            text, meta = prepared.pop(path)
+            doc = _finish(text, meta, source, str(path), boilerplate.get(path.parent, frozenset()))
             if not doc.text.strip():
                 raise InputError(f"{path}: no article text left after cleaning (empty file, or only page furniture)")
         except InputError as err:
@@ -381,15 +400,9 @@ def _reason(err: InputError, path: Path) -> str:
     return message[len(prefix):] if message.startswith(prefix) else message
 
 
-def _boilerplate_by_folder(raws: dict[Path, str]) -> dict[Path, frozenset[str]]:
-    """Per folder, the lines its files repeat (store.clean.repeated_lines), when the
-    cleaner offers the detection."""
-    from . import clean
-
-    detect = getattr(clean, "repeated_lines", None)
-    if detect is None:
-        return {}
+def _boilerplate_by_folder(texts: dict[Path, str]) -> dict[Path, frozenset[str]]:
+    """Per folder, the lines its files repeat: a site's furniture (store.clean.repeated_lines)."""
     folders: dict[Path, list[str]] = {}
-    for path, raw in raws.items():
-        folders.setdefault(path.parent, []).append(raw)
-    return {folder: detect(texts) for folder, texts in folders.items()}
+    for path, text in texts.items():
+        folders.setdefault(path.parent, []).append(text)
+    return {folder: repeated_lines(group) for folder, group in folders.items()}

@@ -93,14 +93,16 @@ def _ingest(index, embedder, documents, prune, chunking, progress, batch_chunks)
     unchanged = updated = 0
     replaced: list[str] = []
     seen: set[str] = set()
+    complete = {d.id for d in stored.values()}
     for doc in documents:
         key = _key(doc)
-        if key in seen:
+        if doc.id in seen or (doc.id in complete and key not in stored):
             # The same article from two places (two folders of one name holding one file:
-            # same source name and text, so the same ids) is stored once.
-            logger.warning("%s is given twice; it is stored once", key)
+            # same source name, text and metadata, so the same ids) is stored once.
+            logger.warning("%s holds the same article as another file cited as %s; it is stored once", key, doc.source)
+            unchanged += 1
             continue
-        seen.add(key)
+        seen.add(doc.id)
         old = stored.get(key)
         if old and old.id == doc.id:
             unchanged += 1
@@ -115,6 +117,7 @@ def _ingest(index, embedder, documents, prune, chunking, progress, batch_chunks)
         index.keyword_index()  # make sure the keyword index agrees with the collection
         return IngestReport(0, 0, unchanged, 0, 0)
 
+    chunked = [(doc, chunk_text(doc.id, doc.text, **vars(chunking))) for doc in todo]  # bad options fail here
     index.touch(pending=True)  # from here on, any keyword index built before is stale
     if interrupted:
         dropped = index.drop_orphans()
@@ -125,8 +128,7 @@ def _ingest(index, embedder, documents, prune, chunking, progress, batch_chunks)
     kept = {d.content: d.id for d in stored.values() if d.id not in set(replaced) | set(gone)}
     planned, copies = [], []
     first_of: dict[str, Document] = {}
-    for doc in todo:
-        chunks = chunk_text(doc.id, doc.text, **vars(chunking))
+    for doc, chunks in chunked:
         if doc.content in first_of:
             copies.append((doc, chunks, first_of[doc.content].id))
         elif doc.content in kept:

@@ -63,7 +63,7 @@ def asked(cli_index):
     return ok(run(["--index", str(cli_index), "ask", "--json", HEALEY, FIFA]))
 
 
-PASSAGE_KEYS = {"n", "source", "title", "text", "start", "end", "score", "highlight"}
+PASSAGE_KEYS = {"n", "source", "title", "text", "start", "end", "score", "highlight", "doc_id", "published", "outlet", "url"}
 
 
 def check_answer_object(obj: dict, question: str, docs) -> None:
@@ -133,7 +133,8 @@ def test_stats_json_and_reingest(asked, cli_index, corpus_dir, bundled_docs):
     assert stats["index"] == str(cli_index)
     # ingest of the same files into the index the bundled corpus went into: all unchanged
     again = ok(run(["--index", str(cli_index), "ingest", "--json", str(corpus_dir)]))
-    assert json.loads(again.stdout) == {"added": 0, "updated": 0, "unchanged": 5, "removed": 0, "chunks": 0}
+    assert json.loads(again.stdout) == {"added": 0, "updated": 0, "unchanged": 5, "removed": 0, "chunks": 0, "copies": 0,
+                                        "skipped": []}
 
 
 ARTICLE = (
@@ -151,9 +152,9 @@ def test_ingest_then_reingest_then_bad_input_changes_nothing(tmp_path):
     (articles / "notes.md").write_text("# Orchard Festival Draws Record Crowd\n\nMore than twelve thousand visitors "
                                        "came to the orchard festival on Saturday.\n", encoding="utf-8")
     first = ok(run(["--index", str(index), "ingest", str(articles)]))
-    assert first.stdout.strip() == "added 2, updated 0, unchanged 0, removed 0 documents; 2 chunks embedded"
+    assert first.stdout.strip() == "added 2, updated 0, unchanged 0, removed 0 documents; 2 chunks written"
     second = ok(run(["--index", str(index), "ingest", str(articles)]))
-    assert second.stdout.strip() == "added 0, updated 0, unchanged 2, removed 0 documents; 0 chunks embedded"
+    assert second.stdout.strip() == "added 0, updated 0, unchanged 2, removed 0 documents; 0 chunks written"
 
     # bad input, all at once: exit 2, one line on stderr, the index untouched
     (tmp_path / "binary.txt").write_bytes(b"\x00\x01\x02binary\x00" * 50)

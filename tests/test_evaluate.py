@@ -166,8 +166,8 @@ def test_load_beir_reads_the_split_and_checks_the_folder(tmp_path):
 
 def test_from_record_is_a_document_whose_source_is_the_id():
     doc = from_record("42", "  A  title ", "Line one.\r\n\r\n  Line   two.")
-    assert (doc.source, doc.path, doc.title, doc.text) == ("42", "", "A title", "Line one.\nLine two.")
-    assert doc.id == from_record("42", "A title", "Line one.\nLine two.").id
+    assert (doc.source, doc.path, doc.title, doc.text) == ("42", "", "A title", "Line one.\n\nLine two.")
+    assert doc.id == from_record("42", "A title", "Line one.\n\nLine two.").id
     assert doc.id != from_record("43", "A title", "Line one.\nLine two.").id
     with pytest.raises(InputError, match="non-empty id"):
         from_record(" ", "t", "x")
