@@ -105,8 +105,8 @@ Since = Annotated[str | None, Field(description="only articles published on or a
 Until = Annotated[str | None, Field(description="only articles published on or before this date, YYYY-MM-DD")]
 Outlets = Annotated[list[str] | None, Field(description="only these outlets (any of them; case-insensitive)")]
 Sources = Annotated[list[str] | None, Field(description="only sources matching any of these globs, e.g. 'business/*'")]
-History = Annotated[list[str] | None, Field(
-    description="the earlier questions of the same conversation, oldest first: a follow-up is searched in their context")]
+History = Annotated[list[str] | None, Field(description="the earlier questions of the same conversation, oldest "
+                                                        "first: a follow-up is searched in their context")]
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
@@ -212,6 +212,9 @@ def serve(open_qa: Callable[[], QA], port: int | None = None) -> None:
         qa.embedder.encode(["warm up"])  # the model loads once, now, not in the first call
         server = build_server(qa)
     if port is None:
+        if sys.stdin.isatty():
+            print("corpus-qa mcp: speaking MCP on stdin/stdout, for an MCP client to start (Ctrl-D ends)",
+                  file=sys.stderr, flush=True)
         server.run("stdio")
         return
     print(f"corpus-qa mcp: streamable HTTP at http://{HOST}:{port}{PATH} (this machine only)", file=sys.stderr,
