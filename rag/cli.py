@@ -101,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", metavar="USER:PASSWORD|FILE",
                    help="require a login: USER:PASSWORD, or a file of such lines")
 
+    p = sub.add_parser("mcp", help="serve the corpus to MCP clients (ask, search, documents, show)",
+                       description="A Model Context Protocol server over stdio (default; stdout is the protocol) "
+                                   "or, with --port, streamable HTTP at http://127.0.0.1:PORT/mcp (loopback only).")
+    p.add_argument("--port", type=int, help="serve streamable HTTP on 127.0.0.1:PORT instead of stdio")
+
     p = sub.add_parser("stats", help="what the index holds", description="Documents, chunks, model, index location.")
     p.add_argument("--json", action="store_true")
 
@@ -385,6 +390,13 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_mcp(args) -> int:
+    from rag.mcp import serve
+
+    serve(lambda: open_qa(args), port=args.port)
+    return 0
+
+
 def cmd_stats(args) -> int:
     stats = open_qa(args).stats()
     if args.json:
@@ -454,7 +466,7 @@ def format_table(metrics: dict) -> str:
 
 
 COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "serve": cmd_serve, "stats": cmd_stats, "eval": cmd_eval,
-            "documents": cmd_documents, "show": cmd_show, "remove": cmd_remove}
+            "documents": cmd_documents, "show": cmd_show, "remove": cmd_remove, "mcp": cmd_mcp}
 
 if __name__ == "__main__":
     sys.exit(main())

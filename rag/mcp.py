@@ -1,0 +1,222 @@
+"""corpus-qa mcp: the corpus as Model Context Protocol tools, for assistants that speak MCP.
+
+A few lines over rag.QA on the official SDK's MCPServer (mcp >= 2): typed tool functions
+(the SDK derives each input and output JSON schema from the hints), JSON made from
+rag's dataclasses here at the edge, no retrieval logic of its own.
+
+    ask(question, k, since, until, outlets, sources, history)  the answer and its cited passages
+    search(question, k, since, until, outlets, sources, history)  the passages only
+    documents(since, until, outlets, sources)                   what is indexed
+    show(document)                                              one article's text and metadata
+
+Transports: stdio (the default: stdout carries only the protocol, everything else goes to
+stderr) or streamable HTTP at http://127.0.0.1:PORT/mcp (loopback only, with the SDK's
+Host/Origin checks against DNS rebinding). The model loads once, at start.
+
+A mistake the caller can fix (a bad date, an empty question, an unknown document) comes
+back as a tool error (isError) carrying corpus-qa's one-line message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sys
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from store import CorpusQAError, Filters, InputError
+
+from .qa import QA
+
+try:
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
+    from mcp.types import ToolAnnotations
+except ImportError as err:  # mcp 1.x has FastMCP instead
+    raise InputError(f"corpus-qa mcp needs the mcp package version 2 or later ({err}); "
+                     "pip install 'mcp>=2.3'") from None
+
+HOST = "127.0.0.1"
+PATH = "/mcp"
+MAX_K = 50
+
+
+class PassageOut(BaseModel):
+    """One cited passage: `text` is the cleaned article's [start, end)."""
+
+    model_config = ConfigDict(from_attributes=True)  # read straight from rag.Passage
+
+    n: int = Field(description="the number [n] that cites it in the answer")
+    source: str = Field(description="the article's source (file path or record id)")
+    title: str
+    text: str
+    start: int = Field(description="character offset of `text` in the article (see the show tool)")
+    end: int
+    score: float = Field(description="relevance of its best sentence")
+    highlight: tuple[int, int] | None = Field(description="the answer sentence's span inside `text`, or null")
+    low_relevance: bool
+    published: str | None = Field(description="publication date, YYYY-MM-DD, when known")
+    outlet: str | None
+    url: str | None
+    doc_id: str = Field(description="the article's id, for the show tool")
+
+
+class AskResult(BaseModel):
+    answer: str = Field(description="the extractive answer; [n] cites passages[n-1]")
+    abstained: bool = Field(description="true when the corpus does not answer (the answer says so)")
+    passages: list[PassageOut]
+
+
+class SearchResult(BaseModel):
+    passages: list[PassageOut]
+
+
+class DocumentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # read straight from store.StoredDocument
+
+    id: str
+    source: str
+    title: str
+    published: str | None
+    outlet: str | None
+    url: str | None
+    author: str | None
+    chunks: int
+    chars: int
+    copies: list[str] = Field(description="sources of other documents with the same text")
+    extra: dict[str, Any] = Field(description="other metadata the article carried")
+
+
+class DocumentsResult(BaseModel):
+    documents: list[DocumentOut]
+
+
+class ArticleOut(DocumentOut):
+    text: str = Field(description="the cleaned text, exactly as indexed: passages' start/end point into it")
+
+
+Question = Annotated[str, Field(description="the question, in plain words")]
+K = Annotated[int, Field(ge=1, le=MAX_K, description="how many passages to return")]
+Since = Annotated[str | None, Field(description="only articles published on or after this date, YYYY-MM-DD")]
+Until = Annotated[str | None, Field(description="only articles published on or before this date, YYYY-MM-DD")]
+Outlets = Annotated[list[str] | None, Field(description="only these outlets (any of them; case-insensitive)")]
+Sources = Annotated[list[str] | None, Field(description="only sources matching any of these globs, e.g. 'business/*'")]
+History = Annotated[list[str] | None, Field(description="the earlier questions of the same conversation, oldest "
+                                                        "first: a follow-up is searched in their context")]
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """corpus-qa's one-line errors become tool errors (isError, the message for the model)."""
+    try:
+        yield
+    except CorpusQAError as err:
+        raise ToolError(str(err)) from None
+
+
+def filters(since=None, until=None, outlets=None, sources=None) -> Filters | None:
+    f = Filters(since=since, until=until, outlets=tuple(outlets or ()), sources=tuple(sources or ()))
+    return None if f.empty else f
+
+
+def build_server(qa: QA) -> MCPServer:
+    server = MCPServer(
+        "corpus-qa",
+        instructions="Questions over an indexed corpus of news articles. `ask` answers with [n] citations of "
+                     "passages (source, title, character span, date); `search` returns the passages only; "
+                     "`documents` lists what is indexed; `show` gives an article's text. When the corpus does "
+                     "not answer, `ask` says so (abstained) rather than guessing.",
+        log_level="WARNING",
+    )
+
+    @server.tool(annotations=READ_ONLY)
+    def ask(question: Question, k: K = 5, since: Since = None, until: Until = None, outlets: Outlets = None,
+            sources: Sources = None, history: History = None) -> AskResult:
+        """Answer a question from the corpus: a short extractive answer whose [n] markers cite the
+        returned passages, or an abstention when the articles do not answer."""
+        with user_errors():
+            answer = qa.ask(question, k=k, history=history or (), filters=filters(since, until, outlets, sources))
+        return AskResult(answer=answer.text, abstained=answer.abstained,
+                         passages=[PassageOut.model_validate(p) for p in answer.passages])
+
+    @server.tool(annotations=READ_ONLY)
+    def search(question: Question, k: K = 5, since: Since = None, until: Until = None, outlets: Outlets = None,
+               sources: Sources = None, history: History = None) -> SearchResult:
+        """The passages of the corpus that best answer a question (no answer text), best first."""
+        with user_errors():
+            answer = qa.ask(question, k=k, history=history or (), filters=filters(since, until, outlets, sources))
+        return SearchResult(passages=[PassageOut.model_validate(p) for p in answer.passages])
+
+    @server.tool(annotations=READ_ONLY)
+    def documents(since: Since = None, until: Until = None, outlets: Outlets = None,
+                  sources: Sources = None) -> DocumentsResult:
+        """The indexed articles (those matching the filters, when given), by source."""
+        with user_errors():
+            docs = qa.documents(filters(since, until, outlets, sources))
+        return DocumentsResult(documents=[DocumentOut.model_validate(d) for d in docs])
+
+    @server.tool(annotations=READ_ONLY)
+    def show(document: Annotated[str, Field(description="a source, path or id from documents, or a passage's doc_id")]
+             ) -> ArticleOut:
+        """One article's cleaned text and metadata, exactly as indexed (passages' start/end point into the text)."""
+        with user_errors():
+            article = qa.document(document)
+        return ArticleOut.model_validate(article)
+
+    return server
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Anything written to stdout (Python or C level) goes to stderr meanwhile: over stdio,
+    stdout is the protocol."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def check_port(port: int) -> None:
+    if not 1 <= port <= 65535:
+        raise InputError(f"bad --port {port}: give a port between 1 and 65535, e.g. --port 8765")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((HOST, port))
+        except OSError as err:
+            raise InputError(f"cannot listen on {HOST}:{port} ({err.strerror}); pick another --port") from None
+
+
+def serve(open_qa: Callable[[], QA], port: int | None = None) -> None:
+    """Open the index, index the bundled corpus when it is empty, load the model, then
+    serve over stdio (port None) or streamable HTTP on 127.0.0.1:port until stopped."""
+    from .cli import ensure_corpus
+
+    if port is not None:
+        check_port(port)
+    with stdout_to_stderr():
+        qa = open_qa()
+        ensure_corpus(qa)
+        qa.embedder.encode(["warm up"])  # the model loads once, now, not in the first call
+        server = build_server(qa)
+    if port is None:
+        if sys.stdin.isatty():
+            print("corpus-qa mcp: speaking MCP on stdin/stdout, for an MCP client to start (Ctrl-D ends)",
+                  file=sys.stderr, flush=True)
+        server.run("stdio")
+        return
+    print(f"corpus-qa mcp: streamable HTTP at http://{HOST}:{port}{PATH} (this machine only)", file=sys.stderr,
+          flush=True)
+    server.run("streamable-http", host=HOST, port=port, streamable_http_path=PATH)
