@@ -1,8 +1,12 @@
-"""Evaluation on question sets (../shared/qa format), through QA.ask: the path users take.
+"""Evaluation on question sets and conversations (../shared/qa format), through QA.ask:
+the path users take.
 
 Metrics follow ../shared/qa/README.md: evidence hit@k and MRR@10 over passages of at
 most 1,000 characters; answer accuracy (answer of at most 400 characters holding an
 expected word, citing a passage of the right article); abstention precision/recall.
+An evidence `doc` ("business/040.txt", "002_x.txt") names the end of a passage's source.
+Conversations ({"id", "turns": [...]}) are asked turn by turn, each with the earlier
+Answers as history; their turns are reported as `first` and `follow-up`.
 """
 
 from __future__ import annotations
@@ -45,18 +49,28 @@ class Judgement:
     answer: str
 
 
-def load_questions(path: str | Path) -> list[Question]:
+def load_questions(path: str | Path) -> list[Question] | list[list[Question]]:
+    """A question set, or (a file of {"id", "turns"} objects) a list of conversations,
+    each a list of turns."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise InputError(f"no question file at {path}: pass a .jsonl file in the format of qa/README.md")
-    out = []
+    out: list = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
-            out.append(parse_question(json.loads(line)))
+            d = json.loads(line)
+            if "turns" in d:
+                turns = [parse_question({"id": f"{d['id']}.{i}", **t}) for i, t in enumerate(d["turns"], 1)]
+                out.append([Question(q.id, "first" if i == 0 else "follow-up", q.question, q.answers, q.evidence)
+                            for i, q in enumerate(turns)])
+            else:
+                out.append(parse_question(d))
         except (ValueError, KeyError, TypeError) as err:
             raise InputError(f"{path}:{n}: not a question object ({err}); see qa/README.md for the format") from None
+    if out and any(isinstance(x, list) for x in out) and not all(isinstance(x, list) for x in out):
+        raise InputError(f"{path} mixes questions and conversations; keep them in separate files")
     return out
 
 
@@ -79,13 +93,14 @@ def judge(q: Question, answer: Answer) -> Judgement:
         if len(p.text) > MAX_PASSAGE_CHARS:
             continue
         text = _collapse(p.text)
-        if any(Path(p.source).name == doc and ev in text for doc, ev in evidence):
+        if any(_same_doc(p.source, doc) and ev in text for doc, ev in evidence):
             rank = p.n
             break
     cited = {int(n) for n in _markers(answer.text)}
     right_docs = {doc for doc, _ in q.evidence}
     cites_right = any(
-        0 < n <= len(answer.passages) and Path(answer.passages[n - 1].source).name in right_docs for n in cited
+        0 < n <= len(answer.passages) and any(_same_doc(answer.passages[n - 1].source, d) for d in right_docs)
+        for n in cited
     )
     shown = answer.text[:MAX_ANSWER_CHARS].lower()
     correct = (
@@ -94,6 +109,11 @@ def judge(q: Question, answer: Answer) -> Judgement:
         else answer.abstained
     )
     return Judgement(q.id, q.kind, rank, correct, answer.abstained, answer.text)
+
+
+def _same_doc(source: str, doc: str) -> bool:
+    """Whether a passage's source is the evidence's doc: equal, or ending with '/' + doc."""
+    return source == doc or source.endswith("/" + doc)
 
 
 def _markers(text: str) -> list[str]:
@@ -129,4 +149,16 @@ def summarize(judgements: list[Judgement]) -> dict:
 
 def evaluate_questions(qa: QA, questions: list[Question], k: int = 10) -> tuple[dict, list[Judgement]]:
     judgements = [judge(q, qa.ask(q.question, k=k)) for q in questions]
+    return summarize(judgements), judgements
+
+
+def evaluate_conversations(qa: QA, conversations: list[list[Question]], k: int = 10) -> tuple[dict, list[Judgement]]:
+    """Each turn asked after the earlier ones of its conversation (their Answers as history)."""
+    judgements = []
+    for turns in conversations:
+        history = []
+        for q in turns:
+            answer = qa.ask(q.question, k=k, history=history)
+            history.append(answer)
+            judgements.append(judge(q, answer))
     return summarize(judgements), judgements

@@ -91,25 +91,24 @@ def _ingest(index, embedder, documents, prune, chunking, progress, batch_chunks)
     gone = [d.id for d in stored.values() if d.path and not Path(d.path).exists()] if prune else []
     todo: list[Document] = []
     unchanged = updated = 0
-    replaced: list[str] = []
+    replaced = sorted({stored[_key(d)].id for d in documents if _key(d) in stored and stored[_key(d)].id != d.id})
+    complete = {d.id for d in stored.values()} - set(replaced) - set(gone)
     seen: set[str] = set()
-    complete = {d.id for d in stored.values()}
     for doc in documents:
         key = _key(doc)
-        if doc.id in seen or (doc.id in complete and key not in stored):
+        old = stored.get(key)
+        if old and old.id == doc.id:
+            unchanged += 1
+            seen.add(doc.id)
+            continue
+        if doc.id in seen or doc.id in complete:
             # The same article from two places (two folders of one name holding one file:
             # same source name, text and metadata, so the same ids) is stored once.
             logger.warning("%s holds the same article as another file cited as %s; it is stored once", key, doc.source)
             unchanged += 1
             continue
         seen.add(doc.id)
-        old = stored.get(key)
-        if old and old.id == doc.id:
-            unchanged += 1
-            continue
-        if old:
-            updated += 1
-            replaced.append(old.id)
+        updated += old is not None
         todo.append(doc)
     added = sum(_key(doc) not in stored for doc in todo)
     interrupted = index.interrupted()  # the last run was cut short
@@ -125,7 +124,7 @@ def _ingest(index, embedder, documents, prune, chunking, progress, batch_chunks)
     for doc_id in replaced + gone:
         index.delete_document(doc_id)
     # copies: a text stored already (under a name not being replaced) or met earlier in this run
-    kept = {d.content: d.id for d in stored.values() if d.id not in set(replaced) | set(gone)}
+    kept = {d.content: d.id for d in stored.values() if d.id in complete}
     planned, copies = [], []
     first_of: dict[str, Document] = {}
     for doc, chunks in chunked:
