@@ -161,7 +161,8 @@ def score_sentences(
     spans = [(i, span) for i, cand in enumerate(candidates[: settings.passages]) for span in cand.chunk.sentences]
     ids = [sentence_id(candidates[i].chunk.doc_id, span) for i, span in spans]
     vectors = index.sentence_vectors(list(dict.fromkeys(ids)))
-    asked = set(terms(question))
+    keyword_index = index.keyword_index()
+    asked = {t: keyword_index.idf(t) for t in set(terms(question))}
     cue = cue_of(question)
     out = []
     for (i, span), sid in zip(spans, ids):
@@ -170,9 +171,26 @@ def score_sentences(
             continue
         chunk = candidates[i].chunk
         text = chunk.text[span[0] - chunk.start : span[1] - chunk.start]
-        covers = frozenset(asked.intersection(terms(text)))
-        relevance = float(v @ vector) + settings.keyword_weight * (len(covers) / len(asked) if asked else 0.0)
+        covers = matched(asked, set(terms(text)))
+        relevance = float(v @ vector) + settings.keyword_weight * share(asked, covers)
         bonus = settings.cue_weight if cue and offers(cue, text) else 0.0
         out.append(_Sentence(i, span, relevance, relevance + bonus, covers))
     return out
 
+
+
+def matched(asked: dict[str, float], held: set[str]) -> frozenset[str]:
+    """The question's terms a sentence holds: the same stem, or one stem of five letters
+    or more that begins the other ("chair" / "chairman", "ukrain" / "ukrainian", which
+    Snowball stems apart)."""
+    out = set(asked).intersection(held)
+    for term in set(asked) - out:
+        if len(term) >= 5 and any(h.startswith(term) or (len(h) >= 5 and term.startswith(h)) for h in held):
+            out.add(term)
+    return frozenset(out)
+
+
+def share(asked: dict[str, float], covers: frozenset[str]) -> float:
+    """The part of the question's weight (each term's IDF) that a sentence holds."""
+    total = sum(asked.values())
+    return sum(asked[t] for t in covers) / total if total else 0.0

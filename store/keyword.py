@@ -35,6 +35,17 @@ _STOPWORDS = frozenset(
 
 
 @functools.lru_cache(maxsize=1)
+def _bm25s():
+    """bm25s, imported once; it sets its logger to DEBUG when imported, which would print
+    each index build: its level is handed back to the application's logging setup."""
+    import bm25s
+
+    if logging.getLogger("bm25s").level == logging.DEBUG:
+        logging.getLogger("bm25s").setLevel(logging.NOTSET)
+    return bm25s
+
+
+@functools.lru_cache(maxsize=1)
 def _stemmer():
     import Stemmer
 
@@ -72,12 +83,21 @@ class KeywordIndex:
 
     @classmethod
     def build(cls, ids: list[str], texts: list[str], version: str, doc_ids: list[str] | None = None) -> KeywordIndex:
-        import bm25s
-
-        retriever = bm25s.BM25(k1=K1, b=B)
+        retriever = _bm25s().BM25(k1=K1, b=B)
         if texts:
             retriever.index([terms(t) or [""] for t in texts], show_progress=False)
         return cls(list(ids), retriever, version, doc_ids)
+
+    def idf(self, term: str) -> float:
+        """BM25's inverse document frequency of a (stemmed) term; a term no chunk holds
+        gets the highest."""
+        if getattr(self, "_df", None) is None:
+            indptr = np.asarray(self._retriever.scores.get("indptr", [0])) if self.ids else np.zeros(1)
+            self._df = np.diff(indptr)
+        n = len(self.ids)
+        code = self._retriever.vocab_dict.get(term) if self.ids else None
+        df = int(self._df[code]) if code is not None and code < len(self._df) else 0
+        return float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
 
     def search(self, query: str, n: int, documents: Collection[str] | None = None) -> list[KeywordHit]:
         """The top n chunks by BM25; `documents`: only chunks of these document ids."""
@@ -122,8 +142,7 @@ class KeywordIndex:
 
         It is a cache of the collection: whatever is wrong with it (missing, cut short,
         garbage, from another version of corpus-qa), the answer is to rebuild it."""
-        import bm25s
-
+        bm25s = _bm25s()
         try:
             meta = json.loads((folder / "meta.json").read_text())
             ids, version, name, doc_ids = meta["ids"], meta["version"], meta["copy"], meta["doc_ids"]
