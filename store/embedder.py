@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -81,6 +82,8 @@ class SentenceTransformerEmbedder:
     `cache_dir`: where the ONNX exports are kept (default ~/.cache/corpus-qa/onnx).
     `quantize`: run the int8 export instead of the fp32 one (questions and ingest alike).
     `onnx_ingest`: run ingest (encode_with_spans) through ONNX too; False keeps it on torch.
+    `device` is sentence-transformers' (the fallback, and ingest with onnx_ingest=False);
+    ONNX Runtime runs on the CPU.
     """
 
     def __init__(
@@ -102,6 +105,7 @@ class SentenceTransformerEmbedder:
         self.onnx_ingest = onnx_ingest
         self._model = None
         self._onnx: OnnxEncoder | None | bool = False  # False: not looked for yet; None: not usable
+        self._opening = threading.Lock()  # one export even when the first questions come at once
 
     @property
     def model(self):
@@ -129,9 +133,11 @@ class SentenceTransformerEmbedder:
     def onnx(self) -> OnnxEncoder | None:
         """The ONNX encoder (exported on first use), or None when this model needs sentence-transformers."""
         if self._onnx is False:
-            self._onnx = OnnxEncoder.open(
-                resolve_model(self.name), self.cache_dir, quantize=self.quantize, batch_size=self.batch_size
-            )
+            with self._opening:
+                if self._onnx is False:
+                    self._onnx = OnnxEncoder.open(
+                        resolve_model(self.name), self.cache_dir, quantize=self.quantize, batch_size=self.batch_size
+                    )
         return self._onnx
 
     @property
