@@ -267,6 +267,16 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False):
         action_go = gr.Button(visible="hidden", elem_id="cqa-action-go")
         api_go = gr.Button(visible="hidden", elem_id="cqa-api-ask")
 
+        def new(request: gr.Request):
+            chats.put(request, [])
+            return [], ""
+
+        def cleared(request: gr.Request):
+            chats.put(request, [])
+
+        # the module's annotations are strings (from __future__): give Gradio the class
+        for fn in (page_respond, new, cleared):
+            fn.__annotations__["request"] = gr.Request
         private = {"api_visibility": "private"}
         # the API: stateless, (question, history) -> ("", history); the page uses page_respond
         api_go.click(respond, [box, chat], [box, chat], api_name="ask")
@@ -274,14 +284,7 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False):
         box.submit(page_respond, ask_inputs, [box, chat], **private)
         ask.click(page_respond, ask_inputs, [box, chat], **private)
 
-        def new(request: gr.Request):
-            chats.put(request, [])
-            return [], ""
-
         new_chat.click(new, None, [chat, box], **private)
-        def cleared(request: gr.Request):
-            chats.put(request, [])
-
         chat.clear(cleared, None, None, **private)
 
         filter_inputs = [outlets, since, until, picks]

@@ -155,7 +155,7 @@ def answer_markdown(answer: Answer) -> str:
     lines = [f"**Q:** {_md_text(answer.question)}", "", _md_text(answer.text, keep_markers=True), "", "Sources:"]
     for p in cited:
         a, b = (p.start + p.highlight[0], p.start + p.highlight[1]) if p.highlight else (p.start, p.end)
-        where = _http_url(p.url) or f"file {_md_text(p.source)}"
+        where = _http_url(p.url) or "file `" + _line(p.source).replace("`", "'") + "`"
         bits = [f"[{p.n}] {_md_text(p.title) or _md_text(p.source)}"]
         bits += [_md_text(x) for x in (p.outlet, (p.published or "")[:10]) if x]
         bits += [where, f"chars {a}–{b}"]
