@@ -25,7 +25,7 @@ class Page:
     """A browser page on a served app, recording every request it makes."""
 
     def __init__(self, browser, url: str):
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.context = browser.new_context(viewport={"width": 1280, "height": 800})
         self.page = self.context.new_page()
         self.requests: list[str] = []
         self.page.on("request", lambda request: self.requests.append(request.url))
@@ -70,7 +70,7 @@ def test_question_on_the_page_gets_a_cited_answer_and_nothing_leaves_the_machine
         assert "[1]" in text
         assert "002_404fe9b87144756a.txt" in text
         assert "Hegseth to Attend Ukraine Defense Group Only Virtually" in text
-        mark = page.page.locator("#chat .cqa-passage mark").first
+        mark = page.page.locator("#chat .cqa-snippet mark").first
         assert mark.inner_text() == "Britain’s defense secretary, John Healey, is now the chairman."
         assert page.page.locator("#chat .cqa-abstain").count() == 0
 

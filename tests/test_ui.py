@@ -9,6 +9,7 @@ import pytest
 
 import rag
 import ui.app
+import ui.render
 from conftest import HEALEY, free_port
 
 slow = pytest.mark.slow  # the tests that serve the page (model, server)
@@ -62,7 +63,8 @@ def test_answer_reply_shows_citation_source_and_highlight(client):
                             "<sup><b>[1]</b></sup>"), reply[:300]
     assert "cqa-abstain" not in reply
     assert '<div class="cqa-meta">Sources</div>' in reply
-    assert '<li value="1" class="cqa-source"><strong>Hegseth to Attend Ukraine Defense Group Only Virtually</strong>' in reply
+    assert '<li value="1" class="cqa-source cqa-n-1"><span class="cqa-cite cqa-ref-' in reply
+    assert "<strong>Hegseth to Attend Ukraine Defense Group Only Virtually</strong>" in reply
     assert "corpus/002_404fe9b87144756a.txt" in reply
     assert "<mark>Britain’s defense secretary, John Healey, is now the chairman.</mark>" in reply
 
@@ -148,18 +150,133 @@ def test_render_answer_of_an_abstention():
     html = ui.app.render_answer(hostile_answer(abstained=True))
     assert html.startswith('<div class="cqa-answer cqa-abstain"><strong>No answer in the corpus.</strong> '
                            "The corpus does not answer this question.</div>")
-    assert '<li value="1" class="cqa-source cqa-low">' in html
+    assert '<li value="1" class="cqa-source cqa-n-1 cqa-low">' in html
     assert "· low relevance" in html
     assert "<mark>" not in html and "<script>" not in html
 
 
 def test_render_answer_exact_html_of_a_small_answer():
-    passage = rag.Passage(1, "news/a.txt", "A & B", "One. Two.", 0, 9, 0.9, (5, 9), False)
+    passage = rag.Passage(1, "news/a.txt", "A & B", "One. Two.", 0, 9, 0.9, (5, 9), False, doc_id="ab12cd34ef",
+                          published="2025-02-11", outlet="The <Times>")
     html = ui.app.render_answer(rag.Answer("q", "Two. [1]", False, (passage,)))
     assert html == (
         '<div class="cqa-answer">Two. <sup><b>[1]</b></sup></div>'
         '<div class="cqa-meta">Sources</div><ol class="cqa-sources">'
-        '<li value="1" class="cqa-source"><strong>A &amp; B</strong> '
-        '<span class="cqa-meta">news/a.txt · chars 0–9 · score 0.90</span>'
-        '<div class="cqa-passage">One. <mark>Two.</mark></div></li></ol>'
+        '<li value="1" class="cqa-source cqa-n-1"><span class="cqa-cite cqa-ref-ab12cd34ef-0-9-5-9" role="button" '
+        'tabindex="0" title="Open the article at this passage">&#91;1&#93;</span> <strong>A &amp; B</strong> '
+        '<span class="cqa-meta">news/a.txt · The &lt;Times&gt; · 2025-02-11</span> '
+        '<span class="cqa-snippet">One. <mark>Two.</mark></span> '
+        '<span class="cqa-more" role="button" tabindex="0">passage</span>'
+        '<div class="cqa-passage"><div class="cqa-meta">chars 0–9 · score 0.90</div>One. <mark>Two.</mark></div>'
+        '</li></ol>'
+        '<div class="cqa-tools"><span class="cqa-copy" role="button" tabindex="0" '
+        'title="Copy the answer and its sources as Markdown">Copy as Markdown</span>'
+        '<div class="cqa-md">**Q:** q&#10;&#10;Two. &#91;1&#93;&#10;&#10;Sources:&#10;'
+        '&#91;1&#93; A &amp; B — The \\&lt;Times\\&gt; — 2025-02-11 — file `news/a.txt` — chars 5–9</div></div>'
     )
+
+
+def test_a_source_line_is_one_short_line_and_the_full_passage_is_kept():
+    long = ("Word " * 60) + "The answer sentence is here. " + ("Tail " * 60)
+    a = long.index("The answer")
+    p = rag.Passage(1, "x.txt", "T", long, 100, 100 + len(long), 0.8, (a, a + len("The answer sentence is here.")),
+                    False, doc_id="0123456789abcdef")
+    html = ui.app.render_answer(rag.Answer("q", "The answer sentence is here. [1]", False, (p,)))
+    snippet = html.split('<span class="cqa-snippet">')[1].split("</span>")[0]
+    assert "<mark>The answer sentence is here.</mark>" in snippet
+    assert len(snippet) < 200 and snippet.startswith("…") and snippet.endswith("…"), snippet
+    assert html.count("Word ") >= 60, "the full passage is on the page (shown on demand)"
+    assert f"cqa-ref-0123456789abcdef-100-{100 + len(long)}-{100 + a}-{100 + a + 28}" in html
+
+
+def test_repeated_article_sources_do_not_repeat_title_but_keep_a_meta_span():
+    ps = tuple(rag.Passage(n, "s.txt", "Title", f"Sentence {n}.", n * 10, n * 10 + 12, 0.5, None, False, doc_id="ab" * 8)
+               for n in (1, 2))
+    html = ui.app.render_answer(rag.Answer("q", rag.NO_ANSWER, True, ps))
+    assert html.count("<strong>Title</strong>") == 1 and "same article" in html
+    assert html.count('<span class="cqa-meta">s.txt') == 2  # one per source (benchmarks/load.py parses them)
+
+
+def test_answer_markdown_lists_numbered_sources_and_escapes_markdown():
+    p = rag.Passage(1, "n/a.txt", "![x](http://evil.example/p.png) Title", "Alpha beta.", 10, 21, 0.9, (0, 11), False,
+                    doc_id="ab" * 8, published="2024-05-01", outlet="Daily", url="https://example.org/a")
+    md = ui.render.answer_markdown(rag.Answer("Who?", "Alpha beta. [1]", False, (p,)))
+    assert md.splitlines() == [
+        "**Q:** Who?", "", "Alpha beta. [1]", "", "Sources:",
+        "[1] \\!\\[x\\]\\(http://evil.example/p.png\\) Title — Daily — 2024-05-01 — https://example.org/a — chars 10–21",
+    ]
+
+
+def test_article_viewer_marks_the_span_and_escapes_everything():
+    text = "Intro <script>x()</script>. The cited sentence. ${window.__pwned=1} end."
+    start = text.index("The cited")
+    article = rag.Article(id="ab" * 8, source="<b>s</b>.txt", path="", title="<img src=x onerror=y()>", published=None,
+                          outlet="O", url="javascript:alert(1)", author=None, chunks=1, chars=len(text), content="",
+                          text=text)
+    html = ui.render.render_article(article, start, start + 19, start, start + 19)
+    assert '<mark class="cqa-span"><b class="cqa-hit">The cited sentence.</b></mark>' in html
+    assert "<script>" not in html and "<img" not in html and "<b>s</b>" not in html and "javascript:" not in html
+    assert "&lt;script&gt;x()&lt;/script&gt;" in html
+    assert ui.render.render_article(article, 5, 10_000).count("<mark") == 0  # offsets past the end: no mark
+
+
+def test_uploads_are_allowed_only_where_the_brief_says():
+    assert ui.app.uploads_allowed("127.0.0.1", None, None) is True
+    assert ui.app.uploads_allowed("::1", None, None) is True
+    assert ui.app.uploads_allowed("0.0.0.0", None, None) is False
+    assert ui.app.uploads_allowed("0.0.0.0", [("a", "b")], None) is True
+    assert ui.app.uploads_allowed("0.0.0.0", None, True) is True
+    assert ui.app.uploads_allowed("127.0.0.1", None, False) is False
+
+
+def test_filters_from_the_panel():
+    assert ui.app.make_filters([], "", "", []) is None
+    f = ui.app.make_filters(["BBC"], "2024-01-01", "", ["ab" * 8])
+    assert f.outlets == ("BBC",) and str(f.since) == "2024-01-01" and f.documents == ("ab" * 8,)
+    with pytest.raises(rag.InputError, match="bad since date"):
+        ui.app.make_filters([], "yesterday", "", [])
+
+
+def test_uploads_go_through_the_cli_checks_and_report_per_file(make_qa, tmp_path):
+    import ui.documents
+
+    qa = make_qa()
+    up = tmp_path / "upload"
+    up.mkdir()
+    files = {"good.md": "---\ntitle: Good One\noutlet: Daily\ndate: 2024-01-02\n---\n"
+                        "The good article has a real body of text about the harbour and its boats.\n\n"
+                        "It has a second paragraph too, with more words about the harbour in it.\n",
+             "notes.pdf": "%PDF-1.4", "empty.txt": "   \n"}
+    paths = []
+    for i, (name, text) in enumerate(files.items()):
+        (up / str(i)).mkdir()
+        (up / str(i) / name).write_text(text, encoding="utf-8")
+        paths.append(str(up / str(i) / name))
+    (up / "3").mkdir()
+    (up / "3" / "bad.txt").write_bytes(b"\xff\xfe\x00 not utf-8 \xff")
+    paths.append(str(up / "3" / "bad.txt"))
+    html, changed = ui.documents.ingest_uploads(qa, paths)
+    assert changed, html
+    rows = html.split("<tr")[2:]
+    assert "good.md" in rows[0] and "1 added" in rows[0] and "cqa-ok" in rows[0]
+    assert "notes.pdf" in rows[1] and "refused: unsupported file type .pdf" in rows[1]
+    assert "empty.txt" in rows[2] and "refused" in rows[2] and str(up) not in html, html
+    assert "bad.txt" in rows[3] and "refused" in rows[3]
+    assert [(d.source, d.outlet, d.published) for d in qa.documents()] == [("good.md", "Daily", "2024-01-02")]
+    assert not any(os.path.exists(p) for p in paths), "uploaded copies are deleted"
+    many = ui.documents.ingest_uploads(qa, [str(tmp_path / f"{i}.txt") for i in range(21)])[0]
+    assert "Too many files: 21 at once (limit 20)" in many
+
+
+def test_documents_list_is_escaped_and_searchable():
+    import ui.documents
+
+    docs = [rag.StoredDocument(id="ab" * 8, source="<b>x</b>.txt", path="", title="<script>t()</script>", published=None,
+                               outlet="O&O", url=None, author=None, chunks=3, chars=10, content=""),
+            rag.StoredDocument(id="cd" * 8, source="y.txt", path="", title="Ferry fares", published="2024-01-01",
+                               outlet="Times", url=None, author=None, chunks=2, chars=10, content="")]
+    html = ui.documents.render_documents(docs, removable=True)
+    assert "<script>" not in html and "<b>x</b>" not in html and "&lt;script&gt;t()&lt;/script&gt;" in html
+    assert "2 documents · 5 chunks" in html and html.count("cqa-doc-remove") == 2
+    found = ui.documents.render_documents(docs, "ferry times")
+    assert "1 of 2 documents" in found and "Ferry fares" in found and "t()" not in found and "cqa-doc-remove" not in found

@@ -1,8 +1,16 @@
-"""The Gradio chat page: renders Answers from rag.QA. Knows nothing of Chroma or BM25.
+"""The Gradio page: renders Answers from rag.QA. Knows nothing of Chroma or BM25.
 
-Every piece of document or question text is HTML-escaped before it reaches the page,
-so an article holding <script> shows as text. No fonts or scripts come from a CDN and
-Gradio's analytics are off.
+A chat (answers with compact sources, follow-ups that reach retrieval), an article
+viewer beside it (a citation opens the whole article at the passage), filters for the
+next questions, and a documents panel (list, search, remove, upload). Every piece of
+document, question or file-name text is HTML-escaped before it reaches the page
+(ui.render), so an article holding <script> shows as text. No fonts or scripts come from
+a CDN and Gradio's analytics are off.
+
+    ui/render.py     HTML of answers, sources, the article viewer, the filters line
+    ui/documents.py  the documents list and uploads
+    ui/page.py       the page's CSS and its one script
+    ui/app.py        build_app / launch, the login, the routes refused
 """
 
 from __future__ import annotations
@@ -14,7 +22,14 @@ import re
 import sys
 from pathlib import Path
 
-from rag import QA, Answer, CorpusQAError
+from rag import QA, Answer, CorpusQAError, Filters, InputError
+
+from .documents import MAX_UPLOAD_FILES, MAX_UPLOAD_MB, UPLOAD_TYPES, ingest_uploads, render_documents
+from .page import CSS, HEAD, VIEWER_JS
+from .render import _esc, render_answer, render_article, render_error, render_filters, render_viewer_empty
+
+__all__ = ["CSS", "EXAMPLES", "build_app", "exposure_warning", "launch", "parse_auth", "render_answer",
+           "render_error", "uploads_allowed"]
 
 logger = logging.getLogger(__name__)
 
@@ -24,106 +39,287 @@ EXAMPLES = [
     "Into which Baltic countries did Biden move U.S. troops?",
     "How many points did the peace plan reviewed in Geneva have?",
 ]
-
-CSS = """
-.cqa-answer { font-size: 1.05em; margin-bottom: .6em; }
-.cqa-abstain { border-left: 4px solid #b45309; background: #fffbeb; color: #78350f; padding: .4em .7em; }
-.cqa-error { border-left: 4px solid #b91c1c; background: #fef2f2; color: #7f1d1d; padding: .4em .7em; }
-.cqa-sources { margin: 0; padding-left: 1.4em; font-size: .92em; }
-.cqa-sources li { margin-bottom: .6em; }
-.cqa-low { opacity: .7; }
-.cqa-meta { color: #6b7280; font-size: .9em; }
-.cqa-passage mark { background: #fde68a; color: inherit; padding: 0 .1em; }
-"""
-_MARKER = re.compile(r"&#91;(\d+)&#93;")  # an [n] marker, as _esc leaves it
+HISTORY_TURNS = 10  # earlier Answers of a chat kept for follow-ups
+_VIEW = re.compile(r"^view:([0-9a-f]{8,64}):(\d{1,9}):(\d{1,9}):(\d{1,9}):(\d{1,9})$")
+_DOC = re.compile(r"^(doc|remove):([0-9a-f]{8,64})$")
 
 
-def _esc(text: str) -> str:
-    """HTML-escaped, with markdown's brackets as entities too: the chat renders markdown,
-    and `![x](http://host/p.png)` in a question made the browser fetch from that host
-    (a link or image in an article is inert only because a reply is one HTML block).
-    Markdown takes entities as text, never as syntax."""
-    return html.escape(text).replace("[", "&#91;").replace("]", "&#93;")
+def _text_of(content) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    if isinstance(content, dict):
+        return str(content.get("text", ""))
+    return ""
 
 
-def render_answer(answer: Answer) -> str:
-    """The reply as HTML: the answer with [n] markers, then the numbered sources."""
-    esc = _esc
-    if answer.abstained:
-        head = f'<div class="cqa-answer cqa-abstain"><strong>No answer in the corpus.</strong> {esc(answer.text)}</div>'
-    else:
-        cited = {p.n for p in answer.passages if p.highlight}
-        head = '<div class="cqa-answer">' + _markers(esc(answer.text), cited) + "</div>"
-    items = []
-    for p in answer.passages:
-        if p.highlight:
-            a, b = p.highlight
-            body = f"{esc(p.text[:a])}<mark>{esc(p.text[a:b])}</mark>{esc(p.text[b:])}"
-        else:
-            body = esc(p.text)
-        low = " cqa-low" if p.low_relevance else ""
-        label = " · low relevance" if p.low_relevance else ""
-        items.append(
-            f'<li value="{p.n}" class="cqa-source{low}"><strong>{esc(p.title)}</strong> '
-            f'<span class="cqa-meta">{esc(p.source)} · chars {p.start}–{p.end} · score {p.score:.2f}{label}</span>'
-            f'<div class="cqa-passage">{body}</div></li>'
-        )
-    sources = ""
-    if items:
-        title = "Closest passages (low relevance)" if answer.abstained else "Sources"
-        sources = f'<div class="cqa-meta">{title}</div><ol class="cqa-sources">{"".join(items)}</ol>'
-    return (head + sources).replace("\n", "<br>")
+def make_filters(outlets, since, until, picks) -> Filters | None:
+    """The filter panel's values -> Filters (None when nothing is set); InputError on a
+    bad date or an empty range."""
+    filters = Filters(since=(since or "").strip() or None, until=(until or "").strip() or None,
+                      outlets=tuple(outlets or ()), documents=tuple(picks or ()))
+    return None if filters.empty else filters
 
 
-def _markers(escaped: str, cited: set[int]) -> str:
-    """Superscript the answer's own [n] markers: for each cited passage, the last [n] (the
-    answer puts it after that passage's sentence). A bracketed number that an article
-    itself holds ("as shown [12]", common in abstracts) stays text: it pointed nowhere."""
-    last = {}
-    for m in _MARKER.finditer(escaped):
-        if int(m.group(1)) in cited:
-            last[int(m.group(1))] = m.span()
-    out, at = [], 0
-    for n, (a, b) in sorted(last.items(), key=lambda item: item[1]):
-        out += [escaped[at:a], f"<sup><b>[{n}]</b></sup>"]
-        at = b
-    return "".join(out) + escaped[at:]
+class Chats:
+    """The Answers of each browser session's chat (what follow-ups are resolved in),
+    for the most recent sessions only."""
+
+    def __init__(self, sessions: int = 500):
+        import threading
+        from collections import OrderedDict
+
+        self.sessions = sessions
+        self._by: OrderedDict[str, list[Answer]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(request) -> str:
+        return str(getattr(request, "session_hash", None) or "")
+
+    def get(self, request) -> list[Answer]:
+        with self._lock:
+            return list(self._by.get(self._key(request), []))
+
+    def put(self, request, answers: list[Answer]) -> None:
+        key = self._key(request)
+        if not key:
+            return
+        with self._lock:
+            self._by[key] = list(answers)[-HISTORY_TURNS:]
+            self._by.move_to_end(key)
+            while len(self._by) > self.sessions:
+                self._by.popitem(last=False)
 
 
-def render_error(message: str) -> str:
-    return f'<div class="cqa-error"><strong>Cannot answer:</strong> {_esc(message)}</div>'
-
-
-def build_app(qa: QA, k: int = 5):
+def build_app(qa: QA, k: int = 5, allow_changes: bool = False):
+    """The page. `allow_changes`: the documents panel may upload and remove documents
+    (launch decides: see uploads_allowed)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
-    def respond(question: str, history: list):
-        history = list(history or [])
+    def answer_html(question, history, filters) -> tuple[str, Answer | None]:
         try:
-            reply = render_answer(qa.ask(question, k=k))
+            answer = qa.ask(question, k=k, history=history, filters=filters)
+            return render_answer(answer), answer
         except CorpusQAError as err:
-            reply = render_error(str(err))
+            return render_error(str(err)), None
         except Exception as err:  # the index or server failing: say so on the page, keep serving
             logger.exception("question failed")
-            reply = render_error(f"the index could not be searched ({type(err).__name__}); try again in a moment")
+            return render_error(f"the index could not be searched ({type(err).__name__}); try again in a moment"), None
+
+    def respond(question: str, history: list):
+        """The /ask API: the question and the chat so far (its questions are the
+        conversation a follow-up is resolved in) -> "" and the chat with the reply."""
+        history = list(history or [])
+        earlier = [html.unescape(_text_of(m.get("content"))) for m in history
+                   if isinstance(m, dict) and m.get("role") == "user"]
+        reply, _ = answer_html(question, earlier[-HISTORY_TURNS:], None)
         history.append({"role": "user", "content": _esc(question or "")})
         history.append({"role": "assistant", "content": reply})
         return "", history
 
+    def page_respond(question, history, outlets, since, until, picks, request: gr.Request):
+        """The page's ask: the chat's earlier Answers (kept per browser session) as
+        history, and the filters."""
+        history = list(history or [])
+        answers = chats.get(request) if history else []
+        try:
+            filters = make_filters(outlets, since, until, picks)
+        except CorpusQAError as err:
+            reply, answer = render_error(str(err)), None
+        else:
+            reply, answer = answer_html(question, answers[-HISTORY_TURNS:], filters)
+        if answer is not None:
+            answers = (answers + [answer])[-HISTORY_TURNS:]
+        chats.put(request, answers)
+        history.append({"role": "user", "content": _esc(question or "")})
+        history.append({"role": "assistant", "content": reply})
+        return "", history
+
+    def documents_view(query=""):
+        try:
+            docs = qa.documents()
+        except Exception as err:
+            logger.exception("listing documents failed")
+            return render_error(f"the documents could not be listed ({type(err).__name__})"), [], []
+        outlets = sorted({d.outlet for d in docs if d.outlet}, key=str.casefold)
+        picks = [(" · ".join(x for x in (d.title or d.source, d.outlet, (d.published or "")[:10]) if x), d.id)
+                 for d in docs]
+        return render_documents(docs, query, removable=allow_changes), outlets, picks
+
+    def refresh(query=""):
+        listing, outlets, picks = documents_view(query)
+        return listing, gr.update(choices=outlets), gr.update(choices=picks)
+
+    def filter_line(outlets, since, until, picks):
+        try:
+            filters = make_filters(outlets, since, until, picks)
+        except CorpusQAError as err:
+            line = render_filters(None, str(err))
+        else:
+            line = render_filters(filters)
+        return gr.update(visible=bool(line)), line
+
+    def on_action(action: str):
+        """A click on a citation or a documents-panel button (ui/page.py's script)."""
+        keep = gr.update()
+        action = (action or "").strip()
+        view = _VIEW.match(action)
+        doc = _DOC.match(action)
+        try:
+            if view:
+                doc_id, start, end, a, b = view.group(1), *map(int, view.groups()[1:])
+                article = qa.document(doc_id)
+                page = render_article(article, start, end, a if b > a else None, b if b > a else None)
+                return page, gr.Tabs(selected="article"), keep, keep, keep, ""
+            if doc and doc.group(1) == "doc":
+                return render_article(qa.document(doc.group(2))), gr.Tabs(selected="article"), keep, keep, keep, ""
+            if doc and doc.group(1) == "remove":
+                if not allow_changes:
+                    return keep, keep, keep, keep, keep, render_error("removing documents is off on this page")
+                found = qa.find(doc.group(2))[0]
+                text = (f'<div class="cqa-confirm">Remove <strong>{_esc(found.title or found.source)}</strong> '
+                        f'<span class="cqa-meta">{_esc(found.source)}</span> from the index?</div>')
+                return keep, gr.Tabs(selected="documents"), gr.update(visible=True), text, found.id, ""
+        except CorpusQAError as err:
+            return render_error(str(err)), keep, keep, keep, keep, ""
+        return keep, keep, keep, keep, keep, ""
+
+    def confirm_remove(doc_id: str, query: str):
+        notice = ""
+        if allow_changes and doc_id:
+            try:
+                removed = qa.remove([doc_id])
+                names = ", ".join(d.title or d.source for d in removed)
+                notice = f'<div class="cqa-notice">Removed {_esc(names)}.</div>'
+            except CorpusQAError as err:
+                notice = render_error(str(err))
+        listing, outlets, picks = refresh(query)
+        return gr.update(visible=False), "", notice, listing, outlets, picks
+
+    def do_upload(files, query, progress=gr.Progress()):
+        paths = [getattr(f, "name", f) for f in (files or [])]
+        result, _ = ingest_uploads(qa, paths, progress=lambda x, desc: progress(x, desc=desc))
+        listing, outlets, picks = refresh(query)
+        return result, None, listing, outlets, picks
+
     with gr.Blocks(title="corpus-qa", analytics_enabled=False) as app:
-        gr.Markdown("## corpus-qa\nAsk the indexed articles. Answers quote the articles and cite their passages [n].")
-        # latex_delimiters=[]: "$$...$$" in an article or a question is text, not math to render
-        chat = gr.Chatbot(label="Answers", height=560, elem_id="chat", sanitize_html=True, render_markdown=True,
-                          buttons=["copy"], latex_delimiters=[])
-        with gr.Row():
-            box = gr.Textbox(placeholder="Ask a question about the articles…", show_label=False, scale=8,
-                             elem_id="question", max_lines=4)
-            ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-        gr.Examples(EXAMPLES, inputs=box, label="Example questions")
-        box.submit(respond, [box, chat], [box, chat], api_name="ask")
-        ask.click(respond, [box, chat], [box, chat], api_name=False)
+        gr.HTML('<div class="cqa-head"><strong>corpus-qa</strong> <span class="cqa-meta">Ask the indexed articles. '
+                "Answers quote them and cite their passages; click a citation [n] to read the article.</span></div>")
+        # no gr.State: it makes Gradio hold a heartbeat connection open for the page's
+        # lifetime; the chat's Answers live in `chats`, the remove awaiting a yes in a
+        # hidden textbox
+        chats = Chats()
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=340):
+                # latex_delimiters=[]: "$$...$$" in an article or a question is text, not math to render
+                chat = gr.Chatbot(label="Answers", height="calc(100vh - 230px)", min_height=420, elem_id="chat",
+                                  sanitize_html=True, render_markdown=True, buttons=[], latex_delimiters=[],
+                                  show_label=False)
+                with gr.Row(visible=False, elem_id="cqa-filter-row") as filter_row:
+                    badge = gr.HTML("", elem_id="cqa-filter-badge")
+                    clear_top = gr.Button("Clear filters", size="sm", scale=0, min_width=110, elem_id="cqa-clear-top")
+                with gr.Row():
+                    box = gr.Textbox(placeholder="Ask a question about the articles…", show_label=False, scale=8,
+                                     elem_id="question", max_lines=4)
+                    ask = gr.Button("Ask", variant="primary", scale=1, min_width=70, elem_id="ask")
+                    new_chat = gr.Button("New chat", scale=1, min_width=90, elem_id="cqa-new-chat")
+                gr.Examples(EXAMPLES, inputs=box, label="Example questions")
+            with gr.Column(scale=2, min_width=320):
+                with gr.Tabs(elem_id="cqa-side") as tabs:
+                    with gr.Tab("Article", id="article", elem_id="cqa-tab-article"):
+                        viewer = gr.HTML(render_viewer_empty(), elem_id="cqa-viewer", js_on_load=VIEWER_JS,
+                                         max_height="calc(100vh - 150px)")
+                    with gr.Tab("Filters", id="filters", elem_id="cqa-tab-filters"):
+                        gr.Markdown("Apply to the next questions.")
+                        outlets = gr.Dropdown(label="Outlets", choices=[], value=[], multiselect=True,
+                                              allow_custom_value=True, elem_id="cqa-outlets")
+                        with gr.Row():
+                            since = gr.Textbox(label="Published since", placeholder="YYYY-MM-DD", elem_id="cqa-since",
+                                               min_width=120)
+                            until = gr.Textbox(label="until", placeholder="YYYY-MM-DD", elem_id="cqa-until",
+                                               min_width=120)
+                        picks = gr.Dropdown(label="Only these documents", choices=[], value=[], multiselect=True,
+                                            allow_custom_value=True, elem_id="cqa-picks")
+                        clear = gr.Button("Clear filters", size="sm", elem_id="cqa-clear")
+                    with gr.Tab("Documents", id="documents", elem_id="cqa-tab-documents"):
+                        search = gr.Textbox(show_label=False, placeholder="Search titles, outlets, sources…",
+                                            elem_id="cqa-doc-search")
+                        doclist = gr.HTML(elem_id="cqa-doclist", max_height="55vh")
+                        with gr.Row(visible=False, elem_id="cqa-confirm-row") as confirm_row:
+                            confirm_text = gr.HTML()
+                            confirm = gr.Button("Remove", variant="stop", size="sm", scale=0, elem_id="cqa-confirm")
+                            cancel = gr.Button("Cancel", size="sm", scale=0, elem_id="cqa-cancel")
+                        notice = gr.HTML(elem_id="cqa-doc-notice")
+                        if allow_changes:
+                            upload = gr.File(label=f"Add articles ({' '.join(UPLOAD_TYPES)}; up to "
+                                                   f"{MAX_UPLOAD_FILES} files of {MAX_UPLOAD_MB} MB)",
+                                             file_count="multiple", file_types=list(UPLOAD_TYPES), type="filepath",
+                                             elem_id="cqa-upload", height=120)
+                            upload_result = gr.HTML(elem_id="cqa-upload-result")
+                        else:
+                            gr.Markdown("Uploading and removing documents are off on this page (serve on loopback, "
+                                        "or with --auth or --allow-upload).", elem_id="cqa-upload-off")
+        action = gr.Textbox(visible="hidden", elem_id="cqa-action")
+        pending = gr.Textbox(visible="hidden", elem_id="cqa-pending")
+        action_go = gr.Button(visible="hidden", elem_id="cqa-action-go")
+        api_go = gr.Button(visible="hidden", elem_id="cqa-api-ask")
+
+        def new(request: gr.Request):
+            chats.put(request, [])
+            return [], ""
+
+        def cleared(request: gr.Request):
+            chats.put(request, [])
+
+        # the module's annotations are strings (from __future__): give Gradio the class
+        for fn in (page_respond, new, cleared):
+            fn.__annotations__["request"] = gr.Request
+        private = {"api_visibility": "private"}
+        # the API: stateless, (question, history) -> ("", history); the page uses page_respond
+        api_go.click(respond, [box, chat], [box, chat], api_name="ask")
+        ask_inputs = [box, chat, outlets, since, until, picks]
+        box.submit(page_respond, ask_inputs, [box, chat], **private)
+        ask.click(page_respond, ask_inputs, [box, chat], **private)
+
+        new_chat.click(new, None, [chat, box], **private)
+        chat.clear(cleared, None, None, **private)
+
+        filter_inputs = [outlets, since, until, picks]
+        for part in filter_inputs:
+            part.change(filter_line, filter_inputs, [filter_row, badge], **private)
+        for button in (clear, clear_top):
+            button.click(lambda: ([], "", "", []), None, filter_inputs, **private)
+
+        action_go.click(on_action, action, [viewer, tabs, confirm_row, confirm_text, pending, notice], **private)
+        search.change(lambda q: documents_view(q)[0], search, doclist, **private)
+        app.load(refresh, search, [doclist, outlets, picks], **private)
+        cancel.click(lambda: (gr.update(visible=False), ""), None, [confirm_row, pending], **private)
+        if allow_changes:
+            confirm.click(confirm_remove, [pending, search], [confirm_row, pending, notice, doclist, outlets, picks],
+                          concurrency_id="write", concurrency_limit=1, **private)
+            upload.upload(do_upload, [upload, search], [upload_result, upload, doclist, outlets, picks],
+                          concurrency_id="write", concurrency_limit=1, **private)
     return app
+
+
+def uploads_allowed(host: str, credentials: list | None, allow_upload: bool | None) -> bool:
+    """Whether the page may change the index (upload, remove): as asked when
+    `allow_upload` is given; else on a loopback bind, or behind a login."""
+    if allow_upload is not None:
+        return bool(allow_upload)
+    return bool(credentials) or _loopback(host)
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def theme():
@@ -135,8 +331,6 @@ def theme():
 
 def parse_auth(auth: str | None) -> list[tuple[str, str]] | None:
     """USER:PASSWORD, or a file of such lines -> [(user, password)]."""
-    from store import InputError
-
     if not auth:
         return None
     lines = [auth]
@@ -174,48 +368,71 @@ def exposure_warning(host: str, credentials: list | None) -> str | None:
 
 class RefuseUnusedRoutes:
     """ASGI middleware: Gradio routes this page never uses, refused (404) before Gradio
-    sees them. Uploads: no component takes a file, yet anyone could store files of any
-    size on the server and fetch them back. `file=` with a URL and `proxy=`: the server
-    would fetch from the internet on a visitor's behalf."""
+    sees them. Uploads: unless the page takes files (allow_upload), anyone could store
+    files of any size on the server and fetch them back; when it does, only POST
+    /gradio_api/upload passes (and a body past the limits is refused, 413), no other
+    multipart request (component server, recordings). `file=` with a URL and `proxy=`:
+    the server would fetch from the internet on a visitor's behalf."""
 
     _URL_FILE = re.compile(r"/file=\s*[a-z][a-z0-9+.-]*:", re.IGNORECASE)
+    UPLOAD = "/gradio_api/upload"
 
-    def __init__(self, app):
+    def __init__(self, app, allow_upload: bool = False, max_body: int = MAX_UPLOAD_FILES * MAX_UPLOAD_MB * 1024 * 1024):
         self.app = app
+        self.allow_upload = allow_upload
+        self.max_body = max_body
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
             path = scope.get("path", "")
-            if (path.rstrip("/").endswith("/upload") or "/proxy=" in path or self._URL_FILE.search(path)):
-                await send({"type": "http.response.start", "status": 404,
-                            "headers": [(b"content-type", b"application/json")]})
-                await send({"type": "http.response.body", "body": b'{"detail":"Not Found"}'})
-                return
+            bare = path.rstrip("/")
+            headers = dict(scope.get("headers") or [])
+            multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/")
+            upload = self.allow_upload and bare == self.UPLOAD and scope.get("method") == "POST"
+            if not upload and (bare.endswith("/upload") or bare.endswith("/process_recording") or multipart
+                               or "/proxy=" in path or self._URL_FILE.search(path)):
+                return await self._refuse(send, 404, b'{"detail":"Not Found"}')
+            if upload:
+                try:
+                    length = int(headers.get(b"content-length", b"0") or 0)
+                except ValueError:
+                    length = 0
+                if length > self.max_body:
+                    return await self._refuse(send, 413, (f'{{"detail":"upload too large: at most {MAX_UPLOAD_FILES} '
+                                                         f'files of {MAX_UPLOAD_MB} MB"}}').encode())
         await self.app(scope, receive, send)
 
+    @staticmethod
+    async def _refuse(send, status: int, body: bytes):
+        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
 
-def launch(qa: QA, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, block: bool = True):
+
+def launch(qa: QA, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, block: bool = True,
+           allow_upload: bool | None = None):
     """Serve the page; returns the app (running in the background when block=False).
 
     Loopback only unless `host` says otherwise (then a warning); `auth` puts it behind
-    Gradio's login. Whatever the environment says (GRADIO_SHARE, GRADIO_MCP_SERVER, ...):
-    no share tunnel, no MCP server, no monitoring page, no run history, no uploads."""
+    Gradio's login. `allow_upload`: whether the documents panel may upload and remove
+    documents; None: yes on a loopback bind or behind a login, no otherwise (see
+    uploads_allowed). Whatever the environment says (GRADIO_SHARE, GRADIO_MCP_SERVER,
+    ...): no share tunnel, no MCP server, no monitoring page, no run history."""
     from starlette.middleware import Middleware
-
-    from store import InputError
 
     credentials = parse_auth(auth)
     warning = exposure_warning(host, credentials)
     if warning:
         print(warning, file=sys.stderr)
-    app = build_app(qa)
+    changes = uploads_allowed(host, credentials, allow_upload)
+    app = build_app(qa, allow_changes=changes)
     app.queue(default_concurrency_limit=4)
     try:
         app.launch(
             server_name=host, server_port=port, auth=credentials, prevent_thread_lock=not block,
-            show_error=False, theme=theme(), css=CSS, quiet=not block, share=False, ssr_mode=False,
+            show_error=False, theme=theme(), css=CSS, head=HEAD, quiet=not block, share=False, ssr_mode=False,
             mcp_server=False, enable_monitoring=False, run_history=False,
-            app_kwargs={"middleware": [Middleware(RefuseUnusedRoutes)]},
+            max_file_size=f"{MAX_UPLOAD_MB}mb" if changes else 1,
+            app_kwargs={"middleware": [Middleware(RefuseUnusedRoutes, allow_upload=changes)]},
         )
     except OSError:  # Gradio's message names its own settings, not ours
         raise InputError(
