@@ -100,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     p.add_argument("--auth", metavar="USER:PASSWORD|FILE",
                    help="require a login: USER:PASSWORD, or a file of such lines")
+    p.add_argument("--allow-upload", dest="allow_upload", action="store_true", default=None,
+                   help="let visitors upload and remove documents (default: on for 127.0.0.1 or with --auth, "
+                        "off otherwise)")
+    p.add_argument("--no-upload", dest="allow_upload", action="store_false", help="no upload or removal on the page")
 
     p = sub.add_parser("mcp", help="serve the corpus to MCP clients (ask, search, documents, show)",
                        description="A Model Context Protocol server over stdio (default; stdout is the protocol) "
@@ -386,7 +390,7 @@ def cmd_serve(args) -> int:
 
     qa = open_qa(args)
     ensure_corpus(qa)
-    launch(qa, host=args.host, port=args.port, auth=args.auth)
+    launch(qa, host=args.host, port=args.port, auth=args.auth, allow_upload=args.allow_upload)
     return 0
 
 

@@ -91,7 +91,10 @@ class QA:
 
         Arguments left out come from the environment, as for the CLI: CORPUS_QA_INDEX
         (default ./.corpus-qa), CORPUS_QA_MODEL, CORPUS_QA_CHROMA_URL,
-        CORPUS_QA_COLLECTION (default "corpus") and CORPUS_QA_CHROMA_TOKEN.
+        CORPUS_QA_COLLECTION (default "corpus"), CORPUS_QA_CHROMA_TOKEN, CORPUS_QA_ONNX_CACHE
+        (where the model's ONNX export is kept; default ~/.cache/corpus-qa/onnx) and
+        CORPUS_QA_INT8=1 (the int8-quantised encoder: faster, vectors drift; only for an
+        index built with it).
         """
         env = os.environ.get
         index = index or env("CORPUS_QA_INDEX") or None
@@ -103,7 +106,11 @@ class QA:
             token=token or env("CORPUS_QA_CHROMA_TOKEN") or None,
             cache=Path(index) / "cache" if (chroma_url and index) else None,
         )
-        return cls(store, SentenceTransformerEmbedder(model or env("CORPUS_QA_MODEL") or None), settings)
+        embedder = SentenceTransformerEmbedder(
+            model or env("CORPUS_QA_MODEL") or None, cache_dir=env("CORPUS_QA_ONNX_CACHE") or None,
+            quantize=env("CORPUS_QA_INT8") == "1",
+        )
+        return cls(store, embedder, settings)
 
     def ingest(
         self,

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 def open_page(bundled_qa):
     """The page on loopback, no login."""
     port = free_port()
-    app = ui.app.launch(bundled_qa, port=port, block=False)
+    app = ui.app.launch(bundled_qa, port=port, block=False, allow_upload=False)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
