@@ -20,7 +20,7 @@ import numpy as np
 from store import Index, sentence_id
 from store.keyword import terms
 
-from .cues import cue_of, offers
+from .cues import cue_of, holds, offers, required
 from .retrieve import Candidate
 
 NO_ANSWER = "The corpus does not answer this question."
@@ -35,6 +35,7 @@ class AnswerSettings:
     cue_weight: float = 0.15  # bonus for a sentence holding the kind of answer asked for (rag.cues)
     max_sentences: int = 2
     passages: int = 5  # answer sentences come from this many top passages
+    required_within: int = 3  # a money/date/count question abstains unless one of this many top sentences holds one
 
     def __post_init__(self):
         if not -1.0 <= self.floor <= 2.0:
@@ -87,6 +88,10 @@ def compose(
         relevance[s.passage] = max(relevance.get(s.passage, s.relevance), s.relevance)
     ranked = sorted(sentences, key=lambda s: -s.score)
     abstained = not ranked or max(s.relevance for s in sentences) < settings.floor
+    kind = required(question)
+    if kind and not abstained:  # asked for money, a date or a count: the most relevant sentences must hold one
+        top = sorted(sentences, key=lambda s: -s.relevance)[: settings.required_within]
+        abstained = not any(holds(kind, question, _text(candidates[s.passage].chunk, s.span)) for s in top)
 
     chosen: list[_Sentence] = []
     if not abstained:
@@ -144,6 +149,10 @@ def _by_best_sentence(candidates: list[Candidate], sentences: list[_Sentence]):
     order = sorted(best, key=lambda i: (-best[i], i)) + [i for i in range(len(candidates)) if i not in best]
     new_index = {old: new for new, old in enumerate(order)}
     return [candidates[i] for i in order], [replace(s, passage=new_index[s.passage]) for s in sentences]
+
+
+def _text(chunk, span: tuple[int, int]) -> str:
+    return chunk.text[span[0] - chunk.start : span[1] - chunk.start]
 
 
 def _adjacent(chunk, first: tuple[int, int], second: tuple[int, int]) -> bool:

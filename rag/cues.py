@@ -5,8 +5,10 @@
     "Who ...?", "Whose ...?"       person  a capitalised name the question does not hold
     "Which countries ...?"         list    an enumeration of names ("France, Italy and Finland")
 
-Cues only choose between sentences that are already relevant: they never decide whether
-the corpus answers at all. They read the question's form, never its topic.
+Cues choose between sentences that are already relevant. One more use, `required`: a
+question that asks for an amount of money ("How much does X cost?", "What salary ..."),
+a date or a count cannot be answered by sentences that hold none: when the most relevant
+sentences hold no such thing, the answer abstains. They read the question's form, never its topic.
 """
 
 from __future__ import annotations
@@ -90,3 +92,34 @@ def _new(pattern: str, sentence: str, question: str, flags: int = re.I) -> bool:
     """Whether the sentence has a match of `pattern` that the question does not contain."""
     asked = question.lower()
     return any(m.group(0).lower() not in asked for m in re.finditer(pattern, sentence, flags))
+
+
+_MONEY_WORDS = re.compile(
+    r"\b(?:cost|costs|price|prices|priced|salary|salaries|wage|wages|fee|fees|paid|pay|earn|earns|earned|worth|"
+    r"spend|spent|turnover|revenue|revenues|profit|profits|budget|fund|funds|raised|fine|fined)\b", re.I)
+_MONEY = re.compile(
+    r"(?:[$£€¥]|\b(?:US|A|C|NZ|HK)\$)\s?\d[\d,.]*(?:\s?(?:m|bn|k|million|billion|trillion)\b)?"
+    r"|\b\d[\d,.]*\s?(?:m|bn|k|million|billion)?\s?(?:euros?|dollars?|pounds?|yen|yuan|rupees?|francs?|pence|cents|"
+    r"roubles?|rubles?)\b|\b\d+p\b", re.I)
+_ANY_NUMBER = re.compile(_NUMBER, re.I)
+
+
+def required(question: str) -> str | None:
+    """The kind of thing an answer must hold, when the question's form demands one:
+    "money" (how much + a word of price or pay, how much money, what salary/price ...),
+    "date" (when, on what date) or "count" (how many)."""
+    if re.search(r"\bhow\s+much\s+money\b", question, re.I) or (
+        _MONEY_WORDS.search(question) and re.match(r"^\W*(?:what|how\s+much)\b", question, re.I)
+    ):
+        return "money"
+    cue = cue_of(question)
+    return cue.kind if cue and cue.kind in ("date", "count") else None
+
+
+def holds(kind: str, question: str, sentence: str) -> bool:
+    """Whether the sentence holds a thing of the required kind."""
+    if kind == "money":
+        return bool(_MONEY.search(sentence))
+    if kind == "count":
+        return bool(_ANY_NUMBER.search(sentence))
+    return _new(_DATE.pattern, sentence, question, re.I)
