@@ -24,13 +24,14 @@ from .answer import Answer
 
 # words that point back at something said before
 _ANAPHORA = re.compile(
-    r"\b(?:he|she|him|her|his|hers|they|them|their|theirs|it|its|this|that|these|those|there|then|"
-    r"the (?:same|latter|former)|such|the (?:article|story|report|plan|deal|group|company|firm|man|woman|"
-    r"minister|president|leader|official|general|team|player|club|country|city|talks|meeting|move|moves))\b",
+    r"\b(?:he|she|him|her|his|hers|they|them|their|theirs|it|its|then|the (?:same|latter|former))\b"
+    # a demonstrative before a noun ("that plan", "those moves"), not "said that the ..."
+    r"|\b(?:this|these|those)\s+[a-z]"
+    r"|(?:^|\b(?:about|of|in|on|for|from|with|by|at|to|did|does|do|is|was|were|are|has|have|had)\s+)that\s+(?!the\b|a\b|an\b)[a-z]+\s"
+    r"|\bthere\s*\?",
     re.I,
 )
-_ELLIPSIS = re.compile(r"^\W*(?:and|but|also|so|what about|how about|and what|and who|and how|and when|"
-                       r"and where|why|what else|anything else)\b", re.I)
+_ELLIPSIS = re.compile(r"^\W*(?:and|but|also|what about|how about|what else|anything else)\b", re.I)
 _NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+)*")
 PREFER_BONUS = 0.5  # added to a fused score (three rankings, each scaled to 0-1) of an earlier turn's article
 
@@ -44,11 +45,15 @@ class Query:
 
 
 def is_follow_up(question: str) -> bool:
-    """Whether the question leans on an earlier turn: a pronoun or demonstrative, an
-    opening 'and ...', or no name and fewer than three content words of its own."""
-    if _ANAPHORA.search(question) or _ELLIPSIS.search(question):
+    """Whether the question leans on an earlier turn: an opening 'and ...', or, in a
+    question that names no one and nothing of its own, a pronoun or demonstrative or
+    fewer than three content words. A pronoun beside a name points at that name
+    ("By how much did Qantas reduce its costs?"): such a question stands alone."""
+    if _ELLIPSIS.search(question):
         return True
-    return not _NAME.search(question) and len(set(terms(question))) < 3
+    if _NAME.search(question):
+        return False
+    return bool(_ANAPHORA.search(question)) or len(set(terms(question))) < 3
 
 
 def resolve(question: str, history: Sequence[str | Answer] = ()) -> Query:
