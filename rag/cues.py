@@ -4,6 +4,7 @@
     "When ...?", "On what date ...?" date  a date or year the question does not already hold
     "Who ...?", "Whose ...?"       person  a capitalised name the question does not hold
     "Which countries ...?"         list    an enumeration of names ("France, Italy and Finland")
+    "How much does X cost?"        money   an amount of money ("£24.5m", "984m euros")
 
 Cues choose between sentences that are already relevant. One more use, `required`: a
 question that asks for an amount of money ("How much does X cost?", "What salary ..."),
@@ -44,6 +45,16 @@ _ENUMERATION = re.compile(
 )
 
 
+_MONEY_WORDS = re.compile(
+    r"\b(?:cost|costs|price|prices|priced|salary|salaries|wage|wages|fee|fees|paid|pay|earn|earns|earned|worth|"
+    r"spend|spent|turnover|revenue|revenues|profit|profits|budget|fund|funds|raised|fine|fined)\b", re.I)
+_MONEY = re.compile(
+    r"(?:[$£€¥]|\b(?:US|A|C|NZ|HK)\$)\s?\d[\d,.]*(?:\s?(?:m|bn|k|million|billion|trillion)\b)?"
+    r"|\b\d[\d,.]*\s?(?:m|bn|k|million|billion)?\s?(?:euros?|dollars?|pounds?|yen|yuan|rupees?|francs?|pence|cents|"
+    r"roubles?|rubles?)\b|\b\d+p\b", re.I)
+_ANY_NUMBER = re.compile(_NUMBER, re.I)
+
+
 @dataclass(frozen=True)
 class Cue:
     kind: str  # "count", "date", "person", "list"
@@ -53,6 +64,8 @@ class Cue:
 
 def cue_of(question: str) -> Cue | None:
     """The kind of answer the question asks for, when its form says so."""
+    if _asks_money(question):
+        return Cue("money", question)
     match = _HOW_MANY.search(question)
     if match:
         counted = terms(match.group(1))
@@ -69,6 +82,8 @@ def cue_of(question: str) -> Cue | None:
 
 def offers(cue: Cue, sentence: str) -> bool:
     """Whether the sentence holds the kind of answer the cue asks for (and the question lacks)."""
+    if cue.kind == "money":
+        return bool(_MONEY.search(sentence))
     if cue.kind == "count":
         return counts(sentence, cue.counted) if cue.counted else _new(_NUMBER, sentence, cue.question)
     if cue.kind == "date":
@@ -94,26 +109,18 @@ def _new(pattern: str, sentence: str, question: str, flags: int = re.I) -> bool:
     return any(m.group(0).lower() not in asked for m in re.finditer(pattern, sentence, flags))
 
 
-_MONEY_WORDS = re.compile(
-    r"\b(?:cost|costs|price|prices|priced|salary|salaries|wage|wages|fee|fees|paid|pay|earn|earns|earned|worth|"
-    r"spend|spent|turnover|revenue|revenues|profit|profits|budget|fund|funds|raised|fine|fined)\b", re.I)
-_MONEY = re.compile(
-    r"(?:[$£€¥]|\b(?:US|A|C|NZ|HK)\$)\s?\d[\d,.]*(?:\s?(?:m|bn|k|million|billion|trillion)\b)?"
-    r"|\b\d[\d,.]*\s?(?:m|bn|k|million|billion)?\s?(?:euros?|dollars?|pounds?|yen|yuan|rupees?|francs?|pence|cents|"
-    r"roubles?|rubles?)\b|\b\d+p\b", re.I)
-_ANY_NUMBER = re.compile(_NUMBER, re.I)
+def _asks_money(question: str) -> bool:
+    """How much money, or what/how much with a word of price or pay (cost, salary, paid, ...)."""
+    return bool(re.search(r"\bhow\s+much\s+money\b", question, re.I) or (
+        _MONEY_WORDS.search(question) and re.match(r"^\W*(?:what|how\s+much)\b", question, re.I)))
 
 
 def required(question: str) -> str | None:
     """The kind of thing an answer must hold, when the question's form demands one:
     "money" (how much + a word of price or pay, how much money, what salary/price ...),
     "date" (when, on what date) or "count" (how many)."""
-    if re.search(r"\bhow\s+much\s+money\b", question, re.I) or (
-        _MONEY_WORDS.search(question) and re.match(r"^\W*(?:what|how\s+much)\b", question, re.I)
-    ):
-        return "money"
     cue = cue_of(question)
-    return cue.kind if cue and cue.kind in ("date", "count") else None
+    return cue.kind if cue and cue.kind in ("money", "date", "count") else None
 
 
 def holds(kind: str, question: str, sentence: str) -> bool:
