@@ -11,7 +11,7 @@ from rag.cues import cue_of, offers
     ("question", "kind"),
     [
         ("How many countries did the article say belong to NATO?", "count"),
-        ("How much money remains untapped?", "count"),
+        ("How much money remains untapped?", "money"),
         ("On what date did the conflict erupt?", "date"),
         ("When did the talks resume?", "date"),
         ("In which year was the group created?", "date"),
@@ -60,3 +60,30 @@ def test_list_wants_an_enumeration_of_names():
     assert offers(cue, "Delegations from France, the U.K., Italy and Finland were present.")
     assert offers(cue, "Troops moved into Estonia, Latvia, and Lithuania.")
     assert not offers(cue, "Delegations from several European countries were present.")
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("How much does Hitachi's Emiew robot cost?", "money"),
+    ("What salary will Glenn Hoddle earn as Wolves manager?", "money"),
+    ("How much money did the fundraiser bring in?", "money"),
+    ("On what date did the strike end?", "date"),
+    ("How many tickets were sold?", "count"),
+    ("Who chairs the group?", None),
+    ("What did the minister say about the plan?", None),
+])
+def test_required_reads_what_an_answer_must_hold(question, kind):
+    from rag.cues import required
+
+    assert required(question) == kind
+
+
+def test_holds_finds_amounts_dates_and_numbers():
+    from rag.cues import holds
+
+    assert holds("money", "How much?", "The firm is to receive a payment of £24.5m.")
+    assert holds("money", "How much?", "It lost 984m euros in 2003.")
+    assert not holds("money", "How much does it cost?", "The 1.3m (4.2ft) robot was the quickest yet.")
+    assert holds("date", "When did it end?", "It ended on 12 March.")
+    assert not holds("date", "When did it end in 2004?", "It ended in 2004.")
+    assert holds("count", "How many?", "About 300 homes were affected.")
+    assert not holds("count", "How many?", "Many homes were affected.")
