@@ -293,7 +293,8 @@ def test_streamable_http_answers_through_the_sdk_client(http_url):
             bad = await session.call_tool("documents", {"since": "March"})
             return tools, asked, bad
 
-    tools, asked, bad = anyio.run(scenario)
+    with start_blocking_portal() as portal:  # its own thread: a browser test's loop may hold this one
+        tools, asked, bad = portal.call(scenario)
     assert {t.name for t in tools.tools} == TOOLS
     out = ok(asked)
     assert "Healey" in out["answer"] and len(out["passages"]) == 3
