@@ -265,7 +265,7 @@ def ids_read(n: int) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def engine_only(chunks: int) -> None:
+def engine_only(chunks: int, compare: bool = False) -> None:
     """The keyword side alone at `chunks` synthetic chunks (no Chroma: a 1M-chunk Chroma
     build takes about an hour here): build, memory, save, load, search, one update."""
     from store.keyword import KeywordIndex
@@ -282,9 +282,27 @@ def engine_only(chunks: int) -> None:
     index = KeywordIndex.build([r[0] for r in rows], [r[1] for r in rows], "v0", [r[2] for r in rows])
     print(f"engine only, {len(rows):,} chunks: build {time.perf_counter() - t:.0f} s, {index.memory_bytes() / 2**20:.0f} MB "
           f"counted, RSS +{rss_mb() - base:.0f} MB over the texts (load {load1():.2f})")
-    del rows
     qs = queries(200)
     print(f"  search, 200 queries, top 50: {ms(search_times(index, qs))} (load {load1():.2f})")
+    if compare:  # bm25s (what the keyword side used before) on the same chunks and queries
+        import bm25s
+        from store.keyword import B, K1, terms
+
+        t = time.perf_counter()
+        reference = bm25s.BM25(k1=K1, b=B)
+        reference.index([terms(r[1]) or [""] for r in rows], show_progress=False)
+        build_s = time.perf_counter() - t
+        vocab = reference.vocab_dict
+        times = []
+        for q in qs[:5] + qs:
+            t = time.perf_counter()
+            known = [w for w in terms(q) if w in vocab]
+            if known:
+                reference.retrieve([known], k=50, show_progress=False, n_threads=0)
+            times.append(time.perf_counter() - t)
+        print(f"  bm25s on the same chunks: build {build_s:.0f} s; retrieve top 50: {ms(times[5:])} (load {load1():.2f})")
+        del reference
+    del rows
     folder = Path("/tmp/corpus-qa-kwsync") / f"engine{chunks}"
     shutil.rmtree(folder, ignore_errors=True)
     t = time.perf_counter()
@@ -318,6 +336,7 @@ def main() -> int:
     p.add_argument("--root", default="/tmp/corpus-qa-kwsync")
     p.add_argument("--build-only", action="store_true")
     p.add_argument("--engine-only", action="store_true", help="the keyword side alone (no Chroma) at --chunks")
+    p.add_argument("--compare-bm25s", action="store_true", help="with --engine-only: time bm25s on the same chunks")
     p.add_argument("--ids-read", type=int, metavar="N", help="only time an ids-only read of N records")
     p.add_argument("--keep", action="store_true", help="keep the built index (it is reused by a later run)")
     p.add_argument("--writer", choices=["add", "remove"], help=argparse_hidden())
@@ -332,7 +351,7 @@ def main() -> int:
         footer()
         return 0
     if args.engine_only:
-        engine_only(args.chunks)
+        engine_only(args.chunks, args.compare_bm25s)
         footer()
         return 0
     t = time.perf_counter()

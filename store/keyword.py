@@ -158,7 +158,8 @@ class KeywordIndex:
         self.n = int(alive.sum())
         total = int(lengths[alive].sum(dtype=np.int64))
         self.avgdl = total / self.n if self.n else 1.0
-        self._norm = K1 * (1 - B + B * lengths.astype(np.float64) / self.avgdl)
+        # the length part of BM25's denominator, per position (float32, as bm25s scored)
+        self._norm = (K1 * (1 - B + B * lengths.astype(np.float64) / self.avgdl)).astype(np.float32)
         self._alive_ids: list[str] | None = None
 
     # -- making -----------------------------------------------------------------------
@@ -264,9 +265,10 @@ class KeywordIndex:
             return np.zeros(0, np.int32), np.zeros(0, np.uint16)
         positions = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
         counts = np.concatenate([p[1] for p in parts]) if len(parts) > 1 else parts[0][1]
-        live = self._alive[positions]
-        if not live.all():
-            positions, counts = positions[live], counts[live]
+        if self.n < self._size:  # some positions are of removed chunks
+            live = np.take(self._alive, positions)
+            if not live.all():
+                positions, counts = positions[live], counts[live]
         return positions, counts
 
     def idf(self, term: str) -> float:
@@ -287,13 +289,15 @@ class KeywordIndex:
                 if not len(positions):
                     weights[term] = (positions, np.zeros(0))
                     continue
-                tf = counts.astype(np.float64)
-                weights[term] = (positions, _idf(self.n, len(positions)) * tf / (tf + self._norm[positions]))
+                tf = counts.astype(np.float32)
+                tf /= tf + np.take(self._norm, positions)  # np.take and np.add.at: 3x faster than [] here
+                tf *= np.float32(_idf(self.n, len(positions)))
+                weights[term] = (positions, tf)
             positions, w = weights[term]
             if len(positions):
                 if scores is None:
-                    scores = np.zeros(self._size, dtype=np.float64)
-                scores[positions] += w  # a chunk occurs once in a term's postings
+                    scores = np.zeros(self._size, dtype=np.float32)
+                np.add.at(scores, positions, w)
         if scores is None:
             return []
         if documents is not None:
