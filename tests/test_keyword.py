@@ -248,3 +248,47 @@ def test_a_pending_stamp_leaves_orphans_out_and_is_not_saved(make_qa, tmp_path, 
     got = _open_in_a_new_process(writer.index.where)
     assert got["rebuilds"] == 1 and got["ids"] == sorted(index.ids)
     assert not folder.joinpath("meta.json").exists(), "a rebuild under a pending stamp is not saved"
+
+
+def test_threads_wait_for_one_update_and_searches_keep_their_view(tmp_path):
+    """KeywordSync over an in-memory collection (its three readers are plain functions):
+    eight threads ask while the stamp moves; one of them updates per stamp, the others wait,
+    and every answer is the old view's or the new one's."""
+    import threading
+
+    from store.keyword import KeywordSync
+
+    ids, texts, docs = corpus(800, docs_of=8)
+    state = {"version": "v0", "docs": sorted(set(docs[:400]))}
+    by_doc: dict[str, list[int]] = {}
+    for i, d in enumerate(docs):
+        by_doc.setdefault(d, []).append(i)
+    sync = KeywordSync(
+        tmp_path / "kw", lambda: state["version"], lambda: list(state["docs"]),
+        chunks=lambda wanted: [(ids[i], texts[i], d, len(by_doc[d])) for d in wanted for i in by_doc[d]],
+        rows=lambda: [(ids[i], texts[i], docs[i]) for d in state["docs"] for i in by_doc[d]],
+    )
+    first = sync.current()
+    query = "harbour bridge cables w1x w2x"
+    answers, errors = [], []
+
+    def ask():
+        try:
+            for _ in range(30):
+                answers.append(tuple(sync.current().search(query, 10)))
+        except Exception as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    state.update(version="v1", docs=sorted(set(docs)))
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    second = sync.current()
+    assert second.version == "v1" and sync.updates == 1 and sync.rebuilds == 1  # the first build, one update
+    assert set(answers) <= {tuple(first.search(query, 10)), tuple(second.search(query, 10))}
+    keep = sorted(range(800), key=lambda i: ids[i])
+    fresh = KeywordIndex.build([ids[i] for i in keep], [texts[i] for i in keep], "x", [docs[i] for i in keep])
+    assert second.search(query, 10) == fresh.search(query, 10)
