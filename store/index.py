@@ -122,8 +122,7 @@ class Index:
         self._private_api = None  # the Chroma state this Index made itself in refresh()
         self._registry: tuple[str, list[StoredDocument]] | None = None
         self.keywords = KeywordSync(
-            keyword_dir, self.version,
-            ids=lambda: (row[0] for row in self._all(self._chunks, with_ids=True)),
+            keyword_dir, self.version, documents=self.document_ids, chunks=self.chunk_rows,
             rows=lambda: (
                 (chunk_id, embedding_text(m.get("title", ""), text), m["doc_id"])
                 for chunk_id, text, m in self._all(self._chunks, "documents", "metadatas", with_ids=True)
@@ -269,6 +268,26 @@ class Index:
         for m, dist in zip(result["metadatas"][0], result["distances"][0]):
             best.setdefault(m["chunk_id"], 1.0 - float(dist))
         return list(best.items())
+
+    @server_errors
+    def document_ids(self) -> list[str]:
+        """The ids of the complete documents (their records), read ids-only in large pages
+        (the keyword side's change set; 150,000 ids: 0.4 s in one page, 3 s in pages of 2,000)."""
+        ids: list[str] = []
+        while True:
+            got = self._docs.get(include=[], limit=100_000, offset=len(ids))["ids"]
+            ids += got
+            if len(got) < 100_000:
+                return ids
+
+    @server_errors
+    def chunk_rows(self, doc_ids: Sequence[str], step: int = 200) -> Iterator[tuple[str, str, str, int]]:
+        """(chunk id, keyword text, document id, the document's chunk count) of these documents' chunks."""
+        for at in range(0, len(doc_ids), step):
+            got = self._chunks.get(where={"doc_id": {"$in": list(doc_ids[at : at + step])}},
+                                   include=["documents", "metadatas"])
+            for chunk_id, text, m in zip(got["ids"], got["documents"], got["metadatas"]):
+                yield chunk_id, embedding_text(m.get("title", ""), text), m["doc_id"], int(m.get("n_chunks", -1))
 
     def keyword(self, query: str, n: int, documents: Sequence[str] | None = None) -> list[KeywordHit]:
         return self.keyword_index().search(query, n, documents)
