@@ -230,6 +230,7 @@ def read_jsonl(path: str | Path) -> Iterator[Document | Skipped]:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: cannot be read as UTF-8 text ({type(err).__name__}); pass a UTF-8 .jsonl file") from None
+    first_line: dict[str, int] = {}
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -243,9 +244,15 @@ def read_jsonl(path: str | Path) -> Iterator[Document | Skipped]:
             yield Skipped(where, "not a JSON object; expected {\"id\", \"title\", \"text\", ...}")
             continue
         try:
-            yield record_document(record)
+            doc = record_document(record)
         except InputError as err:
             yield Skipped(where, str(err))
+            continue
+        if doc.source in first_line:
+            yield Skipped(where, f"id {doc.source!r} is already used on line {first_line[doc.source]}; give each record its own id")
+            continue
+        first_line[doc.source] = n
+        yield doc
 
 
 def record_document(record: dict[str, Any]) -> Document:

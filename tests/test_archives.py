@@ -107,7 +107,7 @@ def test_jsonl_reingest_is_idempotent_and_bad_lines_are_named(make_qa, tmp_path)
     path = write_jsonl(tmp_path / "w.jsonl", RECORDS + [
         {"id": "bad-date", "title": "x", "text": "Some text here.", "date": "yesterday-ish"},
         {"id": "no-text", "title": "Only a title"},
-        "[1, 2]", "{not json",
+        "[1, 2]", "{not json", {"id": "wire-002", "title": "Another", "text": "A second record with a used id."},
     ])
     first = qa.ingest_jsonl(path)
     assert first.added == 3
@@ -117,6 +117,7 @@ def test_jsonl_reingest_is_idempotent_and_bad_lines_are_named(make_qa, tmp_path)
         ("5", "record 'no-text' has no text: give it a \"text\" (or \"body\") string"),
         ("6", 'not a JSON object; expected {"id", "title", "text", ...}'),
         ("7", "not JSON (Expecting property name enclosed in double quotes); one JSON object per line"),
+        ("8", "id 'wire-002' is already used on line 2; give each record its own id"),
     ], reasons
     again = qa.ingest_jsonl(path)
     assert (again.added, again.updated, again.unchanged, again.chunks) == (0, 0, 3, 0), again
