@@ -23,6 +23,7 @@ Every figure is printed with the 1-minute load average.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -339,8 +340,8 @@ def main() -> int:
     p.add_argument("--compare-bm25s", action="store_true", help="with --engine-only: time bm25s on the same chunks")
     p.add_argument("--ids-read", type=int, metavar="N", help="only time an ids-only read of N records")
     p.add_argument("--keep", action="store_true", help="keep the built index (it is reused by a later run)")
-    p.add_argument("--writer", choices=["add", "remove"], help=argparse_hidden())
-    p.add_argument("--number", type=int, help=argparse_hidden())
+    p.add_argument("--writer", choices=["add", "remove"], help=argparse.SUPPRESS)
+    p.add_argument("--number", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.writer:
         return writer(args.root, args.writer, args.number)
@@ -363,12 +364,6 @@ def main() -> int:
             shutil.rmtree(folder, ignore_errors=True)
     footer()
     return 0
-
-
-def argparse_hidden():
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ vectors and takes long: run it in the background (nohup ... > log &).
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -169,7 +170,7 @@ def main() -> int:
     p.add_argument("--questions", type=int, default=200)
     p.add_argument("--root", default="/tmp/corpus-qa-scale", help="where the indexes are built (needs ~25 GB for 1M)")
     p.add_argument("--keep", action="store_true", help="keep the built indexes")
-    p.add_argument("--child", type=int, help=argparse_hidden())
+    p.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         return child(args)
@@ -198,12 +199,6 @@ def main() -> int:
               f"first ask {r['first_ask_s']:.1f} s, RSS after asks {r['rss_mb']:.0f} MB", flush=True)
     footer()
     return 0
-
-
-def argparse_hidden():
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":
