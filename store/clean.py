@@ -18,7 +18,9 @@ The rules, in order (each line is a paragraph; blank lines are dropped):
 3. The title is the first line of three words or more, unless it cannot be a headline
    (over 25 words, a sentence of over 20, or one of ten or more ending with a full stop:
    then the file name is the title and every line is body). Short labels above it ("Politics"), repeats of
-   it and markdown sub-headings below it ("## Traffic") go.
+   it and markdown sub-headings below it ("## Traffic") go. A text whose only line of
+   three words or more would be the title keeps that line as its body, under the short
+   line above it as the title ("Orchard Harvest"), or under the file name.
 4. The head: between the title and the first line that ends as a sentence, a short line
    (eight words at most) below a standfirst (a line of 15 words or more) is the lead
    picture's caption and goes. Nothing else inside the body is dropped.
@@ -145,6 +147,8 @@ def clean_article(raw: str, fallback_title: str = "", *, boilerplate: Iterable[s
     title = lines[title_at].lstrip("#").strip()
     body = [line for line in lines[title_at + 1 :] if line.lstrip("#").strip() != title]
     body = [line for line in body if not _MD_HEADING.match(line)]
+    if not body:  # one line of text: it is the body, under a short headline if one stands above it
+        return (lines[title_at - 1].lstrip("#").strip() if title_at else fallback_title), lines[title_at]
 
     # 4. the head: a caption below the standfirst, above the first sentence.
     head = next((i for i, line in enumerate(body) if is_sentence(line)), len(body))

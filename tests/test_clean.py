@@ -368,3 +368,10 @@ def test_repeated_lines_counts_stories_not_files():
     many = [site_page(n) for n in range(30)]
     many += [f"Story {n}\n\nCouncillor 1 said the vote was close." for n in range(3)]
     assert "Councillor 1 said the vote was close." not in store.clean.repeated_lines(many)  # 4 of 33: too few
+
+
+def test_a_one_line_article_keeps_its_line_as_body_under_a_short_headline():
+    # a two-word headline is below the three-word title rule: the sentence must not become the title
+    assert store.clean_article("Orchard Harvest\n\nThe Ledbury orchard pressed a record cider harvest.\n", "f") == (
+        "Orchard Harvest", "The Ledbury orchard pressed a record cider harvest.")
+    assert store.clean_article("Zorblat wins the prize\n", "zorblat") == ("zorblat", "Zorblat wins the prize")
