@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 
 logger = logging.getLogger(__name__)
 _WORD = re.compile(r"(?u)\b\w\w+\b")
@@ -87,7 +86,7 @@ class _Segment:
 
     __slots__ = ("matrix", "start", "end")
 
-    def __init__(self, matrix: sp.csr_matrix, start: int, end: int):
+    def __init__(self, matrix, start: int, end: int):  # a scipy CSR matrix, or a loaded copy's _Csr
         self.matrix, self.start, self.end = matrix, start, end
 
     @property
@@ -107,6 +106,35 @@ class _Segment:
         return self.matrix.indices[lo:hi], self.matrix.data[lo:hi]
 
 
+def _sparse():
+    """scipy.sparse, imported when an index is built, updated or merged: a question
+    answered from a saved copy never needs it (0.2 s of a cold start)."""
+    import scipy.sparse
+
+    return scipy.sparse
+
+
+class _Csr:
+    """A loaded copy's term-major matrix as its three arrays (what a search reads);
+    `scipy()` makes the scipy matrix that updates and merges work on."""
+
+    __slots__ = ("data", "indices", "indptr", "shape")
+
+    def __init__(self, data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape: tuple[int, int]):
+        self.data, self.indices, self.indptr, self.shape = data, indices, indptr, shape
+
+    @property
+    def nnz(self) -> int:
+        return len(self.data)
+
+    def scipy(self):
+        return _sparse().csr_matrix((self.data, self.indices, self.indptr), shape=self.shape)
+
+
+def _scipy(matrix):
+    return matrix.scipy() if isinstance(matrix, _Csr) else matrix
+
+
 def _segment(token_ids: list[list[int]], start: int, n_terms: int) -> tuple[_Segment, np.ndarray]:
     """A segment for chunks at positions start.. from their term ids; and their lengths
     (an empty chunk counts one token, as bm25s counted its placeholder)."""
@@ -115,7 +143,7 @@ def _segment(token_ids: list[list[int]], start: int, n_terms: int) -> tuple[_Seg
     flat = np.fromiter(itertools.chain.from_iterable(token_ids), dtype=np.int64, count=int(counts_per_chunk.sum()))
     positions = np.repeat(np.arange(start, end, dtype=np.int64), counts_per_chunk)
     keys, counts = np.unique(positions * max(n_terms, 1) + flat, return_counts=True)
-    matrix = sp.csr_matrix(
+    matrix = _sparse().csr_matrix(
         (np.minimum(counts, np.iinfo(np.uint16).max).astype(np.uint16),
          ((keys % max(n_terms, 1)).astype(np.int32), (keys // max(n_terms, 1)).astype(np.int32))),
         shape=(n_terms, end), dtype=np.uint16,
@@ -129,10 +157,10 @@ def _merge(segments: list[_Segment], n_terms: int) -> _Segment:
     end = max(s.end for s in segments)
     total = None
     for s in segments:
-        m = s.matrix.copy()
+        m = _scipy(s.matrix).copy()
         m.resize((n_terms, end))
         total = m if total is None else total + m
-    total = sp.csr_matrix(total, dtype=np.uint16)
+    total = _sparse().csr_matrix(total, dtype=np.uint16)
     total.sort_indices()
     return _Segment(total, min(s.start for s in segments), end)
 
@@ -229,7 +257,7 @@ class KeywordIndex:
                                 self._lengths, self._alive, self._doc_code, self._codes, dict(self.documents))
         if self.segments:
             merged = _merge(list(self.segments), self._n_terms).matrix if len(self.segments) > 1 else self.segments[0].matrix
-            matrix = sp.csr_matrix(merged[:, keep], dtype=np.uint16)
+            matrix = _sparse().csr_matrix(_scipy(merged)[:, keep], dtype=np.uint16)
             matrix.sort_indices()
             segments = (_Segment(matrix, 0, len(keep)),) if len(keep) else ()
         else:
@@ -331,7 +359,8 @@ class KeywordIndex:
         name = f"{self.version[:24]}-{uuid.uuid4().hex[:8]}"
         tmp = folder / f".{name}.tmp"
         (tmp / "bm25").mkdir(parents=True)
-        matrix = view.segments[0].matrix if view.segments else sp.csr_matrix((view._n_terms, 0), dtype=np.uint16)
+        matrix = view.segments[0].matrix if view.segments else _Csr(
+            np.zeros(0, np.uint16), np.zeros(0, np.int32), np.zeros(view._n_terms + 1, np.int32), (view._n_terms, 0))
         for key, array in (("data", matrix.data), ("indices", matrix.indices), ("indptr", matrix.indptr),
                            ("lengths", view._lengths)):
             np.save(tmp / "bm25" / f"{key}.npy", array)
@@ -381,8 +410,7 @@ class KeywordIndex:
                     or (n and int(lengths.min()) < 1) or int(indptr[0]) != 0 or int(indptr[-1]) != len(data)
                     or np.any(np.diff(indptr) < 0) or (len(indices) and (int(indices.min()) < 0 or int(indices.max()) >= n))):
                 raise ValueError(f"matrices do not fit {n} chunks and {n_terms} terms")
-            matrix = sp.csr_matrix((data.astype(np.uint16, copy=False), indices.astype(np.int32, copy=False),
-                                    indptr), shape=(n_terms, n))
+            matrix = _Csr(data.astype(np.uint16, copy=False), indices.astype(np.int32, copy=False), indptr, (n_terms, n))
             vocab = {t: i for i, t in enumerate(vocab_list)}
             if len(vocab) != n_terms:
                 raise ValueError("repeated terms")
