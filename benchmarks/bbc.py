@@ -68,17 +68,14 @@ def main() -> int:
     sys.path.insert(0, str(REPO))
     from rag import QA
     from rag.cli import format_table
-    from rag.evaluate import evaluate_conversations, evaluate_questions, load_questions
+    from rag.evaluate import evaluate, load_questions
 
     qa = QA.open(index=args.index)
     stats = qa.stats()
     print(f"index {args.index}: {stats.documents} documents, {stats.chunks} chunks")
     questions = load_questions(args.questions)
     started = time.monotonic()
-    if questions and isinstance(questions[0], list):
-        metrics, judgements = evaluate_conversations(qa, questions)
-    else:
-        metrics, judgements = evaluate_questions(qa, questions)
+    metrics, judgements = evaluate(qa, questions)
     print(f"{args.questions.name}: {len(judgements)} questions in {time.monotonic() - started:.1f} s")
     print(format_table(metrics))
     misses = [j for j in judgements if not j.correct]

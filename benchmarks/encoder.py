@@ -109,7 +109,6 @@ def question_latency(encoders: dict, texts: list[str]) -> None:
 
 def batch_speed(embedders: dict, texts, spans, batches: int, batch: int = 32) -> None:
     done = {name: [0, 0.0] for name in embedders}
-    tokens = []
     for k in range(batches):
         at = (k * batch) % max(1, len(texts) - batch)
         part, part_spans = texts[at : at + batch], spans[at : at + batch]

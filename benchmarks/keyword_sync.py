@@ -35,20 +35,11 @@ from pathlib import Path
 import numpy as np
 
 from ._common import footer, header, load1, parser, percentile, rss_mb
+from .scale import VOCAB, make_word  # the same made-up words as the scale benchmark
 
 DIM = 384
-VOCAB = 50_000
 CHUNKS_PER_DOC = 7
 MARK = "quokkafluxmarker"
-
-
-def make_word(i: int) -> str:
-    letters = "etaoinshrdlucmfwypvbgkqjxz"
-    out, i = [], i + 27
-    while i:
-        i, r = divmod(i, 26)
-        out.append(letters[r])
-    return "".join(out)
 
 
 def lexicon() -> list[str]:

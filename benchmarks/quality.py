@@ -26,7 +26,7 @@ DEV = SHARED / "qa" / "dev.jsonl"
 
 
 def settings_from(args):
-    from rag import AnswerSettings, RetrievalSettings, Settings
+    from rag import AnswerSettings, Settings
     from store import ChunkingOptions
 
     retrieval = {}

@@ -88,10 +88,10 @@ def compose(
         relevance[s.passage] = max(relevance.get(s.passage, s.relevance), s.relevance)
     ranked = sorted(sentences, key=lambda s: -s.score)
     abstained = not ranked or max(s.relevance for s in sentences) < settings.floor
-    kind = required(question)
-    if kind and not abstained:  # asked for money, a date or a count: the most relevant sentences must hold one
+    need = required(question)
+    if need and not abstained:  # asked for money, a date or a count: the most relevant sentences must hold one
         top = sorted(sentences, key=lambda s: -s.relevance)[: settings.required_within]
-        abstained = not any(holds(kind, question, _text(candidates[s.passage].chunk, s.span)) for s in top)
+        abstained = not any(holds(need, _text(candidates[s.passage].chunk, s.span)) for s in top)
 
     chosen: list[_Sentence] = []
     if not abstained:
@@ -178,14 +178,12 @@ def score_sentences(
         v = vectors.get(sid)
         if v is None:
             continue
-        chunk = candidates[i].chunk
-        text = chunk.text[span[0] - chunk.start : span[1] - chunk.start]
+        text = _text(candidates[i].chunk, span)
         covers = matched(asked, set(terms(text)))
         relevance = float(v @ vector) + settings.keyword_weight * share(asked, covers)
         bonus = settings.cue_weight if cue and offers(cue, text) else 0.0
         out.append(_Sentence(i, span, relevance, relevance + bonus, covers))
     return out
-
 
 
 def matched(asked: dict[str, float], held: set[str]) -> frozenset[str]:

@@ -417,15 +417,12 @@ def cmd_eval(args) -> int:
                          "corpus-qa eval ../shared/qa/dev.jsonl, or corpus-qa eval --beir ../shared/benchmarks/scifact")
     if args.beir:
         return eval_beir(args)
-    from rag.evaluate import evaluate_conversations, evaluate_questions, load_questions
+    from rag.evaluate import evaluate, load_questions
 
     questions = load_questions(args.path)
     qa = open_qa(args)
     ensure_corpus(qa)
-    if questions and isinstance(questions[0], list):
-        metrics, _ = evaluate_conversations(qa, questions)
-    else:
-        metrics, _ = evaluate_questions(qa, questions)
+    metrics, _ = evaluate(qa, questions)
     if args.json:
         print(json.dumps(metrics))
     else:

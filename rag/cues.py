@@ -115,18 +115,15 @@ def _asks_money(question: str) -> bool:
         _MONEY_WORDS.search(question) and re.match(r"^\W*(?:what|how\s+much)\b", question, re.I)))
 
 
-def required(question: str) -> str | None:
-    """The kind of thing an answer must hold, when the question's form demands one:
+def required(question: str) -> Cue | None:
+    """The cue, when the question's form demands that an answer hold a thing of its kind:
     "money" (how much + a word of price or pay, how much money, what salary/price ...),
     "date" (when, on what date) or "count" (how many)."""
     cue = cue_of(question)
-    return cue.kind if cue and cue.kind in ("money", "date", "count") else None
+    return cue if cue and cue.kind in ("money", "date", "count") else None
 
 
-def holds(kind: str, question: str, sentence: str) -> bool:
-    """Whether the sentence holds a thing of the required kind."""
-    if kind == "money":
-        return bool(_MONEY.search(sentence))
-    if kind == "count":
-        return bool(_ANY_NUMBER.search(sentence))
-    return _new(_DATE.pattern, sentence, question, re.I)
+def holds(cue: Cue, sentence: str) -> bool:
+    """Whether the sentence holds a thing of the cue's kind: `offers`, but any number
+    counts for a count (the counted word may be put another way: "300 homes")."""
+    return bool(_ANY_NUMBER.search(sentence)) if cue.kind == "count" else offers(cue, sentence)

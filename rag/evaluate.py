@@ -162,3 +162,10 @@ def evaluate_conversations(qa: QA, conversations: list[list[Question]], k: int =
             history.append(answer)
             judgements.append(judge(q, answer))
     return summarize(judgements), judgements
+
+
+def evaluate(qa: QA, loaded: list, k: int = 10) -> tuple[dict, list[Judgement]]:
+    """What `load_questions` read: a question set, or conversations turn by turn."""
+    if loaded and isinstance(loaded[0], list):
+        return evaluate_conversations(qa, loaded, k)
+    return evaluate_questions(qa, loaded, k)

@@ -257,7 +257,7 @@ def read_jsonl(path: str | Path) -> Iterator[Document | Skipped]:
 
 def record_document(record: dict[str, Any]) -> Document:
     """One JSON Lines record -> Document: id, title, text or body, published or date, outlet
-    or source, url, author; any other field is kept in `extra`."""
+    or source, url, author (normalize_meta maps the aliases); any other field is kept in `extra`."""
     record = dict(record)
     doc_id = record.pop("id", None) if "id" in record else record.pop("_id", None)
     text = record.pop("text", None)
@@ -265,13 +265,8 @@ def record_document(record: dict[str, Any]) -> Document:
         text = record.pop("body", None)
     if not isinstance(text, str) or not text.strip():
         raise InputError(f"record {doc_id!r} has no text: give it a \"text\" (or \"body\") string")
-    meta = {}
-    for ours, names in _ALIASES.items():
-        for name in names:
-            if name in record and ours not in meta:
-                meta[ours] = record.pop(name)
-    title = meta.pop("title", "") or ""
-    return from_record(doc_id, str(title), text, extra={**meta, **record})
+    title = next((record.pop(name) for name in _ALIASES["title"] if name in record), "")
+    return from_record(doc_id, str(title or ""), text, extra=record)
 
 
 # -- metadata -------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ import pytest
 from conftest import EXE, cli_env
 
 import rag
-import store
 from rag import Filters
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import rag
 import store
 from store.ingest import remove_documents
 from store.keyword import B, K1, KeywordIndex, saved_version, terms

@@ -21,7 +21,7 @@ from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 import rag
-from conftest import EXE, HEALEY, cli_env, free_port
+from conftest import EXE, HEALEY, cli_env, free_port, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -276,12 +276,7 @@ def http_url(stdio, index_dir, tmp_path_factory):
                     time.sleep(0.3)
             yield f"http://127.0.0.1:{port}/mcp"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, timeout=20)
     assert "Traceback" not in log_path.read_text(errors="replace")
 
 

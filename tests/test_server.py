@@ -17,7 +17,7 @@ import pytest
 
 import rag
 import store
-from tests.conftest import BIN, free_port
+from tests.conftest import BIN, free_port, stop_process
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -54,13 +54,8 @@ class ChromaServer:
                 time.sleep(0.3)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            stop_process(self.proc)
 
 
 @pytest.fixture
