@@ -6,7 +6,6 @@ It uses only QA.open / QA.ingest / QA.ask, so it runs against any revision.
     PYTHONPATH=/path/to/worktree .venv/bin/python benchmarks/score_any_revision.py INDEX QUESTIONS.jsonl [FOLDER_TO_INGEST]
 """
 import json, re, sys
-from pathlib import Path
 from rag import QA
 index, path = sys.argv[1], sys.argv[2]
 qa = QA.open(index=index)
