@@ -1,0 +1,140 @@
+"""1,000,000 chunks on a Chroma server, built over as many runs as it takes, then measured.
+
+    .venv/bin/python -m benchmarks.million [--root /tmp/corpus-qa-million] [--chunks 1000000]
+        [--for SECONDS] [--measure] [--questions 200]
+
+Each run starts `chroma run` on a free 127.0.0.1 port over ROOT/data (kept between runs),
+counts the complete documents already there (the `-documents` collection: a document
+is complete once its record is written) and goes on writing synthetic articles from
+there through the real write path (`Index.add_many`: sentences, chunks, records) until
+the index holds --chunks chunks or --for seconds have passed; then it stops the server
+cleanly. Articles are made from benchmarks.scale's generator, 200 to a batch, each batch
+seeded by its first article's number, so a resumed run writes what an unbroken one would
+(a batch cut short is written again: upserts). Random unit vectors stand in for the
+model's. Every batch appends a line to ROOT/progress.jsonl (run, time, documents,
+chunks, the server's RSS, the 1-min load): the build's history across runs.
+
+Once the index is full (or with --measure at any size), the run measures: the keyword
+index built from the collection (time, client RSS), --questions asks without the query
+embedding (p50/p95; BM25, both dense queries, fusion, sentence scoring), server data on
+disk, and the server's peak RSS in this run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from ._common import footer, header, load1, parser, peak_rss_mb, rss_mb, summary_ms
+from .scale import VOCAB, FixedVector, make_word, synthetic_docs, unit, words
+from .server import Server
+
+BATCH = 200
+COLLECTION = "million"
+
+
+def server_rss_mb(server: Server, field: str = "VmRSS:") -> float:
+    status = Path(f"/proc/{server.proc.pid}/status").read_text()
+    return next(int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith(field))
+
+
+def batch_rows(lexicon: list[str], first: int) -> list:
+    rng = np.random.default_rng((1, first))
+    rows = []
+    for doc, chunks in synthetic_docs(rng, lexicon, first, BATCH):
+        spans = sorted({s for c in chunks for s in c.sentences})
+        rows.append((doc, chunks, unit(rng, len(chunks)), dict(zip(spans, unit(rng, len(spans))))))
+    return rows
+
+
+def build(index, server: Server, root: Path, lexicon: list[str], target: int, budget: float, run: str) -> dict:
+    done = index._docs.count() // BATCH * BATCH  # complete documents, rounded down to a batch
+    chunks = index.count()
+    start = time.monotonic()
+    first_chunks, last_print = chunks, start
+    with open(root / "progress.jsonl", "a") as log:
+        while chunks < target and time.monotonic() - start < budget:
+            index.touch(pending=True)
+            index.add_many(batch_rows(lexicon, done))
+            done += BATCH
+            chunks = index.count()
+            row = {"run": run, "t": round(time.time()), "docs": done, "chunks": chunks,
+                   "server_rss_mb": round(server_rss_mb(server)), "load1": load1()}
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+            if time.monotonic() - last_print > 60:
+                last_print = time.monotonic()
+                rate = (chunks - first_chunks) / (last_print - start)
+                print(f"    ... {chunks:,} chunks ({done:,} documents), {rate:.0f} chunks/s this run, "
+                      f"server RSS {row['server_rss_mb']:,} MB, load {row['load1']:.1f}", file=sys.stderr, flush=True)
+    index.touch()
+    seconds = time.monotonic() - start
+    return {"docs": done, "chunks": chunks, "written": chunks - first_chunks, "seconds": seconds}
+
+
+def measure(index, server: Server, lexicon: list[str], questions: int) -> str:
+    from rag import QA
+
+    t = time.perf_counter()
+    index.keyword_index()
+    keyword_s = time.perf_counter() - t
+    embedder = FixedVector()
+    qa = QA(index, embedder)
+    rng = np.random.default_rng(99)
+    asks = [(" ".join(lexicon[i] for i in words(rng, 6)), unit(rng, 1)[0]) for _ in range(questions + 5)]
+    seconds = []
+    for n, (q, v) in enumerate(asks):
+        embedder.vector = v
+        t = time.perf_counter()
+        qa.ask(q)
+        if n >= 5:
+            seconds.append(time.perf_counter() - t)
+    disk = sum(f.stat().st_size for f in (server.folder / "data").rglob("*") if f.is_file()) / 2**20
+    return (f"measured at {index.count():,} chunks: keyword index built from the collection in {keyword_s:.1f} s "
+            f"(client RSS after {rss_mb():,.0f} MB, peak {peak_rss_mb():,.0f} MB); ask without query embedding "
+            f"{summary_ms(seconds)}; server data {disk:,.0f} MB; server peak RSS this run "
+            f"{server_rss_mb(server, 'VmHWM:'):,.0f} MB")
+
+
+def main() -> int:
+    p = parser(__doc__.split("\n\n")[0])
+    p.add_argument("--root", default="/tmp/corpus-qa-million", help="kept between runs (needs ~15 GB)")
+    p.add_argument("--chunks", type=int, default=1_000_000)
+    p.add_argument("--for", dest="budget", type=float, default=float("inf"), metavar="SECONDS",
+                   help="stop writing after this long (the next run goes on)")
+    p.add_argument("--measure", action="store_true", help="measure at the current size even when not full")
+    p.add_argument("--questions", type=int, default=200)
+    args = p.parse_args()
+    header("million", args)
+    from store import Index
+
+    root = Path(args.root)
+    root.mkdir(parents=True, exist_ok=True)
+    lexicon = [make_word(i) for i in range(VOCAB)]
+    run = uuid.uuid4().hex[:8]
+    server = Server(root)
+    try:
+        index = Index.open(url=server.url, collection=COLLECTION, cache=root / "cache")
+        before = index.count()
+        print(f"run {run}: the server holds {before:,} chunks; writing up to {args.chunks:,}", flush=True)
+        b = build(index, server, root, lexicon, args.chunks, args.budget, run)
+        if b["written"]:
+            print(f"wrote {b['written']:,} chunks in {b['seconds']:.0f} s ({b['written'] / b['seconds']:.0f} chunks/s); "
+                  f"now {b['chunks']:,} chunks, {b['docs']:,} documents", flush=True)
+        if b["chunks"] >= args.chunks or args.measure:
+            print(measure(index, server, lexicon, args.questions), flush=True)
+        else:
+            print(f"not full yet ({b['chunks']:,} of {args.chunks:,}): run again to go on", flush=True)
+    finally:
+        server.stop()
+    footer()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
