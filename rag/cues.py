@@ -5,6 +5,10 @@
     "Who ...?", "Whose ...?"       person  a capitalised name the question does not hold
     "Which countries ...?"         list    an enumeration of names ("France, Italy and Finland")
     "How much does X cost?"        money   an amount of money ("£24.5m", "984m euros")
+    "How quickly ...?", "By how much ...?", "What speed ...?"
+                                   quantity  a number the question does not hold
+    "Where ...?", "Which racecourse ...?", "Under what name ...?"
+                                   name    a capitalised name none of whose words the question holds
 
 Cues choose between sentences that are already relevant. One more use, `required`: a
 question that asks for an amount of money ("How much does X cost?", "What salary ..."),
@@ -21,12 +25,30 @@ from store.keyword import terms
 
 _NUMBER = (r"\b(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
            r"forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?|dozens?)\b")
-_HOW_MANY = re.compile(r"\bhow\s+(?:many|much)\s+(?:of\s+the\s+)?([a-z][\w-]*)", re.I)
 _WHEN = re.compile(r"^\W*when\b|\b(?:what|which)\s+(?:date|day|year|month|time)\b|\bsince\s+when\b", re.I)
-_WHO = re.compile(r"^\W*(?:who|whom|whose)\b", re.I)
-_WHO_IS = re.compile(r"^\W*(?i:who\s+(?:is|was|are|were))\s+[A-Z]")  # "Who is Steve Witkoff?" asks what he is
-# "which countries", "what cities", "into which Baltic countries": a plural noun after which/what
-_WHICH_PLURAL = re.compile(r"\b(?:which|what)\s+(?:[a-z][\w-]*\s+)?([a-z]{3,}(?:ies|s))(?=\W|$)", re.I)
+_WHO = re.compile(r"^\W*(?:who|whom|whose)\b|^\W*(?:with|to|by|from|for)\s+whom\b", re.I)
+# "Who is Steve Witkoff?" asks what he is; "Who is Ryanair's chief executive?" asks for a name
+_WHO_IS = re.compile(r"^\W*(?i:who\s+(?:is|was|are|were))\s+(?:[A-Z][\w.’'-]*\s*)+(?:\?|$|\s+(?i:and|or)\b)")
+# how quickly / long / far / deep ..., by how much: a measure, not a count of things
+_HOW_ADJ = re.compile(r"\bhow\s+(?:quickly|fast|long|far|deep|big|large|old|high|tall|soon|often|heavy|wide|"
+                      r"early|late|low|close|severe|bad)\b|\bby\s+how\s+much\b|\bhow\s+much\b", re.I)
+# what / which + a measure noun: "What speed ...", "What stake ...", "What percentage ..."
+_WHAT_MEASURE = re.compile(r"\b(?:what|which)\s+(?:[a-z]+\s+)?(?:speed|stake|share|percentage|proportion|rate|"
+                           r"number|figure|total|sum|amount|age|size|distance|length|margin|score|height|weight|temperature|"
+                           r"capacity|level|value)\b", re.I)
+_WHERE = re.compile(r"^\W*where\b|\b(?:in|at|to|from|into)\s+(?:which|what)\s+(?:[a-z]+\s+)?(?:city|town|"
+                    r"country|place|county|state|region|province|venue|stadium|ground|course|racecourse|village|"
+                    r"capital|port|island)\b", re.I)
+# what / which + a singular noun that names something: "Which energy drink company", "what pen name"
+_WHICH_THING = re.compile(r"\b(?i:what|which)\s+(?:[A-Za-z][\w-]*\s+){0,3}?([A-Za-z]{2,})(?=\s+(?:did|does|do|is|was|"
+                          r"are|were|has|have|had|will|would|could|can|should|said|says|came|told|won|made|took|"
+                          r"runs?|leads?|owns?|[a-z]+ed)\b)")
+_NOT_THINGS = {"kind", "type", "sort", "way", "reason", "role", "part", "effect", "impact", "extent", "happened",
+               "point", "step", "action", "advice", "view", "message", "thing", "things", "one", "ones", "support",
+               "problem", "issue", "question", "purpose", "change", "difference", "did", "does", "do", "is", "was", "are",
+               "were", "has", "have", "had", "will", "would", "could", "can", "should"}
+# "which countries", "what cities", "into which Baltic countries": a plural noun (lower case) after which/what
+_WHICH_PLURAL = re.compile(r"\b(?i:which|what)\s+(?:[A-Za-z][\w-]*\s+)?([a-z]{3,}(?:ies|s))(?=\W|$)")
 _NOT_PLURAL = {"does", "has", "was", "is", "this", "its", "his", "us", "as", "less", "unless", "news", "status",
                "process", "access", "address", "business", "class", "crisis", "basis", "analysis", "thus"}
 _MONTHS = ("january|february|march|april|may|june|july|august|september|october|november|december|"
@@ -37,8 +59,12 @@ _DATE = re.compile(
     rf"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday))\b",
     re.I,
 )
+_CALENDAR = re.compile(rf"(?:{_MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday)")
 # a capitalised word that does not open the sentence ("... Leavitt said", "John Healey")
 _NAME = re.compile(r"(?<=[\w,;:’'”\"]\s)[A-Z][a-z’'-]+")
+# a run of capitalised words ("Queen of the Sky", "South Korea's Hyundai Motor"), not opening the sentence
+_NAME_RUN = re.compile(r"(?<=[\w,;:’'”\"(]\s)[A-Z][\w’'.-]*(?:\s+(?:(?:of|the|de|la|von|van|and)\s+)?[A-Z][\w’'.-]*)*")
+_TITLES = {"mr", "mrs", "ms", "dr", "sir", "lord", "lady", "mp", "the", "a", "an", "he", "she", "it", "they", "we", "i"}
 _ENUMERATION = re.compile(
     r"\b[A-Z][\w.’'-]*(?:\s+[A-Z][\w.’'-]*)*,\s+(?:the\s+)?[A-Z][\w.’'-]*(?:\s+[A-Z][\w.’'-]*)*"
     r"(?:,\s+(?:and\s+|or\s+)?(?:the\s+)?[A-Z][\w.’'-]*|\s+(?:and|or)\s+(?:the\s+)?[A-Z][\w.’'-]*)"
@@ -53,11 +79,12 @@ _MONEY = re.compile(
     r"|\b\d[\d,.]*\s?(?:m|bn|k|million|billion)?\s?(?:euros?|dollars?|pounds?|yen|yuan|rupees?|francs?|pence|cents|"
     r"roubles?|rubles?)\b|\b\d+p\b", re.I)
 _ANY_NUMBER = re.compile(_NUMBER, re.I)
+_QUANTITY = _NUMBER.replace("|one|", "|")  # "one of the ..." is seldom a measure
 
 
 @dataclass(frozen=True)
 class Cue:
-    kind: str  # "count", "date", "person", "list"
+    kind: str  # "money", "count", "quantity", "date", "person", "name", "list"
     question: str
     counted: str | None = None  # the stem a "how many" question counts
 
@@ -66,10 +93,12 @@ def cue_of(question: str) -> Cue | None:
     """The kind of answer the question asks for, when its form says so."""
     if _asks_money(question):
         return Cue("money", question)
-    match = _HOW_MANY.search(question)
+    match = re.search(r"\bhow\s+many\s+(?:of\s+the\s+)?([a-z][\w-]*)", question, re.I)
     if match:
         counted = terms(match.group(1))
         return Cue("count", question, counted[0] if counted else None)
+    if _HOW_ADJ.search(question) or _WHAT_MEASURE.search(question):
+        return Cue("quantity", question)
     if _WHEN.search(question):
         return Cue("date", question)
     if _WHO.search(question) and not _WHO_IS.search(question):
@@ -77,6 +106,11 @@ def cue_of(question: str) -> Cue | None:
     match = _WHICH_PLURAL.search(question)
     if match and match.group(1).lower() not in _NOT_PLURAL:
         return Cue("list", question)
+    if _WHERE.search(question):
+        return Cue("name", question)
+    match = _WHICH_THING.search(question)
+    if match and match.group(1).lower() not in _NOT_THINGS:
+        return Cue("name", question)
     return None
 
 
@@ -88,10 +122,23 @@ def offers(cue: Cue, sentence: str) -> bool:
         return counts(sentence, cue.counted) if cue.counted else _new(_NUMBER, sentence, cue.question)
     if cue.kind == "date":
         return _new(_DATE.pattern, sentence, cue.question, re.I)
-    if cue.kind == "person":
-        return any(m.group(0).lower() not in cue.question.lower() and not _DATE.fullmatch(m.group(0))
-                   for m in _NAME.finditer(sentence))
+    if cue.kind == "quantity":
+        return _new(_QUANTITY, sentence, cue.question)
+    if cue.kind in ("person", "name"):
+        return new_name(sentence, cue.question)
     return bool(_ENUMERATION.search(sentence))
+
+
+def new_name(sentence: str, question: str) -> bool:
+    """Whether the sentence names something (a run of capitalised words, not its opening
+    word, not a date) none of whose words the question holds."""
+    asked = set(re.findall(r"[\w’'-]+", question.lower()))
+    for m in _NAME_RUN.finditer(sentence):
+        words = [w.strip("’'.").lower() for w in re.findall(r"[\w’'.-]+", m.group(0))]
+        words = [re.sub(r"[’']s$", "", w) for w in words if w not in _TITLES and w not in ("of", "de", "la", "von", "van", "and")]
+        if words and not any(w in asked for w in words) and not all(_CALENDAR.fullmatch(w) for w in words):
+            return True
+    return False
 
 
 def counts(sentence: str, stem: str) -> bool:
@@ -118,12 +165,14 @@ def _asks_money(question: str) -> bool:
 def required(question: str) -> Cue | None:
     """The cue, when the question's form demands that an answer hold a thing of its kind:
     "money" (how much + a word of price or pay, how much money, what salary/price ...),
-    "date" (when, on what date) or "count" (how many)."""
+    "date" (when, on what date), "count" (how many) or "quantity" (how much, how quickly,
+    what speed: some number)."""
     cue = cue_of(question)
-    return cue if cue and cue.kind in ("money", "date", "count") else None
+    return cue if cue and cue.kind in ("money", "date", "count", "quantity") else None
 
 
 def holds(cue: Cue, sentence: str) -> bool:
     """Whether the sentence holds a thing of the cue's kind: `offers`, but any number
-    counts for a count (the counted word may be put another way: "300 homes")."""
-    return bool(_ANY_NUMBER.search(sentence)) if cue.kind == "count" else offers(cue, sentence)
+    counts for a count or a quantity (the counted word may be put another way: "300 homes";
+    the question's own number may be the answer's scale)."""
+    return bool(_ANY_NUMBER.search(sentence)) if cue.kind in ("count", "quantity") else offers(cue, sentence)

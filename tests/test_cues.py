@@ -23,6 +23,20 @@ from rag.cues import cue_of, offers
         ("What has happened to the flow of weapons?", None),  # "has" is no plural noun
         ("What did the president ask the coalition not to do?", None),
         ("Why did the talks fail?", None),
+        ("How quickly were the shares taken up?", "quantity"),
+        ("By how much did the airline cut its costs?", "quantity"),
+        ("What speed did the computer reach?", "quantity"),
+        ("How much is the club due to receive?", "quantity"),
+        ("Where did Rubio review the plan?", "name"),
+        ("In which German city will the trial run?", "name"),
+        ("Which energy drink company agreed the deal?", "name"),
+        ("Under what pen name did she write?", "name"),
+        ("With whom did he found the label?", "person"),
+        ("Who is Ryanair's chief executive?", "person"),  # a role: asks for a name
+        ("Which Goldman Sachs analyst said it?", "name"),  # "Sachs" is a name, not a plural
+        ("What kind of support did he offer?", None),
+        ("What did that plan prohibit?", None),
+        ("What has happened to the plan?", None),
     ],
 )
 def test_cue_of_reads_the_form_of_the_question(question, kind):
@@ -91,3 +105,18 @@ def test_holds_finds_amounts_dates_and_numbers():
     assert not has("When did it end in 2004?", "It ended in 2004.")
     assert has("How many households were hit?", "About 300 homes were affected.")
     assert not has("How many households were hit?", "Many homes were affected.")
+
+
+def test_quantity_wants_a_number_the_question_does_not_hold():
+    cue = cue_of("How quickly were the 17 million shares taken up?")
+    assert offers(cue, "The offer was fully sold within 10 minutes.")
+    assert not offers(cue, "Investors snapped up the 17 million shares."), "the question's own number"
+    assert not offers(cue, "One of the analysts was surprised."), "'one of' is no measure"
+
+
+def test_name_wants_a_name_none_of_whose_words_the_question_holds():
+    cue = cue_of("Where in India are Hyundai and Volkswagen building plants?")
+    assert offers(cue, "The new plant will be built close to the existing one in Chennai.")
+    assert not offers(cue, "Its maker, South Korea's Hyundai Motor, plans a second plant."), "Hyundai is the question's"
+    assert not offers(cue, "Volkswagen is considering a factory in India."), "an opening word and the question's India"
+    assert not offers(cue, "The plant opens in September."), "a month is a date, not a place"
