@@ -36,6 +36,7 @@ class AnswerSettings:
     max_sentences: int = 2
     passages: int = 5  # answer sentences come from this many top passages
     required_within: int = 3  # a money/date/count question abstains unless one of this many top sentences holds one
+    repeat_penalty: float = 0.3  # a follow-up's answer: minus this times its cosine to what the last turn said
 
     def __post_init__(self):
         if not -1.0 <= self.floor <= 2.0:
@@ -70,6 +71,16 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class FollowUp:
+    """A follow-up question's own vector (its retrieval vector carries the earlier turn)
+    and the vectors of what the last turn answered: its answer is chosen by the mean of
+    the two question vectors, away from what was already said."""
+
+    own: np.ndarray
+    said: np.ndarray  # (n, dim), may be empty
+
+
+@dataclass(frozen=True)
 class _Sentence:
     passage: int  # index into candidates
     span: tuple[int, int]  # absolute, in the article
@@ -79,9 +90,10 @@ class _Sentence:
 
 
 def compose(
-    index: Index, question: str, vector: np.ndarray, candidates: list[Candidate], settings: AnswerSettings
+    index: Index, question: str, vector: np.ndarray, candidates: list[Candidate], settings: AnswerSettings,
+    follow_up: FollowUp | None = None,
 ) -> Answer:
-    sentences = score_sentences(index, question, vector, candidates, settings)
+    sentences = score_sentences(index, question, vector, candidates, settings, follow_up)
     candidates, sentences = _by_best_sentence(candidates, sentences)
     relevance: dict[int, float] = {}  # per passage, its most relevant sentence's
     for s in sentences:
@@ -165,7 +177,8 @@ def _adjacent(chunk, first: tuple[int, int], second: tuple[int, int]) -> bool:
 
 
 def score_sentences(
-    index: Index, question: str, vector: np.ndarray, candidates: list[Candidate], settings: AnswerSettings
+    index: Index, question: str, vector: np.ndarray, candidates: list[Candidate], settings: AnswerSettings,
+    follow_up: FollowUp | None = None,
 ) -> list[_Sentence]:
     spans = [(i, span) for i, cand in enumerate(candidates[: settings.passages]) for span in cand.chunk.sentences]
     ids = [sentence_id(candidates[i].chunk.doc_id, span) for i, span in spans]
@@ -180,9 +193,14 @@ def score_sentences(
             continue
         text = _text(candidates[i].chunk, span)
         covers = matched(asked, set(terms(text)))
-        relevance = float(v @ vector) + settings.keyword_weight * share(asked, covers)
-        bonus = settings.cue_weight if cue and offers(cue, text) else 0.0
-        out.append(_Sentence(i, span, relevance, relevance + bonus, covers))
+        words = settings.keyword_weight * share(asked, covers)
+        relevance = float(v @ vector) + words
+        score = relevance + (settings.cue_weight if cue and offers(cue, text) else 0.0)
+        if follow_up is not None:
+            score += float(v @ follow_up.own - v @ vector) / 2  # the mean of the two questions' cosines
+            if len(follow_up.said):
+                score -= settings.repeat_penalty * float(np.max(follow_up.said @ v))
+        out.append(_Sentence(i, span, relevance, score, covers))
     return out
 
 

@@ -42,6 +42,7 @@ class Query:
     keywords: str  # what the keyword index searches
     prefer: dict[str, float] = field(default_factory=dict)  # doc id -> bonus to its chunks' fused score
     follow_up: bool = False
+    said: tuple[str, ...] = ()  # what the last turn answered: a follow-up asks for something else
 
 
 def is_follow_up(question: str) -> bool:
@@ -65,8 +66,10 @@ def resolve(question: str, history: Sequence[str | Answer] = ()) -> Query:
     previous = last.question if isinstance(last, Answer) else str(last)
     context = [previous]
     prefer: dict[str, float] = {}
+    said: tuple[str, ...] = ()
     if isinstance(last, Answer) and not last.abstained:
-        context.append(_answer_sentences(last))
+        said = (_answer_sentences(last),)
+        context.append(said[0])
         for p in last.passages:
             if p.highlight and getattr(p, "doc_id", None):
                 prefer[p.doc_id] = PREFER_BONUS
@@ -76,7 +79,7 @@ def resolve(question: str, history: Sequence[str | Answer] = ()) -> Query:
         before = history[-2]
         context.append(before.question if isinstance(before, Answer) else str(before))
     carried = " ".join(c for c in context if c)
-    return Query(f"{carried}\n{question}", f"{question} {carried}", prefer, follow_up=True)
+    return Query(f"{carried}\n{question}", f"{question} {carried}", prefer, follow_up=True, said=said)
 
 
 def _answer_sentences(answer: Answer) -> str:

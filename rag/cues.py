@@ -86,7 +86,7 @@ _QUANTITY = _NUMBER.replace("|one|", "|")  # "one of the ..." is seldom a measur
 class Cue:
     kind: str  # "money", "count", "quantity", "date", "person", "name", "list"
     question: str
-    counted: str | None = None  # the stem a "how many" question counts
+    counted: str | None = None  # the stem a "how many" question counts, or a "which X" one names
 
 
 def cue_of(question: str) -> Cue | None:
@@ -110,7 +110,8 @@ def cue_of(question: str) -> Cue | None:
         return Cue("name", question)
     match = _WHICH_THING.search(question)
     if match and match.group(1).lower() not in _NOT_THINGS:
-        return Cue("name", question)
+        focus = terms(match.group(1))  # "which general": a name next to "general" answers it
+        return Cue("name", question, focus[0] if focus else None)
     return None
 
 
@@ -125,20 +126,31 @@ def offers(cue: Cue, sentence: str) -> bool:
     if cue.kind == "quantity":
         return _new(_QUANTITY, sentence, cue.question)
     if cue.kind in ("person", "name"):
-        return new_name(sentence, cue.question)
+        return new_name(sentence, cue.question, cue.counted)
     return bool(_ENUMERATION.search(sentence))
 
 
-def new_name(sentence: str, question: str) -> bool:
+def new_name(sentence: str, question: str, focus: str | None = None) -> bool:
     """Whether the sentence names something (a run of capitalised words, not its opening
-    word, not a date) none of whose words the question holds."""
+    word, not a date) none of whose words the question holds; with a `focus` stem (what
+    "which general" asks for), only a name within three words of a word of that stem
+    counts ("General Charles Q. Brown", "economy minister German Gref")."""
     asked = set(re.findall(r"[\w’'-]+", question.lower()))
     for m in _NAME_RUN.finditer(sentence):
+        if focus and not _near(sentence, m.start(), m.end(), focus):
+            continue
         words = [w.strip("’'.").lower() for w in re.findall(r"[\w’'.-]+", m.group(0))]
         words = [re.sub(r"[’']s$", "", w) for w in words if w not in _TITLES and w not in ("of", "de", "la", "von", "van", "and")]
         if words and not any(w in asked for w in words) and not all(_CALENDAR.fullmatch(w) for w in words):
             return True
     return False
+
+
+def _near(sentence: str, start: int, end: int, stem: str, words: int = 3) -> bool:
+    before = re.findall(r"[\w’'-]+", sentence[:start])[-words:]
+    inside = re.findall(r"[\w’'-]+", sentence[start:end])
+    after = re.findall(r"[\w’'-]+", sentence[end:])[:words]
+    return any(t == stem or (len(stem) >= 5 and t.startswith(stem)) for t in terms(" ".join(before + inside + after)))
 
 
 def counts(sentence: str, stem: str) -> bool:

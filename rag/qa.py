@@ -29,8 +29,8 @@ from store import (
     remove_documents,
 )
 
-from .answer import Answer, AnswerSettings, compose
-from .conversation import resolve
+from .answer import Answer, AnswerSettings, FollowUp, compose
+from .conversation import Query, resolve
 from .retrieve import Candidate, RetrievalSettings, retrieve
 
 logger = logging.getLogger(__name__)
@@ -220,10 +220,15 @@ class QA:
         only documents that match (store.Filters) are searched; when none match, the
         Answer abstains and says so."""
         question = check_question(question)
-        vector, candidates = self.retrieve(question, k, history=history, filters=filters)
+        query = resolve(question, list(history or ()))
+        vector, candidates = self._retrieve(query, k, filters)
         if not candidates and filters is not None and not filters.empty and not self.index.matching(filters):
             return Answer(question, f"No indexed document matches the filters ({filters.describe()}).", True, ())
-        return compose(self.index, question, vector, candidates, self.settings.answer)
+        follow_up = None
+        if query.follow_up:  # choose by the question's own words too, and say something new
+            own, *said = self.embedder.encode([question, *query.said])
+            follow_up = FollowUp(own, np.asarray(said, dtype=np.float32).reshape(len(said), own.shape[0]))
+        return compose(self.index, question, vector, candidates, self.settings.answer, follow_up)
 
     def retrieve(
         self,
@@ -234,10 +239,11 @@ class QA:
     ) -> tuple[np.ndarray, list[Candidate]]:
         """The query's vector and its k best chunks: the retrieval `ask` answers from
         (and the evaluation measures)."""
-        question = check_question(question)
+        return self._retrieve(resolve(check_question(question), list(history or ())), k, filters)
+
+    def _retrieve(self, query: Query, k: int, filters: Filters | None) -> tuple[np.ndarray, list[Candidate]]:
         if k < 1:
             raise InputError(f"k must be at least 1, got {k}")
-        query = resolve(question, list(history or ()))
         vector = self.embedder.encode([query.text])[0]
         self.index.refresh()  # documents another process (a corpus-qa ingest) added since
         candidates = retrieve(self.index, query.keywords, vector, k, self.settings.retrieval,

@@ -53,6 +53,15 @@ def test_a_follow_up_is_answered_from_the_earlier_turns_article(bundled_qa):
 
 
 @pytest.mark.slow
+def test_a_follow_up_answers_something_new_not_what_the_last_turn_said(bundled_qa):
+    first = bundled_qa.ask("Which general told the New York Times that sending NATO trainers was inevitable?")
+    assert "Brown" in first.text, first.text
+    follow = bundled_qa.ask("What did he say had to happen first?", history=[first])
+    assert follow.text.split(" [")[0] not in first.text, "the follow-up repeats the last answer"
+    assert "stabilized" in follow.text, follow.text
+
+
+@pytest.mark.slow
 def test_a_standalone_question_with_history_is_answered_as_without_it(bundled_qa):
     history = [bundled_qa.ask(CHAIR)]
     for question in ("Into which Baltic countries did Biden move U.S. troops?",
