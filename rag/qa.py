@@ -244,10 +244,16 @@ class QA:
     def _retrieve(self, query: Query, k: int, filters: Filters | None) -> tuple[np.ndarray, list[Candidate]]:
         if k < 1:
             raise InputError(f"k must be at least 1, got {k}")
-        vector = self.embedder.encode([query.text])[0]
         self.index.refresh()  # documents another process (a corpus-qa ingest) added since
-        candidates = retrieve(self.index, query.keywords, vector, k, self.settings.retrieval,
+        made: list[np.ndarray] = []
+
+        def embed() -> np.ndarray:  # run by retrieve beside the keyword search
+            made.append(self.embedder.encode([query.text])[0])
+            return made[0]
+
+        candidates = retrieve(self.index, query.keywords, embed, k, self.settings.retrieval,
                               filters=filters, prefer=query.prefer)
+        vector = made[0] if made else embed()
         return vector, candidates
 
     def stats(self) -> Stats:

@@ -4,7 +4,9 @@
     query vector -> Chroma top-N sentences -> their chunk  > fuse (normalised scores or RRF)
     query text   -> BM25 top-N chunks (stemmed)          /     -> top-k, no near-duplicates
 
-Filters restrict all three before their top N is taken (a Chroma `where`; a document set
+The keyword search runs beside the query's embedding and the sentence search beside
+the chunk search, in two worker threads (Chroma and numpy release the GIL: on two cores
+a question's three searches overlap). Filters restrict all three before their top N is taken (a Chroma `where`; a document set
 on the keyword side). A follow-up's earlier articles get a bonus (rag.conversation).
 Overlapping chunks of one article, and chunks whose text another already shown has
 (copies of an article), are folded.
@@ -12,6 +14,9 @@ Overlapping chunks of one article, and chunks whose text another already shown h
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +32,7 @@ class RetrievalSettings:
     dense_weight: float = 1.0  # weight of each ranking in the fusion (benchmarks/RESULTS.md: variants)
     sentence_weight: float = 1.0
     keyword_weight: float = 1.5
+    parallel: bool = True  # the searches in two threads beside the embedding (False: one after another)
 
     def __post_init__(self):
         if self.candidates < 1:
@@ -45,12 +51,27 @@ class Candidate:
     keyword: float | None  # BM25 score, when the keyword retriever proposed it
 
 
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="corpus-qa-search")
+        return _POOL
+
+
 def retrieve(
-    index: Index, query: str, vector: np.ndarray, k: int, settings: RetrievalSettings = RetrievalSettings(),
-    filters: Filters | None = None, prefer: dict[str, float] | None = None,
+    index: Index, query: str, vector: np.ndarray | Callable[[], np.ndarray], k: int,
+    settings: RetrievalSettings = RetrievalSettings(), filters: Filters | None = None,
+    prefer: dict[str, float] | None = None,
 ) -> list[Candidate]:
     """The k best chunks for the query, best first; overlapping neighbours and repeated
-    texts are folded. `prefer`: document id -> bonus added to its chunks' fused score."""
+    texts are folded. `vector`: the query's unit vector, or a function that makes it (run
+    while the keyword search goes on). `prefer`: document id -> bonus added to its
+    chunks' fused score."""
     n = max(settings.candidates, k)
     where, allowed = None, None
     if filters is not None and not filters.empty:
@@ -59,9 +80,13 @@ def retrieve(
             return []
         where = filters.where(matching if filters.needs_ids else None)
         allowed = matching
+    submit = _pool().submit if settings.parallel else _Done
+    keyword_job = submit(index.keyword, query, n, allowed) if settings.keyword_weight else None
+    vector = vector() if callable(vector) else vector
+    sentence_job = submit(index.dense_sentences, vector, n, where) if settings.sentence_weight else None
     dense = index.dense(vector, n, where) if settings.dense_weight else []
-    sentences = index.dense_sentences(vector, n, where) if settings.sentence_weight else []
-    keyword = index.keyword(query, n, allowed) if settings.keyword_weight else []
+    sentences = sentence_job.result() if sentence_job else []
+    keyword = keyword_job.result() if keyword_job else []
     fused = fuse(
         [
             (settings.dense_weight, [(c.id, s) for c, s in dense]),
@@ -92,6 +117,16 @@ def retrieve(
         if len(picked) == k:
             break
     return picked
+
+
+class _Done:
+    """A job run at once in this thread, with a Future's result()."""
+
+    def __init__(self, fn, *args):
+        self.value = fn(*args)
+
+    def result(self):
+        return self.value
 
 
 def fuse(rankings: list[tuple[float, list[tuple[str, float]]]], settings: RetrievalSettings) -> list[tuple[str, float]]:
