@@ -161,11 +161,22 @@ class SentenceTransformerEmbedder:
         A span whose tokens fell past the model's length limit is encoded on its own.
         `progress`, if given, is called with the number of texts done in each batch.
         """
+        text_sums, text_counts, span_sums, span_counts = self.span_sums(texts, spans, progress)
+        return _unit(text_sums / np.maximum(text_counts, 1)[:, None]), [_unit(v) for v in span_sums]
+
+    def span_sums(self, texts, spans, progress=None):
+        """One forward pass per text: the sum and the number of its attended token vectors,
+        and for each character span in it the sum and number of the token vectors inside
+        it (the ingredients of mean pooling, so that pools can be merged: a chunk's vector
+        from its sentences' tokens). A span whose tokens fell past the model's length limit
+        is encoded on its own (its sum: its unit vector; its count: 1)."""
         onnx = self.onnx if self.onnx_ingest else None
         dimension = onnx.dimension if onnx is not None else self.dimension
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        text_vectors = np.zeros((len(texts), dimension), dtype=np.float32)
-        span_vectors: list[np.ndarray] = [np.zeros((len(s), dimension), np.float32) for s in spans]
+        text_sums = np.zeros((len(texts), dimension), dtype=np.float32)
+        text_counts = np.zeros(len(texts), dtype=np.float32)
+        span_sums: list[np.ndarray] = [np.zeros((len(s), dimension), np.float32) for s in spans]
+        span_counts: list[np.ndarray] = [np.zeros(len(s), np.float32) for s in spans]
         missing: list[tuple[int, int]] = []
         for at in range(0, len(order), self.batch_size):
             batch = order[at : at + self.batch_size]
@@ -174,27 +185,42 @@ class SentenceTransformerEmbedder:
                 tokens, mask, offsets = onnx.token_vectors(batch_texts)
             else:
                 tokens, mask, offsets = self._torch_token_vectors(batch_texts)
-            text_vectors[batch] = _unit(_mean_pool(tokens, mask))
+            text_sums[batch] = (tokens * mask[..., None]).sum(axis=1)
+            text_counts[batch] = mask.sum(axis=1)
             for row, i in enumerate(batch):
                 if not len(spans[i]):
                     continue
                 starts, ends = offsets[row, :, 0], offsets[row, :, 1]
                 real = mask[row] & (ends > starts)
                 bounds = np.asarray(spans[i]).reshape(-1, 2)
-                # inside[j, t]: token t lies in span j; a span's vector is the mean of its tokens
+                # inside[j, t]: token t lies in span j
                 inside = real & (starts >= bounds[:, :1]) & (ends <= bounds[:, 1:])
-                counts = inside.sum(axis=1)
-                sums = inside.astype(np.float32) @ tokens[row]
-                found = counts > 0
-                span_vectors[i][found] = sums[found] / counts[found, None]
-                missing.extend((i, int(j)) for j in np.flatnonzero(~found))
+                span_counts[i] = inside.sum(axis=1).astype(np.float32)
+                span_sums[i] = inside.astype(np.float32) @ tokens[row]
+                missing.extend((i, int(j)) for j in np.flatnonzero(span_counts[i] == 0))
             if progress:
                 progress(len(batch))
         if missing:
             extra = self.encode([texts[i][slice(*spans[i][j])] for i, j in missing])
             for (i, j), vector in zip(missing, extra):
-                span_vectors[i][j] = vector
-        return text_vectors, [_unit(v) for v in span_vectors]
+                span_sums[i][j], span_counts[i][j] = vector, 1.0
+        return text_sums, text_counts, span_sums, span_counts
+
+    @property
+    def max_tokens(self) -> int:
+        """The model's sequence limit, special tokens included."""
+        if self.onnx_ingest and self.onnx is not None:
+            return self.onnx.max_length
+        return int(self.model.max_seq_length)
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """How many tokens each text is, without special tokens (words are tokenised one by
+        one, so the count of a run of sentences is the sum of theirs)."""
+        if self.onnx_ingest and self.onnx is not None:
+            tokenizer = self.onnx.tokenizer
+            return [len(e.ids) for e in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+        tokenizer = self.model.tokenizer
+        return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
     def _torch_token_vectors(self, texts: list[str]):
         """(token vectors, attention mask as bool, character offsets) from sentence-transformers."""
