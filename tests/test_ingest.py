@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import rag
@@ -343,3 +344,46 @@ def test_an_unreachable_chroma_server_is_a_store_error(tmp_path):
 def test_bad_collection_name_is_a_store_error(tmp_path):
     with pytest.raises(store.StoreError, match=r"bad collection name 'a b': use 3-52 letters"):
         store.Index.open(path=tmp_path / "index", collection="a b")
+
+
+class TokenCountingEmbedder(CountingEmbedder):
+    """The real model; counts the tokens of every text it is asked to encode at ingest."""
+
+    def __init__(self, inner):
+        super().__init__(inner)
+        self.tokens = 0
+        self.max_tokens = inner.max_tokens
+        self.token_counts = inner.token_counts
+
+    def encode_with_spans(self, texts, spans, progress=None):
+        self.tokens += sum(self.inner.token_counts(texts))
+        return super().encode_with_spans(texts, spans, progress)
+
+    def span_sums(self, texts, spans, progress=None):
+        self.tokens += sum(self.inner.token_counts(texts))
+        return self.inner.span_sums(texts, spans, progress)
+
+
+def test_windows_encode_each_sentence_once_and_pool_every_chunk_and_sentence(embedder):
+    from store.documents import Document
+    from store.ingest import ChunkingOptions, _embed_batch, _embed_windows
+
+    from store.documents import parse
+
+    path = max(rag.bundled_corpus().glob("*.txt"), key=lambda p: p.stat().st_size)  # a real news article
+    doc = parse(path.read_text(encoding="utf-8"), path.name, str(path))
+    chunks = ChunkingOptions().chunk(doc.id, doc.text)
+    windows, per_chunk = TokenCountingEmbedder(embedder), TokenCountingEmbedder(embedder)
+    [(_, _, w_chunks, w_sentences)] = _embed_windows(windows, [(doc, chunks)], None)
+    [(_, _, c_chunks, c_sentences)] = _embed_batch(per_chunk, [(doc, chunks)], None)
+    assert len(chunks) > 4 and windows.tokens < 0.8 * per_chunk.tokens, (windows.tokens, per_chunk.tokens)
+    assert w_chunks.shape == c_chunks.shape == (len(chunks), 384)
+    assert set(w_sentences) == set(c_sentences) == {s for c in chunks for s in c.sentences}
+    assert np.allclose(np.linalg.norm(w_chunks, axis=1), 1.0, atol=1e-5)
+    chunk_cos = (w_chunks * c_chunks).sum(axis=1)
+    sentence_cos = np.array([w_sentences[s] @ c_sentences[s] for s in w_sentences])
+    # the same text read in a wider context: close, not equal; a chunk pooled from the wrong
+    # tokens (another chunk's) would fall far below
+    assert chunk_cos.min() > 0.85 and sentence_cos.mean() > 0.85, (chunk_cos.round(3), sentence_cos.mean())
+    wrong = (w_chunks * np.roll(c_chunks, len(chunks) // 2, axis=0)).sum(axis=1)
+    assert chunk_cos.mean() > wrong.mean() + 0.1, (chunk_cos.mean(), wrong.mean())
