@@ -290,7 +290,8 @@ class Index:
                 yield chunk_id, embedding_text(m.get("title", ""), text), m["doc_id"], int(m.get("n_chunks", -1))
 
     def keyword(self, query: str, n: int, documents: Sequence[str] | None = None) -> list[KeywordHit]:
-        return self.keyword_index().search(query, n, documents)
+        """A question's keyword search: a keyword index brought up to date here is saved after it."""
+        return self.keywords.current(save_later=True).search(query, n, documents)
 
     @server_errors
     def keyword_index(self) -> KeywordIndex:

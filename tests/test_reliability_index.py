@@ -184,6 +184,7 @@ def test_a_keyword_index_saved_with_other_bm25_parameters_is_rebuilt(index_copy,
     index = store.Index.open(path=index_copy)
     query = "Ukraine Defense Contact Group chairman Healey"
     assert index.keyword(query, 5) == bundled_qa.index.keyword(query, 5)
+    index.keywords.wait_saved()  # a question's path saves the rebuilt copy after answering
     current = json.loads((_keyword_dir(index_copy) / "meta.json").read_text())["copy"]
     params = json.loads((_keyword_dir(index_copy) / current / "bm25" / "params.index.json").read_text())
     assert (params["k1"], params["b"]) == (K1, B)
