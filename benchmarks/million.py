@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ._common import footer, header, load1, parser, peak_rss_mb, rss_mb, summary_ms
-from .scale import VOCAB, FixedVector, make_word, synthetic_docs, unit, words
+from .scale import VOCAB, ask_seconds, make_word, synthetic_docs, unit
 from .server import Server
 
 BATCH = 200
@@ -78,22 +78,10 @@ def build(index, server: Server, root: Path, lexicon: list[str], target: int, bu
 
 
 def measure(index, server: Server, lexicon: list[str], questions: int) -> str:
-    from rag import QA
-
     t = time.perf_counter()
     index.keyword_index()
     keyword_s = time.perf_counter() - t
-    embedder = FixedVector()
-    qa = QA(index, embedder)
-    rng = np.random.default_rng(99)
-    asks = [(" ".join(lexicon[i] for i in words(rng, 6)), unit(rng, 1)[0]) for _ in range(questions + 5)]
-    seconds = []
-    for n, (q, v) in enumerate(asks):
-        embedder.vector = v
-        t = time.perf_counter()
-        qa.ask(q)
-        if n >= 5:
-            seconds.append(time.perf_counter() - t)
+    seconds = ask_seconds(index, lexicon, np.random.default_rng(99), questions)
     disk = sum(f.stat().st_size for f in (server.folder / "data").rglob("*") if f.is_file()) / 2**20
     return (f"measured at {index.count():,} chunks: keyword index built from the collection in {keyword_s:.1f} s "
             f"(client RSS after {rss_mb():,.0f} MB, peak {peak_rss_mb():,.0f} MB); ask without query embedding "

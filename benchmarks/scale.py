@@ -118,6 +118,24 @@ class FixedVector:
         return self.vector[None, :]
 
 
+def ask_seconds(index, lexicon: list[str], rng: np.random.Generator, questions: int, warm: int = 5) -> list[float]:
+    """Seconds of each of `questions` QA.ask calls without the query embedding (random
+    words of the lexicon, a random unit vector), after `warm` untimed ones."""
+    from rag import QA
+
+    embedder = FixedVector()
+    qa = QA(index, embedder)
+    asks = [(" ".join(lexicon[i] for i in words(rng, 6)), unit(rng, 1)[0]) for _ in range(questions + warm)]
+    seconds = []
+    for n, (q, v) in enumerate(asks):
+        embedder.vector = v
+        t = time.perf_counter()
+        qa.ask(q)
+        if n >= warm:
+            seconds.append(time.perf_counter() - t)
+    return seconds
+
+
 def measure(folder: Path, questions: int) -> dict:
     from rag import QA
     from store import Index

@@ -109,10 +109,9 @@ def latency_figures(kind, work, server, embedder, n) -> str:
 
 
 def scale_figures(size: int, work: Path, server: Server, questions: int) -> str:
-    from rag import QA
     from store import Index
 
-    from .scale import VOCAB, FixedVector, make_word, synthetic_docs, unit, words
+    from .scale import VOCAB, ask_seconds, make_word, synthetic_docs, unit
 
     rng = np.random.default_rng(1)
     lexicon = [make_word(i) for i in range(VOCAB)]
@@ -136,16 +135,7 @@ def scale_figures(size: int, work: Path, server: Server, questions: int) -> str:
     start = time.perf_counter()
     index.keyword_index()
     keyword = time.perf_counter() - start
-    embedder = FixedVector()
-    qa = QA(index, embedder)
-    asks = [(" ".join(lexicon[i] for i in words(rng, 6)), unit(rng, 1)[0]) for _ in range(questions + 5)]
-    seconds = []
-    for n, (q, v) in enumerate(asks):
-        embedder.vector = v
-        t = time.perf_counter()
-        qa.ask(q)
-        if n >= 5:
-            seconds.append(time.perf_counter() - t)
+    seconds = ask_seconds(index, lexicon, rng, questions)
     disk = sum(f.stat().st_size for f in (server.folder / "data").rglob("*") if f.is_file()) / 2**20
     return (f"  server, {size:,} chunks: writes {writes:.0f} s, keyword index {keyword:.1f} s, "
             f"server data {disk:,.0f} MB, server peak RSS {server.rss_mb():,.0f} MB; "

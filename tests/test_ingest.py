@@ -365,7 +365,6 @@ class TokenCountingEmbedder(CountingEmbedder):
 
 
 def test_windows_encode_each_sentence_once_and_pool_every_chunk_and_sentence(embedder):
-    from store.documents import Document
     from store.ingest import ChunkingOptions, _embed_batch, _embed_windows
 
     from store.documents import parse
