@@ -13,7 +13,7 @@ answer says the corpus does not answer, and the passages are marked low.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -72,12 +72,14 @@ class Answer:
 
 @dataclass(frozen=True)
 class FollowUp:
-    """A follow-up question's own vector (its retrieval vector carries the earlier turn)
-    and the vectors of what the last turn answered: its answer is chosen by the mean of
-    the two question vectors, away from what was already said."""
+    """A follow-up question's own vector (its retrieval vector carries the earlier turn),
+    the articles the last turn cited and the vectors of what it answered: the answer is
+    chosen by the mean of the two question vectors, from those articles rather than
+    others, and away from what was already said."""
 
     own: np.ndarray
     said: np.ndarray  # (n, dim), may be empty
+    prefer: dict[str, float] = field(default_factory=dict)  # the last turn's articles: doc id -> bonus
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,7 @@ def score_sentences(
         score = relevance + (settings.cue_weight if cue and offers(cue, text) else 0.0)
         if follow_up is not None:
             score += float(v @ follow_up.own - v @ vector) / 2  # the mean of the two questions' cosines
+            score += follow_up.prefer.get(candidates[i].chunk.doc_id, 0.0)
             if len(follow_up.said):
                 score -= settings.repeat_penalty * float(np.max(follow_up.said @ v))
         out.append(_Sentence(i, span, relevance, score, covers))

@@ -33,7 +33,9 @@ _ANAPHORA = re.compile(
 )
 _ELLIPSIS = re.compile(r"^\W*(?:and|but|also|what about|how about|what else|anything else)\b", re.I)
 _NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+)*")
-PREFER_BONUS = 0.5  # added to a fused score (three rankings, each scaled to 0-1) of an earlier turn's article
+# added to a fused score (three rankings, each scaled to 0-1) of an earlier turn's article,
+# and to the answer score of its sentences (rag.answer.FollowUp)
+PREFER_BONUS = 0.5
 
 
 @dataclass(frozen=True)

@@ -227,7 +227,8 @@ class QA:
         follow_up = None
         if query.follow_up:  # choose by the question's own words too, and say something new
             own, *said = self.embedder.encode([question, *query.said])
-            follow_up = FollowUp(own, np.asarray(said, dtype=np.float32).reshape(len(said), own.shape[0]))
+            follow_up = FollowUp(own, np.asarray(said, dtype=np.float32).reshape(len(said), own.shape[0]),
+                                 query.prefer)
         return compose(self.index, question, vector, candidates, self.settings.answer, follow_up)
 
     def retrieve(
