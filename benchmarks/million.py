@@ -1,7 +1,7 @@
-"""1,000,000 chunks on a Chroma server, built over as many runs as it takes, then measured.
+"""1,000,000 chunks on a Chroma server (or embedded), built over as many runs as it takes, then measured.
 
     .venv/bin/python -m benchmarks.million [--root /tmp/corpus-qa-million] [--chunks 1000000]
-        [--for SECONDS] [--measure] [--questions 200]
+        [--for SECONDS] [--measure] [--questions 200] [--embedded]
 
 Each run starts `chroma run` on a free 127.0.0.1 port over ROOT/data (kept between runs),
 counts the complete documents already there (the `-documents` collection: a document
@@ -17,7 +17,8 @@ chunks, the server's RSS, the 1-min load): the build's history across runs.
 Once the index is full (or with --measure at any size), the run measures: the keyword
 index built from the collection (time, client RSS), --questions asks without the query
 embedding (p50/p95; BM25, both dense queries, fusion, sentence scoring), server data on
-disk, and the server's peak RSS in this run.
+disk, and the server's peak RSS in this run. `--embedded` does the same in an embedded
+Chroma under ROOT/embedded (the RSS figures are then this process's).
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ BATCH = 200
 COLLECTION = "million"
 
 
-def server_rss_mb(server: Server, field: str = "VmRSS:") -> float:
-    status = Path(f"/proc/{server.proc.pid}/status").read_text()
+def server_rss_mb(server: Server | None, field: str = "VmRSS:") -> float:
+    """The server's RSS (or, embedded, this process's)."""
+    status = Path(f"/proc/{server.proc.pid if server else 'self'}/status").read_text()
     return next(int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith(field))
 
 
@@ -52,12 +54,12 @@ def batch_rows(lexicon: list[str], first: int) -> list:
     return rows
 
 
-def build(index, server: Server, root: Path, lexicon: list[str], target: int, budget: float, run: str) -> dict:
+def build(index, server: Server | None, root: Path, lexicon: list[str], target: int, budget: float, run: str) -> dict:
     done = index._docs.count() // BATCH * BATCH  # complete documents, rounded down to a batch
     chunks = index.count()
     start = time.monotonic()
     first_chunks, last_print = chunks, start
-    with open(root / "progress.jsonl", "a") as log:
+    with open(root / ("progress.jsonl" if server else "progress-embedded.jsonl"), "a") as log:
         while chunks < target and time.monotonic() - start < budget:
             index.touch(pending=True)
             index.add_many(batch_rows(lexicon, done))
@@ -77,12 +79,13 @@ def build(index, server: Server, root: Path, lexicon: list[str], target: int, bu
     return {"docs": done, "chunks": chunks, "written": chunks - first_chunks, "seconds": seconds}
 
 
-def measure(index, server: Server, lexicon: list[str], questions: int) -> str:
+def measure(index, server: Server | None, lexicon: list[str], questions: int) -> str:
     t = time.perf_counter()
     index.keyword_index()
     keyword_s = time.perf_counter() - t
     seconds = ask_seconds(index, lexicon, np.random.default_rng(99), questions)
-    disk = sum(f.stat().st_size for f in (server.folder / "data").rglob("*") if f.is_file()) / 2**20
+    data = server.folder / "data" if server else Path(index.where)
+    disk = sum(f.stat().st_size for f in data.rglob("*") if f.is_file()) / 2**20
     return (f"measured at {index.count():,} chunks: keyword index built from the collection in {keyword_s:.1f} s "
             f"(client RSS after {rss_mb():,.0f} MB, peak {peak_rss_mb():,.0f} MB); ask without query embedding "
             f"{summary_ms(seconds)}; server data {disk:,.0f} MB; server peak RSS this run "
@@ -97,6 +100,8 @@ def main() -> int:
                    help="stop writing after this long (the next run goes on)")
     p.add_argument("--measure", action="store_true", help="measure at the current size even when not full")
     p.add_argument("--questions", type=int, default=200)
+    p.add_argument("--embedded", action="store_true",
+                   help="build in an embedded Chroma under ROOT/embedded instead of on a server")
     args = p.parse_args()
     header("million", args)
     from store import Index
@@ -105,9 +110,10 @@ def main() -> int:
     root.mkdir(parents=True, exist_ok=True)
     lexicon = [make_word(i) for i in range(VOCAB)]
     run = uuid.uuid4().hex[:8]
-    server = Server(root)
+    server = None if args.embedded else Server(root)
     try:
-        index = Index.open(url=server.url, collection=COLLECTION, cache=root / "cache")
+        index = (Index.open(path=root / "embedded", collection=COLLECTION) if server is None
+                 else Index.open(url=server.url, collection=COLLECTION, cache=root / "cache"))
         before = index.count()
         print(f"run {run}: the server holds {before:,} chunks; writing up to {args.chunks:,}", flush=True)
         b = build(index, server, root, lexicon, args.chunks, args.budget, run)
@@ -119,7 +125,8 @@ def main() -> int:
         else:
             print(f"not full yet ({b['chunks']:,} of {args.chunks:,}): run again to go on", flush=True)
     finally:
-        server.stop()
+        if server is not None:
+            server.stop()
     footer()
     return 0
 
