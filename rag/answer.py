@@ -3,8 +3,10 @@
 A sentence's relevance is its cosine similarity to the question (vectors stored at ingest)
 plus a little for the question's content words it contains; to choose the answer, a cue
 for the kind of answer asked for is added (rag.cues: "how many X" prefers a sentence that
-counts X, "when" one with a date, "who" one with a name, "which countries" a list). The
-top passages are shown best sentence first. The answer is the best sentence, followed by
+counts X, "when" one with a date, "who" one with a name, "which countries" a list, "how
+quickly" a number, "which racecourse" a name). A follow-up's answer is chosen with its
+own words too, from the last turn's articles, and not repeating what that turn said
+(FollowUp). The top passages are shown best sentence first. The answer is the best sentence, followed by
 `[n]` where passages[n-1] holds it, and a second sentence when it scores nearly as well
 and holds question words the first lacks (the other half of a two-part question, or the
 sentence that completes the first). When no sentence's relevance clears the floor, the
@@ -195,8 +197,7 @@ def score_sentences(
             continue
         text = _text(candidates[i].chunk, span)
         covers = matched(asked, set(terms(text)))
-        words = settings.keyword_weight * share(asked, covers)
-        relevance = float(v @ vector) + words
+        relevance = float(v @ vector) + settings.keyword_weight * share(asked, covers)
         score = relevance + (settings.cue_weight if cue and offers(cue, text) else 0.0)
         if follow_up is not None:
             score += float(v @ follow_up.own - v @ vector) / 2  # the mean of the two questions' cosines
