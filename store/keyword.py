@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import threading
+from collections import OrderedDict
 import time
 import uuid
 from collections import Counter
@@ -54,6 +55,9 @@ def _stemmer():
     import Stemmer
 
     return Stemmer.Stemmer("english")
+
+
+WEIGHT_CACHE = 4_000_000  # postings whose weights a view keeps (8 bytes each: at most 32 MB)
 
 
 def terms(text: str) -> list[str]:
@@ -189,6 +193,10 @@ class KeywordIndex:
         # the length part of BM25's denominator, per position (float32, as bm25s scored)
         self._norm = (K1 * (1 - B + B * lengths.astype(np.float64) / self.avgdl)).astype(np.float32)
         self._alive_ids: list[str] | None = None
+        # a term's (positions, BM25 weights) in this view, for the next question that asks it
+        self._weights: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._weights_held = 0  # postings in _weights
+        self._weights_lock = threading.Lock()
 
     # -- making -----------------------------------------------------------------------
     @classmethod
@@ -310,18 +318,8 @@ class KeywordIndex:
         if not self.n or n < 1:
             return []
         scores = None
-        weights: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for term in terms(query):  # a repeated query word counts once per occurrence (as bm25s did)
-            if term not in weights:
-                positions, counts = self._postings(term)
-                if not len(positions):
-                    weights[term] = (positions, np.zeros(0))
-                    continue
-                tf = counts.astype(np.float32)
-                tf /= tf + np.take(self._norm, positions)  # np.take and np.add.at: 3x faster than [] here
-                tf *= np.float32(_idf(self.n, len(positions)))
-                weights[term] = (positions, tf)
-            positions, w = weights[term]
+            positions, w = self._term_weights(term)
             if len(positions):
                 if scores is None:
                     scores = np.zeros(self._size, dtype=np.float32)
@@ -340,10 +338,37 @@ class KeywordIndex:
         ranked = sorted(((-scores[p], self._all_ids[p]) for p in hits))[:n]
         return [KeywordHit(i, float(-s)) for s, i in ranked]
 
+    def _term_weights(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """The live positions holding `term` and its BM25 weight at each, kept for the next
+        questions (up to WEIGHT_CACHE postings per view, least recently asked dropped first):
+        common terms cost most to weigh and are asked most."""
+        with self._weights_lock:
+            got = self._weights.get(term)
+            if got is not None:
+                self._weights.move_to_end(term)
+                return got
+        positions, counts = self._postings(term)
+        if len(positions):
+            tf = counts.astype(np.float32)
+            tf /= tf + np.take(self._norm, positions)  # np.take and np.add.at: 3x faster than [] here
+            tf *= np.float32(_idf(self.n, len(positions)))
+            got = (positions, tf)
+        else:
+            got = (positions, np.zeros(0, np.float32))
+        with self._weights_lock:
+            if term not in self._weights and len(positions) <= WEIGHT_CACHE:
+                self._weights[term] = got
+                self._weights_held += len(positions)
+                while self._weights_held > WEIGHT_CACHE:
+                    _, (dropped, _) = self._weights.popitem(last=False)
+                    self._weights_held -= len(dropped)
+        return got
+
     def memory_bytes(self) -> int:
         """What the arrays and matrices of this view hold, and (roughly) its id strings."""
         arrays = sum(s.matrix.data.nbytes + s.matrix.indices.nbytes + s.matrix.indptr.nbytes for s in self.segments)
         arrays += self._lengths.nbytes + self._alive.nbytes + self._doc_code.nbytes + self._norm.nbytes
+        arrays += 8 * self._weights_held
         strings = 8 * len(self._all_ids) * 2 + sum(49 + len(i) for i in self._all_ids[:1000]) * len(self._all_ids) / max(
             1, min(1000, len(self._all_ids))) * 2
         return int(arrays + strings + 100 * (len(self._vocab) + len(self._codes) + len(self.documents)))
