@@ -60,8 +60,6 @@ _DATE = re.compile(
     re.I,
 )
 _CALENDAR = re.compile(rf"(?:{_MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday)")
-# a capitalised word that does not open the sentence ("... Leavitt said", "John Healey")
-_NAME = re.compile(r"(?<=[\w,;:’'”\"]\s)[A-Z][a-z’'-]+")
 # a run of capitalised words ("Queen of the Sky", "South Korea's Hyundai Motor"), not opening the sentence
 _NAME_RUN = re.compile(r"(?<=[\w,;:’'”\"(]\s)[A-Z][\w’'.-]*(?:\s+(?:(?:of|the|de|la|von|van|and)\s+)?[A-Z][\w’'.-]*)*")
 _TITLES = {"mr", "mrs", "ms", "dr", "sir", "lord", "lady", "mp", "the", "a", "an", "he", "she", "it", "they", "we", "i"}

@@ -161,22 +161,20 @@ class SentenceTransformerEmbedder:
         A span whose tokens fell past the model's length limit is encoded on its own.
         `progress`, if given, is called with the number of texts done in each batch.
         """
-        text_sums, text_counts, span_sums, span_counts = self.span_sums(texts, spans, progress)
-        return _unit(text_sums / np.maximum(text_counts, 1)[:, None]), [_unit(v) for v in span_sums]
+        text_sums, span_sums = self.span_sums(texts, spans, progress)
+        return _unit(text_sums), [_unit(v) for v in span_sums]  # a mean's direction is its sum's
 
     def span_sums(self, texts, spans, progress=None):
-        """One forward pass per text: the sum and the number of its attended token vectors,
-        and for each character span in it the sum and number of the token vectors inside
-        it (the ingredients of mean pooling, so that pools can be merged: a chunk's vector
-        from its sentences' tokens). A span whose tokens fell past the model's length limit
-        is encoded on its own (its sum: its unit vector; its count: 1)."""
+        """One forward pass per text: the sum of its attended token vectors, and for each
+        character span in it the sum of the token vectors inside it (mean pooling before
+        the division, so that pools can be merged: a chunk's vector from its sentences'
+        tokens). A span whose tokens fell past the model's length limit is encoded on its
+        own (its sum: its unit vector)."""
         onnx = self.onnx if self.onnx_ingest else None
         dimension = onnx.dimension if onnx is not None else self.dimension
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         text_sums = np.zeros((len(texts), dimension), dtype=np.float32)
-        text_counts = np.zeros(len(texts), dtype=np.float32)
         span_sums: list[np.ndarray] = [np.zeros((len(s), dimension), np.float32) for s in spans]
-        span_counts: list[np.ndarray] = [np.zeros(len(s), np.float32) for s in spans]
         missing: list[tuple[int, int]] = []
         for at in range(0, len(order), self.batch_size):
             batch = order[at : at + self.batch_size]
@@ -186,7 +184,6 @@ class SentenceTransformerEmbedder:
             else:
                 tokens, mask, offsets = self._torch_token_vectors(batch_texts)
             text_sums[batch] = (tokens * mask[..., None]).sum(axis=1)
-            text_counts[batch] = mask.sum(axis=1)
             for row, i in enumerate(batch):
                 if not len(spans[i]):
                     continue
@@ -195,16 +192,15 @@ class SentenceTransformerEmbedder:
                 bounds = np.asarray(spans[i]).reshape(-1, 2)
                 # inside[j, t]: token t lies in span j
                 inside = real & (starts >= bounds[:, :1]) & (ends <= bounds[:, 1:])
-                span_counts[i] = inside.sum(axis=1).astype(np.float32)
                 span_sums[i] = inside.astype(np.float32) @ tokens[row]
-                missing.extend((i, int(j)) for j in np.flatnonzero(span_counts[i] == 0))
+                missing.extend((i, int(j)) for j in np.flatnonzero(~inside.any(axis=1)))
             if progress:
                 progress(len(batch))
         if missing:
             extra = self.encode([texts[i][slice(*spans[i][j])] for i, j in missing])
             for (i, j), vector in zip(missing, extra):
-                span_sums[i][j], span_counts[i][j] = vector, 1.0
-        return text_sums, text_counts, span_sums, span_counts
+                span_sums[i][j] = vector
+        return text_sums, span_sums
 
     @property
     def max_tokens(self) -> int:

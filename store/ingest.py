@@ -214,8 +214,7 @@ def _embed_windows(embedder, batch: list[tuple[Document, list[Chunk]]], progress
     for doc, chunks in batch:
         sentences = sorted({s for c in chunks for s in c.sentences})
         title = embedding_text(doc.title, "")
-        title_tokens, *lengths = embedder.token_counts([title, *(doc.text[a:b] for a, b in sentences)]) if title else \
-            (0, *embedder.token_counts([doc.text[a:b] for a, b in sentences]))
+        title_tokens, *lengths = embedder.token_counts([title, *(doc.text[a:b] for a, b in sentences)])
         window_of: dict[tuple[int, int], tuple[int, int]] = {}  # sentence -> (window, its row in the window)
         at = 0
         while at < len(sentences):
@@ -231,7 +230,7 @@ def _embed_windows(embedder, batch: list[tuple[Document, list[Chunk]]], progress
             texts.append(title + doc.text[start : sentences[at - 1][1]])
             spans.append(rows)
         plans.append((doc, chunks, window_of, bool(title)))
-    _, _, sums, _ = embedder.span_sums(texts, spans)
+    _, sums = embedder.span_sums(texts, spans)
     out = []
     for doc, chunks, window_of, titled in plans:
         sentence_vectors = {}
