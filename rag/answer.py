@@ -70,6 +70,7 @@ class Answer:
     text: str
     abstained: bool
     passages: tuple[Passage, ...]
+    notes: tuple[str, ...] = ()  # how this answer was made, when not as usual (e.g. without the keyword side)
 
 
 @dataclass(frozen=True)
@@ -187,8 +188,8 @@ def score_sentences(
     spans = [(i, span) for i, cand in enumerate(candidates[: settings.passages]) for span in cand.chunk.sentences]
     ids = [sentence_id(candidates[i].chunk.doc_id, span) for i, span in spans]
     vectors = index.sentence_vectors(list(dict.fromkeys(ids)))
-    keyword_index = index.keyword_index()
-    asked = {t: keyword_index.idf(t) for t in set(terms(question))}
+    keyword_index = index.keyword_index(wait=False)  # None while it is built: every word weighs the same
+    asked = {t: keyword_index.idf(t) if keyword_index else 1.0 for t in set(terms(question))}
     cue = cue_of(question)
     out = []
     for (i, span), sid in zip(spans, ids):

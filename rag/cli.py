@@ -258,6 +258,7 @@ def answer_json(answer) -> dict:
              "published": p.published, "outlet": p.outlet, "url": p.url}
             for p in answer.passages
         ],
+        "notes": list(answer.notes),
     }
 
 
@@ -340,6 +341,7 @@ def render_text(answer) -> str:
             lines.append(f"    {p.url}")
         snippet = p.text if len(p.text) <= 300 else p.text[:297] + "..."
         lines.append("    " + snippet.replace("\n", " "))
+    lines += [f"Note: {note}" for note in answer.notes]
     return "\n".join(lines)
 
 

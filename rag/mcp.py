@@ -69,6 +69,7 @@ class AskResult(BaseModel):
     answer: str = Field(description="the extractive answer; [n] cites passages[n-1]")
     abstained: bool = Field(description="true when the corpus does not answer (the answer says so)")
     passages: list[PassageOut]
+    notes: list[str] = Field(default=[], description="how the answer was made, when not as usual")
 
 
 class SearchResult(BaseModel):
@@ -143,7 +144,7 @@ def build_server(qa: QA) -> MCPServer:
         with user_errors():
             answer = qa.ask(question, k=k, history=history or (), filters=filters(since, until, outlets, sources))
         return AskResult(answer=answer.text, abstained=answer.abstained,
-                         passages=[PassageOut.model_validate(p) for p in answer.passages])
+                         passages=[PassageOut.model_validate(p) for p in answer.passages], notes=list(answer.notes))
 
     @server.tool(annotations=READ_ONLY)
     def search(question: Question, k: K = 5, since: Since = None, until: Until = None, outlets: Outlets = None,

@@ -3,6 +3,7 @@ earlier turns of a conversation and filters), list, show and remove documents.""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -36,6 +37,8 @@ from .retrieve import Candidate, RetrievalSettings, retrieve
 logger = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 2000
 DEFAULT_INDEX = ".corpus-qa"
+KEYWORD_BUILDING = ("The keyword index of this collection is being built in the background: this answer comes "
+                    "from vector search alone (exact names and rare words may rank lower until it is ready).")
 
 
 def bundled_corpus() -> Path:
@@ -229,7 +232,10 @@ class QA:
             own, *said = self.embedder.encode([question, *query.said])
             follow_up = FollowUp(own, np.asarray(said, dtype=np.float32).reshape(len(said), own.shape[0]),
                                  query.prefer)
-        return compose(self.index, question, vector, candidates, self.settings.answer, follow_up)
+        answer = compose(self.index, question, vector, candidates, self.settings.answer, follow_up)
+        if self.index.keywords.building:
+            answer = dataclasses.replace(answer, notes=(KEYWORD_BUILDING,))
+        return answer
 
     def retrieve(
         self,

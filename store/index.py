@@ -127,7 +127,7 @@ class Index:
                 (chunk_id, embedding_text(m.get("title", ""), text), m["doc_id"])
                 for chunk_id, text, m in self._all(self._chunks, "documents", "metadatas", with_ids=True)
             ),
-            pending=PENDING,
+            pending=PENDING, count=self.count,
         )
 
     def _open_collections(self, client, create: bool) -> None:
@@ -290,13 +290,22 @@ class Index:
                 yield chunk_id, embedding_text(m.get("title", ""), text), m["doc_id"], int(m.get("n_chunks", -1))
 
     def keyword(self, query: str, n: int, documents: Sequence[str] | None = None) -> list[KeywordHit]:
-        """A question's keyword search: a keyword index brought up to date here is saved after it."""
-        return self.keywords.current(save_later=True).search(query, n, documents)
+        """A question's keyword search: a keyword index brought up to date here is saved after it.
+        While a large one is rebuilt in the background, nothing (store.keyword.KeywordSync)."""
+        index = self.keywords.current(save_later=True, wait=False)
+        return index.search(query, n, documents) if index is not None else []
 
     @server_errors
-    def keyword_index(self) -> KeywordIndex:
-        """The keyword index for the collection as it is now (store.keyword.KeywordSync)."""
-        return self.keywords.current()
+    def keyword_index(self, wait: bool = True) -> KeywordIndex | None:
+        """The keyword index for the collection as it is now (store.keyword.KeywordSync);
+        with `wait=False`, None while a large one is rebuilt in the background."""
+        return self.keywords.current(wait=wait)
+
+    @server_errors
+    def keyword_after_write(self) -> None:
+        """After an ingest or removal here: the keyword index up to date and saved, unless
+        that is a large rebuild from nothing (store.keyword.KeywordSync.after_write)."""
+        self.keywords.after_write()
 
     @server_errors
     def chunks(self, ids: Sequence[str]) -> dict[str, StoredChunk]:

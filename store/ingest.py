@@ -85,7 +85,7 @@ def remove_documents(index: Index, doc_ids: Sequence[str]) -> int:
         for doc_id in doc_ids:
             index.delete_document(doc_id)
         index.touch()
-    index.keyword_index()
+    index.keyword_after_write()
     return len(doc_ids)
 
 
@@ -120,7 +120,7 @@ def _ingest(index, embedder, documents, prune, chunking, progress, batch_chunks)
     added = sum(_key(doc) not in stored for doc in todo)
     interrupted = index.interrupted()  # the last run was cut short
     if not todo and not gone and not interrupted:
-        index.keyword_index()  # make sure the keyword index agrees with the collection
+        index.keyword_after_write()  # make sure the keyword index agrees with the collection
         return IngestReport(0, 0, unchanged, 0, 0)
 
     chunked = [(doc, chunking.chunk(doc.id, doc.text)) for doc in todo]  # bad options fail here
@@ -162,7 +162,7 @@ def _ingest(index, embedder, documents, prune, chunking, progress, batch_chunks)
         chunk_vectors, sentence_vectors = index.vectors_of(original)
         index.add_many([(doc, chunks, np.stack([chunk_vectors[(c.start, c.end)] for c in chunks]), sentence_vectors)])
     index.touch()
-    index.keyword_index()
+    index.keyword_after_write()
     return IngestReport(added, updated, unchanged, len(gone), total + sum(len(c) for _, c, _ in copies), len(copies))
 
 

@@ -76,6 +76,7 @@ K1, B = 0.9, 0.4  # BM25 term saturation and length normalisation (Anserini's de
 # own, 1.5 and 0.75, were 0.005 lower on SciFact train: benchmarks/RESULTS.md)
 _MERGE_RATIO = 4  # a segment is merged into the one before it once it is >= 1/4 of its size
 _BUILD_BATCH = 50_000  # chunks tokenized into one segment at a time by a build
+BACKGROUND_OVER = 50_000  # chunks: a question does not wait for a rebuild of more than this
 _COMPACT_DEAD = 0.25  # positions of removed chunks are dropped once they are a quarter of all
 
 
@@ -510,53 +511,106 @@ class KeywordSync:
     write under way or cut short) is not saved.
 
     One thread updates; the others wait for it. A search in flight keeps the view it
-    started with (views are never changed). `current(save_later=True)` (a question's
+    started with (views are never changed). A rebuild of more than `background_over`
+    chunks (`count()`) asked for with `current(wait=False)` (a question's path) runs in a
+    thread of its own: until it is done, `current(wait=False)` returns the last view held,
+    or None (the question is answered without the keyword side) and `building` is true;
+    `current()` waits for it. `current(save_later=True)` (a question's
     path) saves the new copy in a thread of its own instead of before answering (0.2 s at
     100,000 chunks); the process waits for that thread before it exits. `rebuilds`,
     `updates` and `loads` count what it did."""
 
     def __init__(self, folder: Path | None, version: Callable[[], str], documents: Callable[[], Iterable[str]],
                  chunks: Callable[[list[str]], Iterable[tuple[str, str, str, int]]],
-                 rows: Callable[[], Iterable[tuple[str, str, str]]], pending: str = "pending-"):
+                 rows: Callable[[], Iterable[tuple[str, str, str]]], pending: str = "pending-",
+                 count: Callable[[], int] | None = None, background_over: int = BACKGROUND_OVER):
         self.folder = folder
         self._version, self._documents, self._chunks, self._rows = version, documents, chunks, rows
+        self._count, self.background_over = count, background_over
         self._pending = pending
         self._index: KeywordIndex | None = None
         self._lock = threading.Lock()
         self._saving = threading.Lock()
         self._saver: threading.Thread | None = None
+        self._builder: threading.Thread | None = None
         self.rebuilds = self.updates = self.loads = 0
 
-    def current(self, save_later: bool = False) -> KeywordIndex:
-        version = self._version()
-        index = self._index
-        if index is not None and index.version == version:
-            return index
-        with self._lock:
+    @property
+    def building(self) -> bool:
+        """Whether a rebuild runs in the background (questions are answered without it)."""
+        builder = self._builder
+        return builder is not None and builder.is_alive()
+
+    def current(self, save_later: bool = False, wait: bool = True) -> KeywordIndex | None:
+        while True:
+            version = self._version()
             index = self._index
             if index is not None and index.version == version:
                 return index
-            rebuilt = False
-            if index is None and self.folder:
-                index = KeywordIndex.load(self.folder)
-                self.loads += index is not None
-            if index is not None:
-                try:
-                    index = self._update(index, version)
-                except Exception as err:  # noqa: BLE001 - rebuild instead
-                    logger.warning("could not update the keyword index in place (%s: %s); rebuilding it",
-                                   type(err).__name__, err)
-                    index = None
-            if index is None:
-                index, rebuilt = self._rebuild(version), True
-            self._index = index
-            if self.folder and not version.startswith(self._pending) and (rebuilt or saved_version(self.folder) != version):
-                if save_later:  # not a daemon: an exiting process finishes the save first
-                    self._saver = threading.Thread(target=self._save, args=(index, rebuilt), name="corpus-qa-keyword-save")
-                    self._saver.start()
-                else:
-                    self._save(index, rebuilt)
+            builder = self._builder
+            if builder is not None and builder.is_alive():
+                if not wait:
+                    return index  # the last view held (or None) until the rebuild is done
+                builder.join()
+                continue
+            with self._lock:
+                if self._builder is not builder:  # one started while this thread waited for the lock
+                    continue
+                return self._bring_up_to_date(version, save_later, wait)
+
+    def _bring_up_to_date(self, version: str, save_later: bool, wait: bool) -> KeywordIndex | None:
+        index = self._index
+        if index is not None and index.version == version:
             return index
+        rebuilt = False
+        if index is None and self.folder:
+            index = KeywordIndex.load(self.folder)
+            self.loads += index is not None
+        if index is not None:
+            try:
+                index = self._update(index, version)
+            except Exception as err:  # noqa: BLE001 - rebuild instead
+                logger.warning("could not update the keyword index in place (%s: %s); rebuilding it",
+                               type(err).__name__, err)
+                index = None
+        if index is None:
+            if not wait and self._count is not None and self._count() > self.background_over:
+                logger.info("building the keyword index in the background; until then questions are answered "
+                            "without it")
+                self._builder = threading.Thread(target=self._build_in_background, args=(version,),
+                                                 name="corpus-qa-keyword-build", daemon=True)
+                self._builder.start()
+                return self._index
+            index, rebuilt = self._rebuild(version), True
+        self._index = index
+        if self.folder and not version.startswith(self._pending) and (rebuilt or saved_version(self.folder) != version):
+            if save_later:  # not a daemon: an exiting process finishes the save first
+                self._saver = threading.Thread(target=self._save, args=(index, rebuilt), name="corpus-qa-keyword-save")
+                self._saver.start()
+            else:
+                self._save(index, rebuilt)
+        return index
+
+    def _build_in_background(self, version: str) -> None:
+        try:
+            index = self._rebuild(version)
+        except Exception as err:  # noqa: BLE001 - the next question tries again
+            logger.warning("could not build the keyword index (%s: %s); questions are answered without it",
+                           type(err).__name__, err)
+            return
+        with self._lock:
+            self._index = index  # no other thread updates while this one runs
+        if self.folder and not version.startswith(self._pending):
+            self._save(index, rebuilt=True)
+
+    def after_write(self) -> None:
+        """After this process wrote to the collection: the keyword index brought up to date
+        (and saved), unless that means rebuilding more than `background_over` chunks with
+        nothing held or saved to start from; that is left to the next question's process."""
+        if (self._index is None and self._count is not None and not (self.folder and saved_version(self.folder))
+                and self._count() > self.background_over):
+            return
+        self.current()
 
     def wait_saved(self) -> None:
         """Return once a save started by `current(save_later=True)` is done."""

@@ -67,7 +67,8 @@ PASSAGE_KEYS = {"n", "source", "title", "text", "start", "end", "score", "highli
 
 
 def check_answer_object(obj: dict, question: str, docs) -> None:
-    assert set(obj) == {"question", "answer", "abstained", "passages"}, sorted(obj)
+    assert set(obj) == {"question", "answer", "abstained", "passages", "notes"}, sorted(obj)
+    assert obj["notes"] == []
     assert obj["question"] == question
     assert isinstance(obj["answer"], str) and obj["answer"]
     assert isinstance(obj["abstained"], bool)

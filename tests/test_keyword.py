@@ -291,3 +291,77 @@ def test_threads_wait_for_one_update_and_searches_keep_their_view(tmp_path):
     keep = sorted(range(800), key=lambda i: ids[i])
     fresh = KeywordIndex.build([ids[i] for i in keep], [texts[i] for i in keep], "x", [docs[i] for i in keep])
     assert second.search(query, 10) == fresh.search(query, 10)
+
+
+def test_a_large_rebuild_runs_in_the_background_and_questions_do_not_wait(tmp_path):
+    """Over `background_over` chunks with nothing to start from, a question's path
+    (`current(wait=False)`) starts the rebuild in a thread and goes on without it;
+    `current()` waits for that same rebuild (not a second one), which is then saved."""
+    import threading
+
+    from store.keyword import KeywordSync
+
+    ids, texts, docs = corpus(300, docs_of=6)
+    gate = threading.Event()
+
+    def rows():
+        assert gate.wait(60), "the test never opened the gate"
+        return list(zip(ids, texts, docs))
+
+    sync = KeywordSync(tmp_path / "kw", lambda: "v1", lambda: sorted(set(docs)), chunks=lambda wanted: [],
+                       rows=rows, count=lambda: len(ids), background_over=100)
+    assert sync.current(wait=False) is None and sync.building
+    assert sync.current(wait=False) is None, "a second question neither waits nor starts another build"
+    waited: list = []
+    waiter = threading.Thread(target=lambda: waited.append(sync.current()))
+    waiter.start()
+    waiter.join(0.5)
+    assert waiter.is_alive(), "current() waits for the rebuild under way"
+    gate.set()
+    waiter.join(60)
+    assert waited and waited[0] is not None and len(waited[0].ids) == 300
+    assert sync.current(wait=False) is waited[0] and not sync.building and sync.rebuilds == 1
+    assert saved_version(tmp_path / "kw") == "v1", "the background rebuild saved its copy"
+
+    small = KeywordSync(None, lambda: "v1", lambda: sorted(set(docs)), chunks=lambda wanted: [],
+                        rows=lambda: list(zip(ids, texts, docs)), count=lambda: len(ids), background_over=1000)
+    assert small.current(wait=False) is not None and not small.building, "a small rebuild is simply done"
+
+
+def test_a_question_during_a_background_rebuild_is_answered_by_vectors_and_says_so(make_qa, tmp_path):
+    import threading
+
+    from rag.qa import KEYWORD_BUILDING
+
+    writer = make_qa()
+    writer.ingest([write(tmp_path / "a", {**ARTICLES, "lighthouse.txt": NEW})])
+    shutil.rmtree(Path(writer.index.where) / "keyword")  # a new machine: no saved copy
+    reader = make_qa(reopen=writer)
+    sync = reader.index.keywords
+    sync.background_over = 0
+    gate, rows = threading.Event(), sync._rows
+    sync._rows = lambda: (gate.wait(60), rows())[1]
+
+    answer = reader.ask("Who kept the Cape Wrath light burning?")
+    assert sync.building
+    assert answer.notes == (KEYWORD_BUILDING,)
+    assert not answer.abstained and "Margaret Olsen" in answer.text, "the vectors alone answer it"
+    gate.set()
+    assert reader.index.keyword_index() is not None and not sync.building
+    again = reader.ask("Who kept the Cape Wrath light burning?")
+    assert again.notes == () and "Margaret Olsen" in again.text
+    assert sync.rebuilds == 1
+
+
+def test_an_ingest_into_a_large_collection_with_no_copy_leaves_the_rebuild_to_the_questions(make_qa, tmp_path):
+    qa = make_qa()
+    qa.ingest([write(tmp_path / "a", ARTICLES)])
+    shutil.rmtree(Path(qa.index.where) / "keyword")
+    other = make_qa(reopen=qa)
+    other.index.keywords.background_over = 0
+    other.ingest([write(tmp_path / "b", {"lighthouse.txt": NEW})])
+    assert other.index.keywords.rebuilds == 0, "the ingest did not rebuild the whole keyword side"
+    assert other.index.keyword_index() is not None and other.index.keywords.rebuilds == 1
+    # with a copy held, a write brings it up to date in place
+    other.ingest([write(tmp_path / "c", {"tides.txt": LONG})])
+    assert (other.index.keywords.rebuilds, other.index.keywords.updates) == (1, 1)

@@ -109,7 +109,7 @@ def test_lists_four_tools_with_typed_input_and_output_schemas(stdio):
 
 def test_ask_answers_with_the_cited_passage_and_its_span(stdio):
     out = ok(stdio.call("ask", question=HEALEY))
-    assert out["abstained"] is False
+    assert out["abstained"] is False and out["notes"] == []
     assert "Healey" in out["answer"]
     cited = [p for p in out["passages"] if p["source"].endswith(HEALEY_SOURCE)]
     assert cited, [p["source"] for p in out["passages"]]
@@ -147,7 +147,8 @@ def test_a_question_the_corpus_does_not_answer_abstains(stdio):
 ])
 def test_a_filter_that_matches_nothing_abstains_and_says_so(stdio, filters, says):
     out = ok(stdio.call("ask", question=HEALEY, **filters))
-    assert out == {"answer": f"No indexed document matches the filters ({says}).", "abstained": True, "passages": []}
+    assert out == {"answer": f"No indexed document matches the filters ({says}).", "abstained": True, "passages": [],
+                   "notes": []}
     assert ok(stdio.call("documents", **filters)) == {"documents": []}
 
 

@@ -176,6 +176,13 @@ def test_render_answer_exact_html_of_a_small_answer():
     )
 
 
+def test_render_answer_shows_its_notes_escaped_under_the_answer():
+    passage = rag.Passage(1, "news/a.txt", "A", "One. Two.", 0, 9, 0.9, (5, 9), False)
+    html = ui.app.render_answer(rag.Answer("q", "Two. [1]", False, (passage,), notes=("Vectors <only>.",)))
+    assert html.startswith('<div class="cqa-answer">Two. <sup><b>[1]</b></sup></div>'
+                           '<div class="cqa-note">Vectors &lt;only&gt;.</div><div class="cqa-meta">Sources</div>')
+
+
 def test_a_source_line_is_one_short_line_and_the_full_passage_is_kept():
     long = ("Word " * 60) + "The answer sentence is here. " + ("Tail " * 60)
     a = long.index("The answer")

@@ -21,6 +21,7 @@ CSS = """
 .cqa-dup { display: none; }
 .cqa-low { opacity: .75; }
 .cqa-meta { color: var(--body-text-color-subdued, #6b7280); font-size: .9em; }
+.cqa-note { color: var(--body-text-color-subdued, #6b7280); font-size: .9em; font-style: italic; margin: .3em 0; }
 .cqa-cite { cursor: pointer; color: var(--link-text-color, #2563eb); font-weight: 600; white-space: nowrap; }
 .cqa-cite:hover, .cqa-more:hover, .cqa-copy:hover { text-decoration: underline; }
 .cqa-snippet { color: var(--body-text-color); }

@@ -74,7 +74,8 @@ def render_answer(answer: Answer) -> str:
         tools = ('<div class="cqa-tools"><span class="cqa-copy" role="button" tabindex="0" '
                  f'title="Copy the answer and its sources as Markdown">Copy as Markdown</span>'
                  f'<div class="cqa-md">{md}</div></div>')
-    return (head + sources + tools).replace("\n", "<br>")
+    notes = "".join(f'<div class="cqa-note">{esc(note)}</div>' for note in answer.notes)
+    return (head + notes + sources + tools).replace("\n", "<br>")
 
 
 def _source_item(p: Passage, question: str, again: bool = False) -> str:
