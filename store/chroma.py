@@ -42,7 +42,7 @@ def is_connection_error(err: Exception) -> bool:
 
 
 def connect_server(url: str, token: str | None):
-    """(client, canonical URL, host, port) for the Chroma server at `url`."""
+    """(client, canonical URL) for the Chroma server at `url`."""
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     import chromadb
     from chromadb.config import Settings
@@ -66,7 +66,7 @@ def connect_server(url: str, token: str | None):
             f"cannot reach the Chroma server at {url} ({type(err).__name__}); start one with "
             f"'chroma run --path ./chroma-data --host 127.0.0.1 --port {port}' or fix --chroma-url"
         ) from None
-    return client, f"{parsed.scheme or 'http'}://{parsed.hostname}:{port}", parsed.hostname, port
+    return client, f"{parsed.scheme or 'http'}://{parsed.hostname}:{port}"
 
 
 def open_folder(folder: Path):

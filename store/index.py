@@ -17,7 +17,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,7 +109,7 @@ def _doc_meta(doc: Document) -> dict[str, Any]:
 class Index:
     """Open with Index.open(path=...) or Index.open(url=...); no model is loaded here."""
 
-    def __init__(self, client, collection: str, keyword_dir: Path | None, where: str):
+    def __init__(self, client, collection: str, keyword_dir: Path | Callable[[Any], Path] | None, where: str):
         self.client = client
         self.name = collection
         self.where = where
@@ -117,6 +117,8 @@ class Index:
         self._folder = None if self.remote else Path(where)  # embedded: the index folder
         self._open_collections(client, create=True)
         self._check_format()
+        if callable(keyword_dir):  # named after the collection
+            keyword_dir = keyword_dir(self._chunks)
         self._seen = self.version()  # the stamp this client's view of the collection is from
         self._reopen_lock = threading.Lock()
         self._private_api = None  # the Chroma state this Index made itself in refresh()
@@ -171,9 +173,11 @@ class Index:
         """
         chroma.check_collection_name(collection)
         if url:
-            client, where, host, port = chroma.connect_server(url, token)
-            base = Path(cache or Path.home() / ".cache" / "corpus-qa")
-            return cls._guarded(client, collection, base / "keyword" / f"{host}_{port}_{collection}", where)
+            client, where = chroma.connect_server(url, token)
+            base = Path(cache or Path.home() / ".cache" / "corpus-qa") / "keyword"
+            # by the collection's id, not the server's address: the same collection reached
+            # under another name or port keeps its copy
+            return cls._guarded(client, collection, lambda chunks: base / f"{collection}-{chunks.id}", where)
         folder = Path(path or ".corpus-qa").expanduser()
         client = chroma.open_folder(folder)
         return cls._guarded(client, collection, folder / "keyword" / collection, str(folder))

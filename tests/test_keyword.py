@@ -365,3 +365,13 @@ def test_an_ingest_into_a_large_collection_with_no_copy_leaves_the_rebuild_to_th
     # with a copy held, a write brings it up to date in place
     other.ingest([write(tmp_path / "c", {"tides.txt": LONG})])
     assert (other.index.keywords.rebuilds, other.index.keywords.updates) == (1, 1)
+
+
+@pytest.mark.server
+def test_a_server_collection_keeps_its_keyword_copy_when_reached_at_another_address(make_qa, tmp_path, chroma_server):
+    qa = make_qa("server")
+    qa.ingest([write(tmp_path / "a", ARTICLES)])
+    other = store.Index.open(url=chroma_server.replace("127.0.0.1", "localhost"), collection=qa.index.name,
+                             cache=tmp_path / "cache")
+    assert [h.id for h in other.keyword("harbour bridge", 3)] == [h.id for h in qa.index.keyword("harbour bridge", 3)]
+    assert (other.keywords.loads, other.keywords.rebuilds) == (1, 0), "the saved copy is found by the collection's id"
