@@ -12,7 +12,8 @@ this replaced: bm25s stores scores with the idf baked in and cannot be appended 
 moves, it reads the ids of the complete documents (the documents collection: a record is
 written last by an ingest and deleted first by a removal), fetches the chunks of the
 documents it does not hold and drops those it holds that are gone. It rebuilds from the
-whole collection only when it holds nothing usable or something does not add up.
+complete documents only when it holds nothing usable or something does not add up (a
+large rebuild asked for by a question runs in the background: KeywordSync).
 Each chunk's document id is kept beside it, so a search can be restricted to some
 documents (the filters) before its top n is taken.
 """
@@ -25,6 +26,7 @@ import itertools
 import json
 import logging
 import os
+import queue
 import re
 import shutil
 import threading
@@ -32,7 +34,7 @@ from collections import OrderedDict
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -496,8 +498,8 @@ class KeywordSync:
 
     `version()` reads the collection's stamp; `documents()` the ids of its complete
     documents (its document records); `chunks(doc_ids)` the (chunk id, text, document id,
-    the document's chunk count) of those documents; `rows()` (chunk id, text, document id)
-    of every chunk (for a rebuild).
+    the document's chunk count) of those documents (a rebuild reads every complete
+    document's chunks so; `count()` is the collection's number of chunks).
 
     When the stamp moves, the held index (or the saved copy, in a new process) is brought
     up to date with the change set: documents with a record that it does not hold are
@@ -521,11 +523,10 @@ class KeywordSync:
     `updates` and `loads` count what it did."""
 
     def __init__(self, folder: Path | None, version: Callable[[], str], documents: Callable[[], Iterable[str]],
-                 chunks: Callable[[list[str]], Iterable[tuple[str, str, str, int]]],
-                 rows: Callable[[], Iterable[tuple[str, str, str]]], pending: str = "pending-",
+                 chunks: Callable[[list[str]], Iterable[tuple[str, str, str, int]]], pending: str = "pending-",
                  count: Callable[[], int] | None = None, background_over: int = BACKGROUND_OVER):
         self.folder = folder
-        self._version, self._documents, self._chunks, self._rows = version, documents, chunks, rows
+        self._version, self._documents, self._chunks = version, documents, chunks
         self._count, self.background_over = count, background_over
         self._pending = pending
         self._index: KeywordIndex | None = None
@@ -657,8 +658,40 @@ class KeywordSync:
     def _rebuild(self, version: str) -> KeywordIndex:
         logger.info("rebuilding the keyword index from the collection")
         self.rebuilds += 1
-        complete = set(self._documents())
-        # by id: chunks with equal BM25 scores rank the same in every build; orphans left out
-        rows = sorted(r for r in self._rows() if r[2] in complete)
-        return KeywordIndex.build([r[0] for r in rows], [r[1] for r in rows], version, [r[2] for r in rows],
-                                  documents=complete)
+        complete = sorted(set(self._documents()))
+        # the chunks of the complete documents (orphans left out), a segment per batch,
+        # the next batch fetched while this one is tokenized (the server works meanwhile);
+        # their order does not matter: equal scores rank by chunk id
+        view = KeywordIndex.build([], [], version)
+        for rows in _batches_ahead(self._chunks(complete), _BUILD_BATCH):
+            view = view.updated(version, add=[(chunk_id, text, doc_id) for chunk_id, text, doc_id, _ in rows])
+        return view.updated(version, documents=complete)  # documents without text are held too
+
+
+def _batches_ahead(items: Iterable, size: int) -> Iterator[list]:
+    """`items` in lists of `size`, the next list gathered in a thread while this one is used."""
+    ahead: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def gather():
+        try:
+            for batch in iter(lambda: list(itertools.islice(it, size)), []):
+                while not stop.is_set():
+                    try:
+                        ahead.put(batch, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+            ahead.put(None)
+        except BaseException as err:  # noqa: BLE001 - raised in the consumer
+            ahead.put(err)
+
+    it = iter(items)
+    threading.Thread(target=gather, name="corpus-qa-keyword-fetch", daemon=True).start()
+    try:
+        while (got := ahead.get()) is not None:
+            if isinstance(got, BaseException):
+                raise got
+            yield got
+    finally:
+        stop.set()

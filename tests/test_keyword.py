@@ -119,7 +119,9 @@ def write(folder: Path, files: dict[str, str]) -> Path:
 def rebuilt(index: store.Index) -> KeywordIndex:
     """The keyword index built from scratch from the collection's complete documents."""
     complete = set(index.document_ids())
-    rows = sorted(r for r in index.keywords._rows() if r[2] in complete)
+    got = index.client.get_collection(index.name).get(include=["documents", "metadatas"])  # every chunk, read here
+    rows = sorted((i, store.embedding_text(m.get("title", ""), t), m["doc_id"])
+                  for i, t, m in zip(got["ids"], got["documents"], got["metadatas"]) if m["doc_id"] in complete)
     return KeywordIndex.build([r[0] for r in rows], [r[1] for r in rows], "fresh", [r[2] for r in rows])
 
 
@@ -265,7 +267,6 @@ def test_threads_wait_for_one_update_and_searches_keep_their_view(tmp_path):
     sync = KeywordSync(
         tmp_path / "kw", lambda: state["version"], lambda: list(state["docs"]),
         chunks=lambda wanted: [(ids[i], texts[i], d, len(by_doc[d])) for d in wanted for i in by_doc[d]],
-        rows=lambda: [(ids[i], texts[i], docs[i]) for d in state["docs"] for i in by_doc[d]],
     )
     first = sync.current()
     query = "harbour bridge cables w1x w2x"
@@ -304,12 +305,12 @@ def test_a_large_rebuild_runs_in_the_background_and_questions_do_not_wait(tmp_pa
     ids, texts, docs = corpus(300, docs_of=6)
     gate = threading.Event()
 
-    def rows():
+    def chunks(wanted):
         assert gate.wait(60), "the test never opened the gate"
-        return list(zip(ids, texts, docs))
+        return [(i, t, d, 6) for i, t, d in zip(ids, texts, docs) if d in wanted]
 
-    sync = KeywordSync(tmp_path / "kw", lambda: "v1", lambda: sorted(set(docs)), chunks=lambda wanted: [],
-                       rows=rows, count=lambda: len(ids), background_over=100)
+    sync = KeywordSync(tmp_path / "kw", lambda: "v1", lambda: sorted(set(docs)), chunks=chunks,
+                       count=lambda: len(ids), background_over=100)
     assert sync.current(wait=False) is None and sync.building
     assert sync.current(wait=False) is None, "a second question neither waits nor starts another build"
     waited: list = []
@@ -323,8 +324,8 @@ def test_a_large_rebuild_runs_in_the_background_and_questions_do_not_wait(tmp_pa
     assert sync.current(wait=False) is waited[0] and not sync.building and sync.rebuilds == 1
     assert saved_version(tmp_path / "kw") == "v1", "the background rebuild saved its copy"
 
-    small = KeywordSync(None, lambda: "v1", lambda: sorted(set(docs)), chunks=lambda wanted: [],
-                        rows=lambda: list(zip(ids, texts, docs)), count=lambda: len(ids), background_over=1000)
+    small = KeywordSync(None, lambda: "v1", lambda: sorted(set(docs)), count=lambda: len(ids), background_over=1000,
+                        chunks=lambda wanted: [(i, t, d, 6) for i, t, d in zip(ids, texts, docs) if d in wanted])
     assert small.current(wait=False) is not None and not small.building, "a small rebuild is simply done"
 
 
@@ -339,8 +340,8 @@ def test_a_question_during_a_background_rebuild_is_answered_by_vectors_and_says_
     reader = make_qa(reopen=writer)
     sync = reader.index.keywords
     sync.background_over = 0
-    gate, rows = threading.Event(), sync._rows
-    sync._rows = lambda: (gate.wait(60), rows())[1]
+    gate, chunks = threading.Event(), sync._chunks
+    sync._chunks = lambda wanted: (gate.wait(60), chunks(wanted))[1]
 
     answer = reader.ask("Who kept the Cape Wrath light burning?")
     assert sync.building
@@ -375,3 +376,31 @@ def test_a_server_collection_keeps_its_keyword_copy_when_reached_at_another_addr
                              cache=tmp_path / "cache")
     assert [h.id for h in other.keyword("harbour bridge", 3)] == [h.id for h in qa.index.keyword("harbour bridge", 3)]
     assert (other.keywords.loads, other.keywords.rebuilds) == (1, 0), "the saved copy is found by the collection's id"
+
+
+def test_chunk_rows_reads_every_chunk_whatever_the_size_of_its_calls(make_qa, tmp_path):
+    qa = make_qa()
+    qa.ingest([write(tmp_path / "a", {**ARTICLES, "lighthouse.txt": NEW, "tides.txt": LONG})])
+    every = qa.index.client.get_collection(qa.index.name).get(include=[])["ids"]
+    ids = qa.index.document_ids()
+    for per_call in (1, 3, 10_000):
+        rows = list(qa.index.chunk_rows(ids, per_call=per_call))
+        assert sorted(r[0] for r in rows) == sorted(every), per_call
+    assert {r[2] for r in qa.index.chunk_rows(ids[:1], per_call=1)} == {ids[0]}
+
+
+def test_batches_fetched_ahead_come_in_order_and_a_failure_reaches_the_reader():
+    from store.keyword import _batches_ahead
+
+    assert list(_batches_ahead(range(7), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
+    assert list(_batches_ahead([], 3)) == []
+
+    def failing():
+        yield from range(4)
+        raise ConnectionError("server went away")
+
+    got = []
+    with pytest.raises(ConnectionError, match="server went away"):
+        for batch in _batches_ahead(failing(), 2):
+            got.append(batch)
+    assert got == [[0, 1], [2, 3]]
