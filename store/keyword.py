@@ -534,13 +534,8 @@ class KeywordSync:
         self._saving = threading.Lock()
         self._saver: threading.Thread | None = None
         self._builder: threading.Thread | None = None
+        self.building = False  # a rebuild runs in the background: questions are answered without it
         self.rebuilds = self.updates = self.loads = 0
-
-    @property
-    def building(self) -> bool:
-        """Whether a rebuild runs in the background (questions are answered without it)."""
-        builder = self._builder
-        return builder is not None and builder.is_alive()
 
     def current(self, save_later: bool = False, wait: bool = True) -> KeywordIndex | None:
         while True:
@@ -580,6 +575,7 @@ class KeywordSync:
                             "without it")
                 self._builder = threading.Thread(target=self._build_in_background, args=(version,),
                                                  name="corpus-qa-keyword-build", daemon=True)
+                self.building = True
                 self._builder.start()
                 return self._index
             index, rebuilt = self._rebuild(version), True
@@ -598,9 +594,11 @@ class KeywordSync:
         except Exception as err:  # noqa: BLE001 - the next question tries again
             logger.warning("could not build the keyword index (%s: %s); questions are answered without it",
                            type(err).__name__, err)
+            self.building = False
             return
         with self._lock:
             self._index = index  # no other thread updates while this one runs
+            self.building = False
         if self.folder and not version.startswith(self._pending):
             self._save(index, rebuilt=True)
 
@@ -673,18 +671,23 @@ def _batches_ahead(items: Iterable, size: int) -> Iterator[list]:
     ahead: queue.Queue = queue.Queue(maxsize=1)
     stop = threading.Event()
 
+    def hand(item) -> bool:  # False: the reader has stopped
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def gather():
         try:
             for batch in iter(lambda: list(itertools.islice(it, size)), []):
-                while not stop.is_set():
-                    try:
-                        ahead.put(batch, timeout=0.5)
-                        break
-                    except queue.Full:
-                        continue
-            ahead.put(None)
-        except BaseException as err:  # noqa: BLE001 - raised in the consumer
-            ahead.put(err)
+                if not hand(batch):
+                    return
+            hand(None)
+        except BaseException as err:  # noqa: BLE001 - raised in the reader
+            hand(err)
 
     it = iter(items)
     threading.Thread(target=gather, name="corpus-qa-keyword-fetch", daemon=True).start()

@@ -404,3 +404,25 @@ def test_batches_fetched_ahead_come_in_order_and_a_failure_reaches_the_reader():
         for batch in _batches_ahead(failing(), 2):
             got.append(batch)
     assert got == [[0, 1], [2, 3]]
+
+
+def test_a_background_rebuild_that_fails_is_tried_again_by_the_next_question(tmp_path, caplog):
+    from store.keyword import KeywordSync
+
+    ids, texts, docs = corpus(120, docs_of=6)
+    calls = []
+
+    def chunks(wanted):
+        calls.append(len(wanted))
+        if len(calls) == 1:
+            raise ConnectionError("server went away")
+        return [(i, t, d, 6) for i, t, d in zip(ids, texts, docs) if d in wanted]
+
+    sync = KeywordSync(tmp_path / "kw", lambda: "v1", lambda: sorted(set(docs)), chunks=chunks,
+                       count=lambda: len(ids), background_over=10)
+    assert sync.current(wait=False) is None
+    sync._builder.join(60)
+    assert not sync.building and "could not build the keyword index (ConnectionError" in caplog.text
+    assert sync.current(wait=False) is None and sync.building, "the next question starts it again"
+    sync._builder.join(60)
+    assert not sync.building and len(sync.current(wait=False).ids) == 120 and len(calls) == 2
