@@ -34,6 +34,7 @@ from .keyword import KeywordHit, KeywordIndex, KeywordSync
 
 logger = logging.getLogger(__name__)
 VERSION_KEY = "corpus_qa_version"
+JOURNAL_KEY = "corpus_qa_journal"  # set: every write since is announced in the -writing collection
 FORMAT_KEY = "corpus_qa_format"
 PENDING = "pending-"  # the stamp of a write under way (or cut short: killed, crashed)
 LOCK = "ingest.lock"
@@ -138,6 +139,9 @@ class Index:
         self._chunks = get(self.name)
         self._sentences = get(f"{self.name}-sentences")
         self._docs = get(f"{self.name}-documents")
+        # the documents a write or a removal is under way for (one 1-d record each, no
+        # vector search): what one cut short can have left half written
+        self._writing = get(f"{self.name}-writing")
 
     def _check_format(self) -> None:
         metadata = self._chunks.metadata or {}
@@ -145,7 +149,7 @@ class Index:
         if found == chroma.FORMAT:
             return
         if found is None and not self._chunks.count():
-            self._chunks.modify(metadata={**metadata, FORMAT_KEY: chroma.FORMAT})
+            self._chunks.modify(metadata={**metadata, FORMAT_KEY: chroma.FORMAT, JOURNAL_KEY: 1})
             return
         raise StoreError(
             f"collection {self.name!r} at {self.where} was built by another corpus-qa version (format {found!r}, "
@@ -432,6 +436,7 @@ class Index:
                 record["extra"] = json.dumps(doc.extra, ensure_ascii=False, default=str)
             d_meta.append(record)
         step = self._max_batch()
+        self._announce(d_ids)
         for at in range(0, len(s_ids), step):
             self._sentences.upsert(ids=s_ids[at : at + step], embeddings=np.stack(s_vectors[at : at + step]),
                                    metadatas=s_meta[at : at + step])
@@ -443,6 +448,19 @@ class Index:
         for at in range(0, len(d_ids), step):
             self._docs.upsert(ids=d_ids[at : at + step], embeddings=np.stack(d_vectors[at : at + step]),
                               documents=d_texts[at : at + step], metadatas=d_meta[at : at + step])
+        self._settled(d_ids)
+
+    def _announce(self, doc_ids: Sequence[str]) -> None:
+        """Before writing or removing these documents: say so (drop_orphans reads it)."""
+        step = self._max_batch()
+        for at in range(0, len(doc_ids), step):
+            part = list(doc_ids[at : at + step])
+            self._writing.upsert(ids=part, embeddings=np.ones((len(part), 1), dtype=np.float32))
+
+    def _settled(self, doc_ids: Sequence[str]) -> None:
+        step = self._max_batch()
+        for at in range(0, len(doc_ids), step):
+            self._writing.delete(ids=list(doc_ids[at : at + step]))
 
     def _max_batch(self) -> int:
         try:
@@ -453,9 +471,11 @@ class Index:
     @server_errors
     def delete_document(self, doc_id: str) -> None:
         """Its record first (from then on it is not complete), then its chunks and sentences."""
+        self._announce([doc_id])
         self._docs.delete(ids=[doc_id])
         self._chunks.delete(where={"doc_id": doc_id})
         self._sentences.delete(where={"doc_id": doc_id})
+        self._settled([doc_id])
 
     @server_errors
     def touch(self, pending: bool = False) -> str:
@@ -500,13 +520,30 @@ class Index:
     def drop_orphans(self) -> int:
         """Delete chunks and sentence vectors of documents that have no record: what a
         write cut short before a document's record (or a removal cut short after it) leaves.
-        Returns how many documents they belonged to."""
-        complete = {i for i, in self._all(self._docs, with_ids=True)}
-        orphans = {m["doc_id"] for m in self._all(self._chunks, "metadatas")} - complete
-        orphans |= {m["doc_id"] for m in self._all(self._sentences, "metadatas")} - complete
-        for doc_id in orphans:
+        Returns how many documents they belonged to.
+
+        The documents announced in the -writing collection are the only candidates once
+        the collection is journaled (made by this version, or scanned once); otherwise
+        every chunk and sentence is read (at 1,000,000 chunks, many minutes) and the
+        collection is journaled from then on."""
+        announced = self._writing.get(include=[])["ids"]
+        metadata = self.client.get_collection(self.name).metadata or {}
+        if metadata.get(JOURNAL_KEY):
+            candidates = set(announced)
+        else:
+            candidates = {m["doc_id"] for m in self._all(self._chunks, "metadatas")}
+            candidates |= {m["doc_id"] for m in self._all(self._sentences, "metadatas")}
+        complete = set()
+        listed = sorted(candidates)
+        for at in range(0, len(listed), PAGE):
+            complete.update(self._docs.get(ids=listed[at : at + PAGE], include=[])["ids"])
+        orphans = candidates - complete
+        for doc_id in sorted(orphans):
             self._chunks.delete(where={"doc_id": doc_id})
             self._sentences.delete(where={"doc_id": doc_id})
+        self._settled(announced)
+        if not metadata.get(JOURNAL_KEY):
+            self._chunks.modify(metadata={**metadata, JOURNAL_KEY: 1})
         return len(orphans)
 
     def _all(self, collection, *include: str, with_ids: bool = False):

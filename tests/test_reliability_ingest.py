@@ -175,6 +175,8 @@ def test_a_run_cut_short_after_its_writes_is_finished_by_the_next(make_qa, tmp_p
     qa.ingest([docs])
     before = qa.index.version()
     sentences = qa.index.client.get_collection(f"{qa.index.name}-sentences")
+    writing = qa.index.client.get_collection(f"{qa.index.name}-writing")
+    writing.add(ids=["ghost"], embeddings=[[1.0]])  # announced first, as every write is
     sentences.add(ids=["ghost:0:5"], embeddings=[np.ones(384, dtype=np.float32) / np.sqrt(384)],
                   metadatas=[{"doc_id": "ghost", "chunk_id": "none", "start": 0, "end": 5}])
     qa.index.touch(pending=True)
@@ -184,8 +186,30 @@ def test_a_run_cut_short_after_its_writes_is_finished_by_the_next(make_qa, tmp_p
     assert (report.added, report.updated, report.unchanged, report.chunks) == (0, 0, 4, 0), report
     assert not qa.index.interrupted() and qa.index.version() != before
     assert sentences.get(ids=["ghost:0:5"])["ids"] == [], "orphan sentence vectors are dropped"
+    assert writing.get()["ids"] == [], "and the announcement with them"
     saved = KeywordIndex.load(Path(qa.index.where) / "keyword" / qa.index.name)
     assert saved is not None and saved.version == qa.index.version()
+
+
+def test_orphans_of_a_collection_from_before_the_journal_are_found_by_one_full_scan(make_qa, tmp_path):
+    """A collection written by an earlier version announced nothing: its first repair
+    reads every chunk and sentence, drops the orphans and journals the collection."""
+    from store.index import JOURNAL_KEY
+
+    docs = generated_corpus(tmp_path / "articles", n=3)
+    qa = make_qa()
+    qa.ingest([docs])
+    chunks = qa.index.client.get_collection(qa.index.name)
+    chunks.modify(metadata={k: v for k, v in (chunks.metadata or {}).items() if k != JOURNAL_KEY})
+    sentences = qa.index.client.get_collection(f"{qa.index.name}-sentences")
+    sentences.add(ids=["ghost:0:5"], embeddings=[np.ones(384, dtype=np.float32) / np.sqrt(384)],
+                  metadatas=[{"doc_id": "ghost", "chunk_id": "none", "start": 0, "end": 5}])
+    reopened = make_qa(reopen=qa)  # a process of this version opening it
+    reopened.index.touch(pending=True)
+    reopened.ingest([docs])
+    assert sentences.get(ids=["ghost:0:5"])["ids"] == [], "found by the full scan"
+    assert qa.index.client.get_collection(qa.index.name).metadata.get(JOURNAL_KEY) == 1
+    assert not reopened.index.interrupted()
 
 
 def test_a_saved_keyword_index_with_the_right_count_but_other_ids_is_rebuilt(make_qa, tmp_path):
