@@ -117,6 +117,52 @@ def measure(server: Server | None, root: Path, lexicon: list[str], questions: in
             f"{server_rss_mb(server, 'VmHWM:'):,.0f} MB")
 
 
+WRITER = """
+import sys, numpy as np
+from pathlib import Path
+sys.path.insert(0, sys.argv[4])
+from benchmarks.million import batch_rows, COLLECTION
+from benchmarks.scale import VOCAB, make_word
+from store import Index
+index = Index.open(url=sys.argv[1], collection=COLLECTION, cache=Path(sys.argv[2]))
+lexicon = [make_word(i) for i in range(VOCAB)]
+first = int(sys.argv[3])
+rows = [r for at in range(first, first + 2000, 200) for r in batch_rows(lexicon, at)]
+print("writing", flush=True)
+index.add_many(rows)
+"""
+
+
+def repair(server: Server, root: Path, after: float = 20.0) -> str:
+    """A writer process killed in the middle of one add_many of 2,000 new documents, then
+    the repair an ingest runs first (drop_orphans), timed; the collection is then as before."""
+    import signal
+    import subprocess
+
+    from store import Index
+
+    index = Index.open(url=server.url, collection=COLLECTION, cache=root / "cache")
+    before, sentences = index.count(), index._sentences.count()
+    first = index._docs.count() // BATCH * BATCH + 10_000 * BATCH  # documents no build writes
+    index.touch(pending=True)
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, server.url, str(root / "cache"), str(first),
+                             str(Path(__file__).resolve().parent.parent)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    time.sleep(after)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    left, left_s = index.count() - before, index._sentences.count() - sentences
+    announced = len(index._writing.get(include=[])["ids"])
+    t = time.perf_counter()
+    dropped = index.drop_orphans()
+    seconds = time.perf_counter() - t
+    index.touch()
+    return (f"repair after a writer was killed {after:.0f} s into writing 2,000 documents: {announced} announced, "
+            f"{left:,} orphan chunks and {left_s:,} sentence vectors left, {dropped} orphan documents dropped in "
+            f"{seconds:.1f} s; chunks now {index.count():,} (before {before:,}), sentence vectors "
+            f"{index._sentences.count():,} (before {sentences:,})")
+
+
 def main() -> int:
     p = parser(__doc__.split("\n\n")[0])
     p.add_argument("--root", default="/tmp/corpus-qa-million", help="kept between runs (needs ~15 GB)")
@@ -125,6 +171,8 @@ def main() -> int:
                    help="stop writing after this long (the next run goes on)")
     p.add_argument("--measure", action="store_true", help="measure at the current size even when not full")
     p.add_argument("--questions", type=int, default=200)
+    p.add_argument("--repair", action="store_true",
+                   help="only measure the repair after a writer is killed mid-write (server; marks the collection journaled)")
     p.add_argument("--embedded", action="store_true",
                    help="build in an embedded Chroma under ROOT/embedded instead of on a server")
     args = p.parse_args()
@@ -139,6 +187,12 @@ def main() -> int:
     try:
         index = (Index.open(path=root / "embedded", collection=COLLECTION) if server is None
                  else Index.open(url=server.url, collection=COLLECTION, cache=root / "cache"))
+        if args.repair:
+            from store.index import JOURNAL_KEY
+
+            index._chunks.modify(metadata={**(index._chunks.metadata or {}), JOURNAL_KEY: 1})
+            print(repair(server, root), flush=True)
+            return 0
         before = index.count()
         print(f"run {run}: the server holds {before:,} chunks; writing up to {args.chunks:,}", flush=True)
         b = build(index, server, root, lexicon, args.chunks, args.budget, run)
