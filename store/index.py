@@ -537,10 +537,11 @@ class Index:
         listed = sorted(candidates)
         for at in range(0, len(listed), PAGE):
             complete.update(self._docs.get(ids=listed[at : at + PAGE], include=[])["ids"])
-        orphans = candidates - complete
-        for doc_id in sorted(orphans):
-            self._chunks.delete(where={"doc_id": doc_id})
-            self._sentences.delete(where={"doc_id": doc_id})
+        orphans = sorted(candidates - complete)
+        for at in range(0, len(orphans), 500):  # one delete per document: over 10 minutes for 2,000 at 1M chunks
+            part = {"doc_id": {"$in": orphans[at : at + 500]}}
+            self._chunks.delete(where=part)
+            self._sentences.delete(where=part)
         self._settled(announced)
         if not metadata.get(JOURNAL_KEY):
             self._chunks.modify(metadata={**metadata, JOURNAL_KEY: 1})
