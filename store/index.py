@@ -1,9 +1,11 @@
-"""The index: three Chroma collections and the write protocol that keeps them whole.
+"""The index: Chroma collections and the write protocol that keeps them whole.
 
     <name>             chunks: vector, text, span, and the article's metadata (filters)
     <name>-sentences   one vector per sentence (pooled at ingest), with the same filter keys
     <name>-documents   one record per article: its cleaned text and metadata, the mean of
                        its chunk vectors; written last, so it marks the article complete
+    <name>-writing     the documents a write is under way for (a repair's candidates) and,
+                       on a server, the writer's lease (store/lease.py)
 
 Embedded (`path=`, a PersistentClient in a folder) or a Chroma server (`url=`). The
 keyword side (store/keyword.py) follows the collection through a version stamp in the
@@ -24,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from . import chroma
+from . import chroma, lease
 from .chunking import Chunk
 from .chroma import server_errors
 from .documents import Document
@@ -37,7 +39,6 @@ VERSION_KEY = "corpus_qa_version"
 JOURNAL_KEY = "corpus_qa_journal"  # set: every write since is announced in the -writing collection
 FORMAT_KEY = "corpus_qa_format"
 PENDING = "pending-"  # the stamp of a write under way (or cut short: killed, crashed)
-LOCK = "ingest.lock"
 PAGE = 10_000  # records per page of a full read: a page's cost grows with its offset (at 1,000,000 chunks,
 # offset 800,000: 3.0 s for 2,000 records, 4.8 s for 10,000); SQLite refuses 50,000 with their texts
 
@@ -110,6 +111,8 @@ def _doc_meta(doc: Document) -> dict[str, Any]:
 
 class Index:
     """Open with Index.open(path=...) or Index.open(url=...); no model is loaded here."""
+
+    lease_seconds = lease.LEASE_SECONDS  # a server writer silent this long is taken to be gone
 
     def __init__(self, client, collection: str, keyword_dir: Path | Callable[[Any], Path] | None, where: str):
         self.client = client
@@ -495,26 +498,22 @@ class Index:
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:
-        """Hold the index's write lock: one writer at a time per index folder (a lock on
-        `ingest.lock`, released by the system even when the process is killed). A second
-        writer gets a clear error instead of racing the first. Server-backed: no lock."""
-        if self._folder is None:
-            yield
-            return
-        import fcntl
-
-        with open(self._folder / LOCK, "a+") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise StoreError(
-                    f"another corpus-qa ingest is writing to {self.where}; wait for it to finish, "
-                    "then run the command again"
-                ) from None
-            try:
+        """Hold the index's write lock (store/lease.py): one writer at a time, embedded (a
+        lock on the folder) or on a server (a lease in the -writing collection). A second
+        writer gets a clear error instead of racing the first."""
+        if self._folder is not None:
+            with lease.folder_lock(self._folder, self.where):
                 yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+            return
+        with self._take_lease():
+            yield
+
+    @server_errors
+    def _take_lease(self) -> contextlib.ExitStack:
+        held = contextlib.ExitStack()
+        held.enter_context(lease.server_lease(self._writing, f"collection {self.name!r} at {self.where}",
+                                              self.lease_seconds))
+        return held
 
     @server_errors
     def drop_orphans(self) -> int:
@@ -526,7 +525,7 @@ class Index:
         the collection is journaled (made by this version, or scanned once); otherwise
         every chunk and sentence is read (at 1,000,000 chunks, many minutes) and the
         collection is journaled from then on."""
-        announced = self._writing.get(include=[])["ids"]
+        announced = [i for i in self._writing.get(include=[])["ids"] if not lease.is_lease(i)]
         metadata = self.client.get_collection(self.name).metadata or {}
         if metadata.get(JOURNAL_KEY):
             candidates = set(announced)

@@ -17,7 +17,7 @@ import pytest
 
 import rag
 import store
-from tests.conftest import BIN, free_port, stop_process
+from tests.conftest import BIN, EXE, cli_env, free_port, stop_process
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 
@@ -222,3 +222,106 @@ def test_token_is_sent_the_way_chroma_clients_send_it(chroma_server, tmp_path):
         assert '"chunks": 0' in run.stdout, run.stdout
     finally:
         proxy.shutdown()
+
+
+# -- one writer at a time on a server (store/lease.py) --------------------------------------
+
+def _lease_records(index: store.Index) -> list[str]:
+    return [i for i in index._writing.get(include=[])["ids"] if i.startswith("writer:")]
+
+
+def test_a_second_ingest_into_a_server_collection_is_refused_while_one_writes(make_qa, tmp_path, chroma_server):
+    """Two ingest jobs pointed at one collection: the second gets one clear line naming
+    the writer, writes nothing, and the lease is gone once the first is done."""
+    docs = tmp_path / "articles"
+    docs.mkdir()
+    (docs / "orkney.txt").write_text(NEW_ARTICLE)
+    qa = make_qa("server")
+    with qa.index.writing():
+        assert len(_lease_records(qa.index)) == 1
+        result = subprocess.run(
+            [EXE, "--chroma-url", chroma_server, "--collection", qa.index.name, "ingest", str(docs)],
+            env={**cli_env(), "HOME": str(tmp_path)}, capture_output=True, text=True, timeout=240,
+        )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"corpus-qa: error: another corpus-qa ingest is writing to collection {qa.index.name!r} at "
+        f"{qa.index.where} (process {os.getpid()} on "), lines
+    assert lines[0].endswith("wait for it to finish, then run the command again"), lines
+    assert qa.index.count() == 0
+    assert _lease_records(qa.index) == [], "released at the end"
+    assert qa.ingest([docs]).added == 1
+
+
+def test_the_lease_is_renewed_while_the_write_goes_on(make_qa):
+    qa = make_qa("server")
+    other = make_qa("server", reopen=qa)
+    qa.index.lease_seconds = other.index.lease_seconds = 1.0
+    with qa.index.writing():
+        time.sleep(2.5)  # past the lease's length: renewed by its thread meanwhile
+        with pytest.raises(store.StoreError, match="another corpus-qa ingest is writing"):
+            with other.index.writing():
+                pass
+    with other.index.writing():
+        assert len(_lease_records(other.index)) == 1
+
+
+def test_a_killed_writers_lease_is_forgotten(make_qa):
+    """A lease not renewed for its length, or left by a process of this machine that is
+    gone, no longer holds a write back; a live one on another machine does."""
+    qa = make_qa("server")
+    gone = subprocess.Popen(["true"])  # a process of this machine that ran and is gone
+    gone.wait()
+    now = time.time()
+    claims = {
+        "writer:old": {"writer": True, "host": "elsewhere", "pid": 7, "since": now - 500, "renewed": now - 400},
+        "writer:dead": {"writer": True, "host": os.uname().nodename, "pid": gone.pid, "since": now, "renewed": now},
+    }
+    qa.index._writing.upsert(ids=list(claims), embeddings=[[1.0]] * 2, metadatas=list(claims.values()))
+    with qa.index.writing():
+        assert len(_lease_records(qa.index)) == 1, "the two stale leases are cleared"
+    qa.index._writing.upsert(ids=["writer:live"], embeddings=[[1.0]], metadatas=[
+        {"writer": True, "host": "elsewhere", "pid": 7, "since": now, "renewed": time.time()}])
+    with pytest.raises(store.StoreError, match=r"process 7 on elsewhere"):
+        with qa.index.writing():
+            pass
+
+
+def test_of_writers_starting_at_once_at_most_one_goes_on(make_qa):
+    """Chroma has no conditional write: the lease is written, then read back. Of two
+    writers released together, the times they hold the lease never overlap."""
+    qa = make_qa("server")
+    indexes = [qa.index, make_qa("server", reopen=qa).index]
+    holders = 0
+    for _ in range(8):
+        barrier, held = threading.Barrier(2), []
+
+        def take(index):
+            barrier.wait()
+            try:
+                with index.writing():
+                    start = time.monotonic()
+                    time.sleep(0.3)
+                    held.append((start, time.monotonic()))
+            except store.StoreError:
+                pass
+
+        threads = [threading.Thread(target=take, args=(i,)) for i in indexes]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        held.sort()
+        assert all(a[1] <= b[0] for a, b in zip(held, held[1:])), f"two writers held the lease at once: {held}"
+        holders += len(held)
+        assert _lease_records(qa.index) == []
+    assert holders >= 1, "no writer ever got the lease"
+
+
+def test_a_repair_leaves_a_live_lease_alone(make_qa):
+    qa = make_qa("server")
+    other = make_qa("server", reopen=qa)
+    with qa.index.writing():
+        other.index.drop_orphans()
+        assert len(_lease_records(qa.index)) == 1
