@@ -1,7 +1,7 @@
 """1,000,000 chunks on a Chroma server (or embedded), built over as many runs as it takes, then measured.
 
     .venv/bin/python -m benchmarks.million [--root /tmp/corpus-qa-million] [--chunks 1000000]
-        [--for SECONDS] [--measure] [--questions 200] [--embedded]
+        [--for SECONDS] [--measure] [--questions 200] [--embedded] [--repair | --list]
 
 Each run starts `chroma run` on a free 127.0.0.1 port over ROOT/data (kept between runs),
 counts the complete documents already there (the `-documents` collection: a document
@@ -20,7 +20,9 @@ the keyword index is built in the background), the time until that build is done
 the client's RSS, then --questions asks without the query
 embedding (p50/p95; BM25, both dense queries, fusion, sentence scoring), server data on
 disk, and the server's peak RSS in this run. `--embedded` does the same in an embedded
-Chroma under ROOT/embedded (the RSS figures are then this process's).
+Chroma under ROOT/embedded (the RSS figures are then this process's). `--list` only
+times the document list (every record's metadata) read by offset pages and by ids,
+alternated; `--repair` only times the repair after a writer is killed mid-write.
 """
 
 from __future__ import annotations
@@ -163,6 +165,23 @@ def repair(server: Server, root: Path, after: float = 20.0) -> str:
             f"{index._sentences.count():,} (before {sentences:,})")
 
 
+def list_reads(index, rounds: int = 3) -> str:
+    """The document list (Index.documents: every record's metadata) read both ways,
+    alternated: offset pages of PAGE records, and ids first (one ids-only page) then by id."""
+    ways = {
+        "offset pages": lambda: sum(1 for _ in index._all(index._docs, "metadatas", with_ids=True)),
+        "ids, then by id": lambda: sum(1 for _ in index._records(index.document_ids())),
+    }
+    times: dict[str, list[float]] = {w: [] for w in ways}
+    for _ in range(rounds):
+        for way, read in ways.items():
+            t = time.perf_counter()
+            n = read()
+            times[way].append(time.perf_counter() - t)
+    return f"document list of {n:,} records, {rounds} rounds alternated: " + "; ".join(
+        f"{way} {' / '.join(f'{s:.2f}' for s in ts)} s" for way, ts in times.items())
+
+
 def main() -> int:
     p = parser(__doc__.split("\n\n")[0])
     p.add_argument("--root", default="/tmp/corpus-qa-million", help="kept between runs (needs ~15 GB)")
@@ -173,6 +192,8 @@ def main() -> int:
     p.add_argument("--questions", type=int, default=200)
     p.add_argument("--repair", action="store_true",
                    help="only measure the repair after a writer is killed mid-write (server; marks the collection journaled)")
+    p.add_argument("--list", action="store_true",
+                   help="only time the document list read by offset pages and by ids, alternated")
     p.add_argument("--embedded", action="store_true",
                    help="build in an embedded Chroma under ROOT/embedded instead of on a server")
     args = p.parse_args()
@@ -187,6 +208,9 @@ def main() -> int:
     try:
         index = (Index.open(path=root / "embedded", collection=COLLECTION) if server is None
                  else Index.open(url=server.url, collection=COLLECTION, cache=root / "cache"))
+        if args.list:
+            print(list_reads(index), flush=True)
+            return 0
         if args.repair:
             from store.index import JOURNAL_KEY
 

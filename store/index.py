@@ -223,7 +223,7 @@ class Index:
         cached = self._registry
         if cached is not None and cached[0] == version:
             return cached[1]
-        docs = [_document(i, m) for i, m in self._all(self._docs, "metadatas", with_ids=True)]
+        docs = [_document(i, m) for i, m in self._records(self.document_ids())]
         by_content: dict[str, list[str]] = {}
         for d in docs:
             by_content.setdefault(d.content, []).append(d.source)
@@ -232,6 +232,13 @@ class Index:
         )
         self._registry = (version, docs)
         return docs
+
+    def _records(self, doc_ids: Sequence[str]) -> Iterator[tuple[str, dict]]:
+        """(id, metadata) of these document records, read by id in calls of PAGE: the cost of
+        an offset page grows with its offset, a read by id does not."""
+        for at in range(0, len(doc_ids), PAGE):
+            got = self._docs.get(ids=list(doc_ids[at : at + PAGE]), include=["metadatas"])
+            yield from zip(got["ids"], got["metadatas"])
 
     @server_errors
     def article(self, doc_id: str) -> Article | None:
