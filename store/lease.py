@@ -5,7 +5,7 @@ the process dies). On a Chroma server, where processes on several machines write
 collection, a lease: a record in the collection's `-writing` collection naming the writer,
 renewed by a thread while the write goes on, deleted at the end. A writer that was
 killed stops renewing it and is forgotten LEASE_SECONDS later (at once when it ran on
-this machine and its process is gone).
+this machine, in the same pid namespace, and its process is gone).
 
 Chroma has no conditional write, so a lease is taken in two steps: with no live lease
 seen, write ours, then read again; a second live lease seen then means another writer
@@ -65,7 +65,8 @@ def server_lease(writing, where: str, seconds: float = LEASE_SECONDS) -> Iterato
     or raise StoreError naming the writer that holds it."""
     me = PREFIX + uuid.uuid4().hex
     _refuse_if_held(writing, where, seconds, me)
-    claim = {"writer": True, "host": socket.gethostname(), "pid": os.getpid(), "since": time.time()}
+    claim = {"writer": True, "host": socket.gethostname(), "pid": os.getpid(), "pids": _pid_namespace(),
+             "since": time.time()}
     writing.upsert(ids=[me], embeddings=[[1.0]], metadatas=[{**claim, "renewed": claim["since"]}])
     try:
         _refuse_if_held(writing, where, seconds, me)
@@ -109,7 +110,8 @@ def _expired(m: dict, now: float, seconds: float) -> bool:
     if now - float(m.get("renewed", 0)) > seconds:
         return True
     pid = m.get("pid")
-    if m.get("host") == socket.gethostname() and isinstance(pid, int) and pid > 0:  # is the process still there?
+    same_pids = m.get("host") == socket.gethostname() and m.get("pids") == _pid_namespace()
+    if same_pids and isinstance(pid, int) and pid > 0:  # a process this one can see: is it still there?
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
@@ -117,6 +119,14 @@ def _expired(m: dict, now: float, seconds: float) -> bool:
         except (PermissionError, OverflowError):
             return False
     return False
+
+
+def _pid_namespace() -> str:
+    """This process's pid namespace: two containers can share a host name, not this."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
 
 
 def _renew(writing, me: str, claim: dict, seconds: float, stop: threading.Event) -> None:

@@ -276,11 +276,20 @@ def test_a_killed_writers_lease_is_forgotten(make_qa):
     now = time.time()
     claims = {
         "writer:old": {"writer": True, "host": "elsewhere", "pid": 7, "since": now - 500, "renewed": now - 400},
-        "writer:dead": {"writer": True, "host": os.uname().nodename, "pid": gone.pid, "since": now, "renewed": now},
+        "writer:dead": {"writer": True, "host": os.uname().nodename, "pid": gone.pid,
+                        "pids": os.readlink("/proc/self/ns/pid"), "since": now, "renewed": now},
+        # the same host name and pid, but another pid namespace (a container): not known to be gone
+        "writer:container": {"writer": True, "host": os.uname().nodename, "pid": gone.pid, "pids": "pid:[1]",
+                             "since": now, "renewed": now},
     }
-    qa.index._writing.upsert(ids=list(claims), embeddings=[[1.0]] * 2, metadatas=list(claims.values()))
+    qa.index._writing.upsert(ids=list(claims), embeddings=[[1.0]] * 3, metadatas=list(claims.values()))
+    with pytest.raises(store.StoreError, match=rf"process {gone.pid} on {os.uname().nodename}"):
+        with qa.index.writing():
+            pass
+    assert sorted(_lease_records(qa.index)) == ["writer:container"], "the two stale leases are cleared"
+    qa.index._writing.delete(ids=["writer:container"])
     with qa.index.writing():
-        assert len(_lease_records(qa.index)) == 1, "the two stale leases are cleared"
+        assert len(_lease_records(qa.index)) == 1
     qa.index._writing.upsert(ids=["writer:live"], embeddings=[[1.0]], metadatas=[
         {"writer": True, "host": "elsewhere", "pid": 7, "since": now, "renewed": time.time()}])
     with pytest.raises(store.StoreError, match=r"process 7 on elsewhere"):
