@@ -170,7 +170,7 @@ def list_reads(index, rounds: int = 3) -> str:
     alternated: offset pages of PAGE records, and ids first (one ids-only page) then by id."""
     ways = {
         "offset pages": lambda: sum(1 for _ in index._all(index._docs, "metadatas", with_ids=True)),
-        "ids, then by id": lambda: sum(1 for _ in index._records(index.document_ids())),
+        "ids, then by id": lambda: sum(1 for _ in index._records(index.document_ids(), "metadatas")),
     }
     times: dict[str, list[float]] = {w: [] for w in ways}
     for _ in range(rounds):
@@ -230,7 +230,7 @@ def main() -> int:
     finally:
         if server is not None:
             server.stop()
-    footer()
+        footer()
     return 0
 
 

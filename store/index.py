@@ -223,7 +223,7 @@ class Index:
         cached = self._registry
         if cached is not None and cached[0] == version:
             return cached[1]
-        docs = [_document(i, m) for i, m in self._records(self.document_ids())]
+        docs = [_document(i, m) for i, m in self._records(self.document_ids(), "metadatas")]
         by_content: dict[str, list[str]] = {}
         for d in docs:
             by_content.setdefault(d.content, []).append(d.source)
@@ -233,12 +233,13 @@ class Index:
         self._registry = (version, docs)
         return docs
 
-    def _records(self, doc_ids: Sequence[str]) -> Iterator[tuple[str, dict]]:
-        """(id, metadata) of these document records, read by id in calls of PAGE: the cost of
-        an offset page grows with its offset, a read by id does not."""
+    def _records(self, doc_ids: Sequence[str], *include: str) -> Iterator[tuple]:
+        """(id, *the fields of `include`) of those of these document records that exist, read
+        by id in calls of PAGE: the cost of an offset page grows with its offset, a read by
+        id does not."""
         for at in range(0, len(doc_ids), PAGE):
-            got = self._docs.get(ids=list(doc_ids[at : at + PAGE]), include=["metadatas"])
-            yield from zip(got["ids"], got["metadatas"])
+            got = self._docs.get(ids=list(doc_ids[at : at + PAGE]), include=list(include))
+            yield from zip(got["ids"], *(got[name] for name in include))
 
     @server_errors
     def article(self, doc_id: str) -> Article | None:
@@ -539,10 +540,7 @@ class Index:
         else:
             candidates = {m["doc_id"] for m in self._all(self._chunks, "metadatas")}
             candidates |= {m["doc_id"] for m in self._all(self._sentences, "metadatas")}
-        complete = set()
-        listed = sorted(candidates)
-        for at in range(0, len(listed), PAGE):
-            complete.update(self._docs.get(ids=listed[at : at + PAGE], include=[])["ids"])
+        complete = {i for i, in self._records(sorted(candidates))}
         orphans = sorted(candidates - complete)
         for at in range(0, len(orphans), 500):  # one delete per document: over 10 minutes for 2,000 at 1M chunks
             part = {"doc_id": {"$in": orphans[at : at + 500]}}

@@ -9,9 +9,10 @@ this machine, in the same pid namespace, and its process is gone).
 
 Chroma has no conditional write, so a lease is taken in two steps: with no live lease
 seen, write ours, then read again; a second live lease seen then means another writer
-arrived at the same moment, and ours is withdrawn. Of two writers at most one goes on
-(the one whose second read came first saw no one; the other must see it); both may back
-off, and each says so.
+arrived at the same moment, and ours is withdrawn. Of two writers at most one goes on:
+one goes on only if its read-back saw no other lease, so the other's lease was written
+after that read, and the other's read-back, later still, sees the first. Both may back
+off (each wrote before either read back); each then says so.
 """
 
 from __future__ import annotations
