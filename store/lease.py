@@ -12,7 +12,8 @@ seen, write ours, then read again; a second live lease seen then means another w
 arrived at the same moment, and ours is withdrawn. Of two writers at most one goes on:
 one goes on only if its read-back saw no other lease, so the other's lease was written
 after that read, and the other's read-back, later still, sees the first. Both may back
-off (each wrote before either read back); each then says so.
+off (each wrote before either read back); each then tries again after a random pause, so
+one of them usually gets it, and says so after the third time.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -32,6 +34,7 @@ from .errors import StoreError
 logger = logging.getLogger(__name__)
 LOCK = "ingest.lock"
 LEASE_SECONDS = 60.0
+_ATTEMPTS = 3  # writers that keep arriving at the same moment as another: the last says so
 PREFIX = "writer:"  # lease ids; the -writing collection's other ids are document ids (hex)
 
 
@@ -65,15 +68,19 @@ def server_lease(writing, where: str, seconds: float = LEASE_SECONDS) -> Iterato
     """Hold the write lease of the collection whose -writing collection is `writing`,
     or raise StoreError naming the writer that holds it."""
     me = PREFIX + uuid.uuid4().hex
-    _refuse_if_held(writing, where, seconds, me)
-    claim = {"writer": True, "host": socket.gethostname(), "pid": os.getpid(), "pids": _pid_namespace(),
-             "since": time.time()}
-    writing.upsert(ids=[me], embeddings=[[1.0]], metadatas=[{**claim, "renewed": claim["since"]}])
-    try:
-        _refuse_if_held(writing, where, seconds, me)
-    except StoreError:
-        writing.delete(ids=[me])
-        raise
+    claim = {"writer": True, "host": socket.gethostname(), "pid": os.getpid(), "pids": _pid_namespace()}
+    for attempt in range(_ATTEMPTS):
+        _refuse_if_held(writing, where, seconds, me)  # a lease held: refused at once
+        claim["since"] = time.time()
+        writing.upsert(ids=[me], embeddings=[[1.0]], metadatas=[{**claim, "renewed": claim["since"]}])
+        try:
+            _refuse_if_held(writing, where, seconds, me)
+            break
+        except StoreError:  # another writer arrived at the same moment: both withdraw
+            writing.delete(ids=[me])
+            if attempt == _ATTEMPTS - 1:
+                raise
+        time.sleep(random.uniform(0.05, 0.5))  # and try again at different moments
     stop = threading.Event()
     renewer = threading.Thread(target=_renew, args=(writing, me, claim, seconds, stop),
                                name="corpus-qa-lease", daemon=True)
