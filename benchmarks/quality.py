@@ -1,129 +1,236 @@
-"""Retrieval quality of a configuration: dev.jsonl and SciFact (BEIR), through QA.
+"""Quality on every dev set, with 95 % intervals; two revisions compared on the same questions.
 
-    .venv/bin/python -m benchmarks.quality [--dev] [--beir [DIR]] [--split train|test]
-        [--chunking 700,4,1] [--fusion linear --weights 0.5,1,1.25 --rrf-k 60] [--index DIR]
+    .venv/bin/python benchmarks/quality.py [--sets dev,bbc-dev,...] [--indexes DIR]
+        [--records OUT.jsonl] [--compare REV] [--peers] [--quick]
 
-Runs what `corpus-qa eval` runs (rag.evaluate, rag.beir: QA.ask and QA.retrieve, the
-path of every question) with the retrieval and chunking given here instead of the
-defaults, so variants can be compared without editing code. Each chunking gets its own
-collections under --index (default /tmp/corpus-qa-quality): SciFact is embedded once per
-chunking (tens of minutes on two busy cores, a few when quiet) and reused after that.
+Each question goes through QA.ask (conversations turn by turn, each turn after the
+earlier Answers; follow-up turns are also asked alone, with no context), on indexes built
+once under --indexes (benchmarks/sets.py). Every figure is a mean over questions, printed
+with a 95 % bootstrap interval (2,000 resamples of the questions).
 
-Prints one line of figures per run, and the same as JSON with --json.
+--compare REV checks REV out into a temporary worktree, scores it with this same file
+(REV's rag/ and store/ first on PYTHONPATH, the same indexes), and prints per set and
+figure the paired difference (this tree minus REV) with its paired-bootstrap interval: a
+change is real when the interval excludes 0.
+
+--peers also scores the 30-line script of issue 19 on the same questions (bbc-dev):
+MiniLM over fixed 1,000-character chunks (200 overlap), bm25s over the same chunks, RRF.
+
+Run it as a file (not -m), so that --compare can put another revision's code first.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import argparse
 import json
+import math
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from ._common import SCIFACT, SHARED, footer, header, parser
+sys.path.insert(1, str(Path(__file__).resolve().parent))  # sets.py; after PYTHONPATH's rag/store
+import sets as S  # noqa: E402
 
-DEV = SHARED / "qa" / "dev.jsonl"
-
-
-def settings_from(args):
-    from rag import AnswerSettings, Settings
-    from store import ChunkingOptions
-
-    retrieval = {}
-    if args.fusion:
-        retrieval["fusion"] = args.fusion
-    if args.weights:
-        dense, sentence, keyword = (float(w) for w in args.weights.split(","))
-        retrieval.update(dense_weight=dense, sentence_weight=sentence, keyword_weight=keyword)
-    if args.rrf_k is not None:
-        retrieval["rrf_k"] = args.rrf_k
-    if args.candidates is not None:
-        retrieval["candidates"] = args.candidates
-    defaults = Settings()
-    chunking = defaults.chunking
-    if args.chunking:
-        max_chars, max_sentences, overlap = (int(x) for x in args.chunking.split(","))
-        chunking = ChunkingOptions(max_chars, max_sentences, overlap)
-    return Settings(
-        retrieval=dataclasses.replace(defaults.retrieval, **retrieval),
-        answer=AnswerSettings(),
-        chunking=chunking,
-    )
+QA_METRICS = ("hit@1", "hit@3", "mrr@10", "answer", "none_abstained", "answerable_abstained")
+MULTIHOP_METRICS = ("hits@10", "hits@4", "mrr@10", "map@10", "recall@10", "none_abstained", "answerable_abstained")
+BEIR_METRICS = ("ndcg@10", "recall@100")
 
 
-def run_dev(args, settings, embedder) -> dict:
-    from rag import QA, bundled_corpus
-    from rag.evaluate import evaluate_questions, load_questions
-    from store import Index
-
-    c = settings.chunking
-    folder = Path(args.index) / f"dev-c{c.max_chars}-s{c.max_sentences}-o{c.overlap}"
-    qa = QA(Index.open(path=folder), embedder, settings)
-    qa.ingest([bundled_corpus()])
-    metrics, judgements = evaluate_questions(qa, load_questions(args.dev_path))
-    misses = [f"{j.id}(rank {j.rank}{', wrong answer' if not j.correct else ''})"
-              for j in judgements if not j.correct or (j.rank is not None and j.rank > 1)
-              or (j.rank is None and j.kind not in ("none", "boilerplate"))]
-    o = metrics["overall"]
-    print(f"dev.jsonl: hit@1 {o['hit@1']:.3f}  hit@3 {o['hit@3']:.3f}  hit@5 {o['hit@5']:.3f}  "
-          f"MRR@10 {o['mrr@10']:.3f}  answer accuracy {o['answer_accuracy']:.3f}  "
-          f"abstention P/R {o['abstention_precision']}/{o['abstention_recall']}  misses: {' '.join(misses) or '-'}",
-          flush=True)
-    return {"dev": metrics, "misses": misses}
+def record(item: S.Item, answer) -> dict:
+    ranks = S.hits(item, answer.passages)
+    r = {"set": item.set, "id": item.id, "kind": item.kind, "answerable": item.answerable,
+         "abstained": answer.abstained, "correct": S.correct(item, answer), "rank": ranks[0] if ranks else None}
+    if item.set.startswith("multihop"):
+        facts = {S._squeeze(f) for _, f in item.evidence}
+        seen: set[str] = set()
+        ap = 0.0
+        for p in answer.passages[:10]:
+            text = S._squeeze(p.text)
+            new = {f for f in facts if f in text} - seen
+            ap += len(new) / p.n
+            seen |= new
+        r["map@10"] = ap / min(len(facts), 10) if facts else 0.0
+        r["recall@10"] = S.facts_found(item, answer.passages)
+    return r
 
 
-def run_beir(args, settings, embedder) -> dict:
-    from rag import QA
-    from rag.beir import collection_name, evaluate_beir, index_beir, load_beir
-    from store import Index
-
-    beir = load_beir(args.beir, args.split)
-    index = Index.open(path=Path(args.index) / "beir", collection=collection_name(beir.name, settings.chunking))
-    qa = QA(index, embedder, settings)
-    started = time.perf_counter()
-    report = index_beir(qa, beir)
-    if report.chunks:
-        print(f"indexed {report.added + report.updated} documents, {report.chunks} chunks in "
-              f"{time.perf_counter() - started:.0f} s", flush=True)
-    result = evaluate_beir(qa, beir)
-    m = result.metrics
-    print(f"{result.dataset} {result.split} ({result.queries} queries, {result.collection}): "
-          f"nDCG@10 {m['ndcg@10']:.4f}  Recall@100 {m['recall@100']:.4f}  ({result.seconds:.0f} s)", flush=True)
-    return {"beir": dataclasses.asdict(result)}
+def ask_all(qa, items: list[S.Item], k: int = 10) -> list[dict]:
+    out, history, conversation = [], [], None
+    for item in items:
+        if item.conversation != conversation:
+            history, conversation = [], item.conversation
+        answer = qa.ask(item.question, k=k, history=history)
+        out.append(record(item, answer))
+        if item.conversation is not None:
+            history.append(answer)
+            if item.kind == "follow-up":  # the same question asked alone, for comparison
+                alone = record(item, qa.ask(item.question, k=k))
+                out.append({**alone, "kind": "follow-up alone"})
+    return out
 
 
-def main() -> int:
-    p = parser(__doc__.split("\n\n")[0])
-    p.add_argument("--dev", dest="dev_path", nargs="?", const=str(DEV), metavar="JSONL",
-                   help=f"evaluate a question set (default {DEV})")
-    p.add_argument("--beir", nargs="?", const=str(SCIFACT), metavar="DIR",
-                   help=f"evaluate a BEIR folder (default {SCIFACT})")
-    p.add_argument("--split", default="train", help="BEIR split (default train: settings are chosen on train)")
-    p.add_argument("--chunking", metavar="MAX_CHARS,MAX_SENTENCES,OVERLAP")
-    p.add_argument("--fusion", choices=["rrf", "linear"])
-    p.add_argument("--weights", metavar="DENSE,SENTENCE,KEYWORD", help="fusion weights of the three rankings")
-    p.add_argument("--rrf-k", type=int)
-    p.add_argument("--candidates", type=int, help="how many each ranking proposes (at least k)")
-    p.add_argument("--index", default="/tmp/corpus-qa-quality", help="where the indexes are kept")
-    p.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
-    args = p.parse_args()
-    if not args.dev_path and not args.beir:
-        args.dev_path, args.beir = str(DEV), str(SCIFACT)
-    header("quality", args)
-    settings = settings_from(args)
-    print(f"settings: {settings}", flush=True)
+def beir_records(qa, items: list[S.Item]) -> list[dict]:
+    from rag.beir import rank_documents
 
+    out = []
+    for item in items:
+        ranked = list(rank_documents(qa, item.question, 100))
+        relevant = set(item.relevant)
+        dcg = sum(1 / math.log2(i + 2) for i, d in enumerate(ranked[:10]) if d in relevant)
+        ideal = sum(1 / math.log2(i + 2) for i in range(min(len(relevant), 10)))
+        out.append({"set": item.set, "id": item.id, "kind": "beir", "answerable": True, "ndcg@10": dcg / ideal,
+                    "recall@100": len(relevant & set(ranked)) / len(relevant)})
+    return out
+
+
+def value(r: dict, metric: str) -> float | None:
+    """A question's contribution to a metric (None: the metric does not count it)."""
+    rank = r.get("rank")
+    if metric in ("ndcg@10", "recall@100", "map@10", "recall@10"):
+        return r.get(metric) if r["answerable"] else None
+    if metric == "none_abstained":
+        return float(r["abstained"]) if not r["answerable"] else None
+    if metric == "answerable_abstained":
+        return float(r["abstained"]) if r["answerable"] else None
+    if metric == "answer":
+        return float(r["correct"])
+    if not r["answerable"]:
+        return None
+    if metric.startswith(("hit@", "hits@")):
+        return float(rank is not None and rank <= int(metric.split("@")[1]))
+    if metric == "mrr@10":
+        return 1 / rank if rank else 0.0
+    raise ValueError(metric)
+
+
+def groups(records: list[dict]) -> dict[str, list[dict]]:
+    """Per set, and per kind within a conversation set (first, follow-up, follow-up alone)."""
+    out: dict[str, list[dict]] = {}
+    for r in records:
+        if r["set"].startswith("followups"):
+            out.setdefault(f"{r['set']} {r['kind']}", []).append(r)
+        else:
+            out.setdefault(r["set"], []).append(r)
+            if r["set"].startswith("multihop"):
+                out.setdefault(f"{r['set']} {r['kind']}", []).append(r)
+    return out
+
+
+def metrics_of(name: str) -> tuple[str, ...]:
+    return MULTIHOP_METRICS if name.startswith("multihop") else BEIR_METRICS if name.startswith("scifact") else QA_METRICS
+
+
+def bootstrap(values: list[float], rounds: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, len(v), (rounds, len(v)))].mean(axis=1)
+    return float(v.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def report(records: list[dict]) -> None:
+    for name, rs in groups(records).items():
+        cells = []
+        for m in metrics_of(name):
+            vs = [x for r in rs if (x := value(r, m)) is not None]
+            if vs:
+                mean, lo, hi = bootstrap(vs)
+                cells.append(f"{m} {mean:.3f} [{lo:.3f}, {hi:.3f}] (n={len(vs)})")
+        print(f"{name}: " + "  ".join(cells), flush=True)
+
+
+def paired(ours: list[dict], theirs: list[dict]) -> None:
+    import numpy as np
+
+    base = {(r["set"], r["id"], r["kind"]): r for r in theirs}
+    print("paired difference (this tree - REV), 95 % paired-bootstrap interval; * = excludes 0")
+    for name, rs in groups(ours).items():
+        cells = []
+        for m in metrics_of(name):
+            pairs = [(a, b) for r in rs if (a := value(r, m)) is not None
+                     and (o := base.get((r["set"], r["id"], r["kind"]))) and (b := value(o, m)) is not None]
+            if not pairs:
+                continue
+            d = np.array([a - b for a, b in pairs])
+            mean, lo, hi = bootstrap(list(d))
+            star = "*" if lo > 0 or hi < 0 else ""
+            cells.append(f"{m} {mean:+.3f} [{lo:+.3f}, {hi:+.3f}]{star}")
+        print(f"{name}: " + "  ".join(cells), flush=True)
+
+
+def score(names: list[str], indexes: Path, quick: bool) -> list[dict]:
     from store import SentenceTransformerEmbedder
 
     embedder = SentenceTransformerEmbedder()
-    out: dict = {"settings": dataclasses.asdict(settings)}
-    if args.dev_path:
-        out.update(run_dev(args, settings, embedder))
-    if args.beir:
-        out.update(run_beir(args, settings, embedder))
-    if args.json:
-        print(json.dumps(out))
-    footer()
+    out = []
+    for name in names:
+        index, _ = S.SETS[name]
+        qa = S.open_index(index, indexes, embedder)
+        items = S.items(name)
+        if quick:
+            items = items[: 60]
+        started = time.monotonic()
+        rs = beir_records(qa, items) if index == "beir" else ask_all(qa, items)
+        print(f"# {name}: {len(items)} questions in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+        out += rs
+    return out
+
+
+def score_revision(rev: str, args) -> list[dict]:
+    """REV's code, this file: a temporary worktree first on PYTHONPATH."""
+    repo = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "rev"
+        subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), rev], check=True,
+                       capture_output=True)
+        try:
+            out = Path(tmp) / "records.jsonl"
+            env = {**os.environ, "PYTHONPATH": str(tree)}
+            cmd = [sys.executable, __file__, "--sets", ",".join(args.names), "--indexes", str(args.indexes),
+                   "--records", str(out)] + (["--quick"] if args.quick else [])
+            subprocess.run(cmd, env=env, check=True, stdout=sys.stderr)
+            return [json.loads(line) for line in out.read_text().splitlines()]
+        finally:
+            subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sets", default=",".join(S.SETS), help=f"comma-separated, of {', '.join(S.SETS)}")
+    p.add_argument("--indexes", type=Path, default=S.INDEXES, help="where the indexes are built and kept")
+    p.add_argument("--records", type=Path, help="write the per-question records here (JSON Lines)")
+    p.add_argument("--compare", metavar="REV", help="score REV too and print the paired differences")
+    p.add_argument("--peers", action="store_true", help="also score the 30-line hybrid script on bbc-dev")
+    p.add_argument("--quick", action="store_true", help="the first 60 questions of each set")
+    args = p.parse_args()
+    args.names = [n.strip() for n in args.sets.split(",") if n.strip()]
+    unknown = [n for n in args.names if n not in S.SETS]
+    if unknown:
+        p.error(f"unknown set {unknown[0]!r}: use some of {', '.join(S.SETS)}")
+    import rag
+
+    print(f"# quality  {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC  rag from {Path(rag.__file__).parent}  "
+          f"1-min load {os.getloadavg()[0]:.2f}", flush=True)
+    records = score(args.names, args.indexes, args.quick)
+    if args.records:
+        args.records.write_text("".join(json.dumps(r) + "\n" for r in records))
+    report(records)
+    if args.peers:
+        import peers
+
+        peer = peers.score(args.indexes, [i for n in args.names if n == "bbc-dev" for i in S.items(n)])
+        print("peer script (1,000-char chunks, MiniLM + bm25s, RRF):")
+        report(peer)
+        paired(records, peer)
+    if args.compare:
+        theirs = score_revision(args.compare, args)
+        print(f"{args.compare}:")
+        report(theirs)
+        paired(records, theirs)
     return 0
 
 

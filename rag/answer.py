@@ -1,29 +1,35 @@
-"""Score the sentences of the retrieved passages, pick the answer, cite it, or abstain.
+"""Choose the answer sentence from the top passages, cite it, or abstain.
 
-A sentence's relevance is its cosine similarity to the question (vectors stored at ingest)
-plus a little for the question's content words it contains; to choose the answer, a cue
-for the kind of answer asked for is added (rag.cues: "how many X" prefers a sentence that
-counts X, "when" one with a date, "who" one with a name, "which countries" a list, "how
-quickly" a number, "which racecourse" a name). A follow-up's answer is chosen with its
-own words too, from the last turn's articles, and not repeating what that turn said
-(FollowUp). The top passages are shown best sentence first. The answer is the best sentence, followed by
-`[n]` where passages[n-1] holds it, and a second sentence when it scores nearly as well
-and holds question words the first lacks (the other half of a two-part question, or the
-sentence that completes the first). When no sentence's relevance clears the floor, the
-answer says the corpus does not answer, and the passages are marked low.
+The passages come ranked by the learned ranker (rag.retrieve). Every sentence of the
+first few is scored by the learned sentence model (rag.scoring) over its features
+(rag.features: cosine to the question and to its own words, the share of the question's
+terms it holds, whether it holds the kind of answer the question's form asks for, its
+passage's rank, what the last turn already said, ...). The abstention model reads the
+best scores and decides whether the corpus answers at all; its threshold was chosen on
+dev data so that at most 3 % of answerable questions abstain. The answer is the best
+sentence, followed by `[n]` where passages[n-1] holds it, and a second sentence when it
+scores nearly as well and holds question words the first lacks (the other half of a
+two-part question). Passages keep the ranker's order; each shows the ranker's
+probability that it holds the answer, and is marked low relevance under an abstention or
+below the ranker's floor.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from store import Index, sentence_id
-from store.keyword import terms
 
-from .cues import cue_of, holds, offers, required
-from .retrieve import Candidate
+from .cues import cue_of
+from .features import required_missing, sentence_features, unmatched_idf
+from .scoring import Models
+
+if TYPE_CHECKING:
+    from .retrieve import Candidate, Pool
 
 NO_ANSWER = "The corpus does not answer this question."
 MAX_ANSWER_CHARS = 400
@@ -31,18 +37,13 @@ MAX_ANSWER_CHARS = 400
 
 @dataclass(frozen=True)
 class AnswerSettings:
-    floor: float = 0.35  # best sentence score below this: abstain
-    keyword_weight: float = 0.25  # weight of the share of question words a sentence holds
-    second_margin: float = 0.2  # a second sentence joins when within this of the best and adds question words
-    cue_weight: float = 0.15  # bonus for a sentence holding the kind of answer asked for (rag.cues)
     max_sentences: int = 2
     passages: int = 5  # answer sentences come from this many top passages
-    required_within: int = 3  # a money/date/count question abstains unless one of this many top sentences holds one
-    repeat_penalty: float = 0.3  # a follow-up's answer: minus this times its cosine to what the last turn said
+    second_margin: float = 1.0  # a second sentence joins when its logit is within this of the best and adds question words
 
     def __post_init__(self):
-        if not -1.0 <= self.floor <= 2.0:
-            raise ValueError(f"floor must be between -1 and 2, got {self.floor}")
+        if self.passages < 1 or self.max_sentences < 1:
+            raise ValueError("passages and max_sentences must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class Passage:
     text: str
     start: int
     end: int
-    score: float  # relevance: the best score of its sentences
+    score: float  # the ranker's probability that the passage holds the answer
     highlight: tuple[int, int] | None  # the answer sentence's span inside `text`
     low_relevance: bool
     doc_id: str = ""  # the article (QA.document(doc_id) gives its whole text)
@@ -74,43 +75,24 @@ class Answer:
 
 
 @dataclass(frozen=True)
-class FollowUp:
-    """A follow-up question's own vector (its retrieval vector carries the earlier turn),
-    the articles the last turn cited and the vectors of what it answered: the answer is
-    chosen by the mean of the two question vectors, from those articles rather than
-    others, and away from what was already said."""
-
-    own: np.ndarray
-    said: np.ndarray  # (n, dim), may be empty
-    prefer: dict[str, float] = field(default_factory=dict)  # the last turn's articles: doc id -> bonus
-
-
-@dataclass(frozen=True)
-class _Sentence:
-    passage: int  # index into candidates
+class ScoredSentence:
+    passage: int  # index into the ranked candidates
     span: tuple[int, int]  # absolute, in the article
-    relevance: float  # cosine + keyword share: decides abstention
-    score: float  # relevance + answer-type cue: decides which sentence answers
+    text: str
+    features: dict[str, float]
     covers: frozenset[str]  # the question's terms it holds
+    score: float = 0.0  # the sentence model's logit
 
 
 def compose(
-    index: Index, question: str, vector: np.ndarray, candidates: list[Candidate], settings: AnswerSettings,
-    follow_up: FollowUp | None = None,
+    index: Index, question: str, pool: Pool, candidates: list[Candidate], models: Models,
+    settings: AnswerSettings = AnswerSettings(),
 ) -> Answer:
-    sentences = score_sentences(index, question, vector, candidates, settings, follow_up)
-    candidates, sentences = _by_best_sentence(candidates, sentences)
-    relevance: dict[int, float] = {}  # per passage, its most relevant sentence's
-    for s in sentences:
-        relevance[s.passage] = max(relevance.get(s.passage, s.relevance), s.relevance)
+    sentences = score_sentences(index, question, pool, candidates, models, settings)
+    p_answerable = float(models.abstain.probabilities([question_features(question, pool, candidates, sentences)])[0])
+    abstained = not sentences or p_answerable < (models.abstain.threshold or 0.0)
     ranked = sorted(sentences, key=lambda s: -s.score)
-    abstained = not ranked or max(s.relevance for s in sentences) < settings.floor
-    need = required(question)
-    if need and not abstained:  # asked for money, a date or a count: the most relevant sentences must hold one
-        top = sorted(sentences, key=lambda s: -s.relevance)[: settings.required_within]
-        abstained = not any(holds(need, _text(candidates[s.passage].chunk, s.span)) for s in top)
-
-    chosen: list[_Sentence] = []
+    chosen: list[ScoredSentence] = []
     if not abstained:
         chosen.append(ranked[0])
         for s in ranked[1:]:
@@ -132,12 +114,12 @@ def compose(
     passages = []
     for i, cand in enumerate(candidates):
         c = cand.chunk
-        score = relevance.get(i, 0.0)
+        probability = 1.0 / (1.0 + np.exp(-cand.score))
         span = cited.get(i)
         highlight = (span[0] - c.start, span[1] - c.start) if span else None
         passages.append(
-            Passage(i + 1, c.source, c.title, c.text, c.start, c.end, round(score, 4), highlight,
-                    score < settings.floor, c.doc_id, c.published, c.outlet, c.url)
+            Passage(i + 1, c.source, c.title, c.text, c.start, c.end, round(float(probability), 4), highlight,
+                    bool(abstained or probability < models.low_relevance), c.doc_id, c.published, c.outlet, c.url)
         )
     if abstained:
         return Answer(question, NO_ANSWER, True, tuple(passages))
@@ -157,19 +139,54 @@ def compose(
     return Answer(question, " ".join(parts), False, tuple(passages))
 
 
-def _by_best_sentence(candidates: list[Candidate], sentences: list[_Sentence]):
-    """The scored passages reordered by their best sentence (the rest keep their rank):
-    a passage is as good as the best answer it holds."""
-    best: dict[int, float] = {}
+def score_sentences(
+    index: Index, question: str, pool: Pool, candidates: Sequence[Candidate], models: Models | None,
+    settings: AnswerSettings = AnswerSettings(),
+) -> list[ScoredSentence]:
+    """Every sentence of the first `settings.passages` candidates with its features, and
+    its logit under `models.sentence` (0 without models: training computes features only)."""
+    spans = [(i, span) for i, cand in enumerate(candidates[: settings.passages]) for span in cand.chunk.sentences]
+    ids = [sentence_id(candidates[i].chunk.doc_id, span) for i, span in spans]
+    vectors = index.sentence_vectors(list(dict.fromkeys(ids)))
+    cue = cue_of(question)
+    out = []
+    for (i, span), sid in zip(spans, ids):
+        v = vectors.get(sid)
+        if v is None:
+            continue
+        chunk = candidates[i].chunk
+        text = chunk.text[span[0] - chunk.start : span[1] - chunk.start]
+        order = list(chunk.sentences)
+        said = float(np.max(pool.said @ v)) if len(pool.said) else 0.0
+        features, covers = sentence_features(
+            float(v @ pool.vector), float(v @ pool.own), pool.asked, text, cue, candidates[i].score, i,
+            order.index(span) / max(len(order) - 1, 1), said, bool(candidates[i].features.get("prev_doc")))
+        out.append(ScoredSentence(i, span, text, features, covers))
+    if models is not None and out:
+        logits = models.sentence.logits([s.features for s in out])
+        out = [ScoredSentence(s.passage, s.span, s.text, s.features, s.covers, float(z)) for s, z in zip(out, logits)]
+    return out
+
+
+def question_features(
+    question: str, pool: Pool, candidates: Sequence[Candidate], sentences: Sequence[ScoredSentence],
+) -> dict[str, float]:
+    """What the abstention model reads: how well the best passages and sentences answer."""
+    by_score = sorted(sentences, key=lambda s: -s.score)
+    held: set[str] = set()
     for s in sentences:
-        best[s.passage] = max(best.get(s.passage, s.score), s.score)
-    order = sorted(best, key=lambda i: (-best[i], i)) + [i for i in range(len(candidates)) if i not in best]
-    new_index = {old: new for new, old in enumerate(order)}
-    return [candidates[i] for i in order], [replace(s, passage=new_index[s.passage]) for s in sentences]
-
-
-def _text(chunk, span: tuple[int, int]) -> str:
-    return chunk.text[span[0] - chunk.start : span[1] - chunk.start]
+        held |= s.covers
+    scores = [c.score for c in candidates]
+    return {
+        "top_passage": scores[0] if scores else -10.0,
+        "second_passage": scores[1] if len(scores) > 1 else -10.0,
+        "top_sentence": by_score[0].score if by_score else -10.0,
+        "best_cos": max((s.features["cos_own"] for s in sentences), default=0.0),
+        "best_share": max((s.features["share"] for s in sentences), default=0.0),
+        "top_dense": max((c.features.get("dense_own", 0.0) for c in candidates), default=0.0),
+        "unmatched_idf": unmatched_idf(pool.asked, held, pool.max_idf),
+        "required_missing": required_missing(cue_of(question), [s.text for s in by_score[:3]]),
+    }
 
 
 def _adjacent(chunk, first: tuple[int, int], second: tuple[int, int]) -> bool:
@@ -179,48 +196,3 @@ def _adjacent(chunk, first: tuple[int, int], second: tuple[int, int]) -> bool:
     if a == c or (c, d) not in order or (a, b) not in order or order.index((c, d)) != order.index((a, b)) + 1:
         return False
     return "\n" not in chunk.text[b - chunk.start : c - chunk.start]
-
-
-def score_sentences(
-    index: Index, question: str, vector: np.ndarray, candidates: list[Candidate], settings: AnswerSettings,
-    follow_up: FollowUp | None = None,
-) -> list[_Sentence]:
-    spans = [(i, span) for i, cand in enumerate(candidates[: settings.passages]) for span in cand.chunk.sentences]
-    ids = [sentence_id(candidates[i].chunk.doc_id, span) for i, span in spans]
-    vectors = index.sentence_vectors(list(dict.fromkeys(ids)))
-    keyword_index = index.keyword_index(wait=False)  # None while it is built: every word weighs the same
-    asked = {t: keyword_index.idf(t) if keyword_index else 1.0 for t in set(terms(question))}
-    cue = cue_of(question)
-    out = []
-    for (i, span), sid in zip(spans, ids):
-        v = vectors.get(sid)
-        if v is None:
-            continue
-        text = _text(candidates[i].chunk, span)
-        covers = matched(asked, set(terms(text)))
-        relevance = float(v @ vector) + settings.keyword_weight * share(asked, covers)
-        score = relevance + (settings.cue_weight if cue and offers(cue, text) else 0.0)
-        if follow_up is not None:
-            score += float(v @ follow_up.own - v @ vector) / 2  # the mean of the two questions' cosines
-            score += follow_up.prefer.get(candidates[i].chunk.doc_id, 0.0)
-            if len(follow_up.said):
-                score -= settings.repeat_penalty * float(np.max(follow_up.said @ v))
-        out.append(_Sentence(i, span, relevance, score, covers))
-    return out
-
-
-def matched(asked: dict[str, float], held: set[str]) -> frozenset[str]:
-    """The question's terms a sentence holds: the same stem, or one stem of five letters
-    or more that begins the other ("chair" / "chairman", "ukrain" / "ukrainian", which
-    Snowball stems apart)."""
-    out = set(asked).intersection(held)
-    for term in set(asked) - out:
-        if len(term) >= 5 and any(h.startswith(term) or (len(h) >= 5 and term.startswith(h)) for h in held):
-            out.add(term)
-    return frozenset(out)
-
-
-def share(asked: dict[str, float], covers: frozenset[str]) -> float:
-    """The part of the question's weight (each term's IDF) that a sentence holds."""
-    total = sum(asked.values())
-    return sum(asked[t] for t in covers) / total if total else 0.0

@@ -114,7 +114,7 @@ def index_beir(qa: QA, beir: BeirSet, progress: Callable[[int, int], None] | Non
 def rank_documents(qa: QA, query: str, depth: int = 100) -> dict[str, float]:
     """Up to `depth` documents (BEIR ids = chunk sources) for a query, each scored by its
     best chunk, from QA.retrieve asked for 3 * depth chunks."""
-    _, candidates = qa.retrieve(query, k=3 * depth)
+    candidates = qa.retrieve(query, k=3 * depth)
     ranked: dict[str, float] = {}
     for c in candidates:  # best first: a document's first chunk is its best
         if c.chunk.source not in ranked:

@@ -4,10 +4,11 @@ No model rewrites the question. A follow-up leans on the turn before it: a prono
 ("Who handed the leadership to him?"), a demonstrative ("What did that plan prohibit?"),
 an ellipsis ("And how many ...?"), or a question too short to stand alone. For such a
 question the previous turn's question and cited answer sentence are carried into
-retrieval, and the articles that answer cited get a bonus, weighted so that a question
+retrieval, and the articles that answer cited are marked; the learned ranker and sentence
+model weigh that mark against the question's own words (rag.features), so that a question
 naming a new subject of its own is not dragged back:
 
-    Query(text=what is embedded, keywords=what BM25 searches, prefer={doc id: bonus})
+    Query(text=what is embedded, keywords=what BM25 searches, prefer={doc id: 1})
 
 A question that stands alone (no such cue) is searched as it is: history changes nothing.
 """
@@ -33,16 +34,13 @@ _ANAPHORA = re.compile(
 )
 _ELLIPSIS = re.compile(r"^\W*(?:and|but|also|what about|how about|what else|anything else)\b", re.I)
 _NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+)*")
-# added to a fused score (three rankings, each scaled to 0-1) of an earlier turn's article,
-# and to the answer score of its sentences (rag.answer.FollowUp)
-PREFER_BONUS = 0.5
 
 
 @dataclass(frozen=True)
 class Query:
     text: str  # what is embedded
     keywords: str  # what the keyword index searches
-    prefer: dict[str, float] = field(default_factory=dict)  # doc id -> bonus to its chunks' fused score
+    prefer: dict[str, float] = field(default_factory=dict)  # the last turn's cited articles (doc id -> 1): a ranker feature
     follow_up: bool = False
     said: tuple[str, ...] = ()  # what the last turn answered: a follow-up asks for something else
 
@@ -74,7 +72,7 @@ def resolve(question: str, history: Sequence[str | Answer] = ()) -> Query:
         context.append(said[0])
         for p in last.passages:
             if p.highlight and getattr(p, "doc_id", None):
-                prefer[p.doc_id] = PREFER_BONUS
+                prefer[p.doc_id] = 1.0
     # a second turn back, when the last one leaned on it too ("What did he say must happen
     # first?" then "How many recruits ...?"): its subject is still the conversation's
     if len(history) > 1 and is_follow_up(previous):

@@ -10,8 +10,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from store import (
     Article,
     ChunkingOptions,
@@ -30,9 +28,10 @@ from store import (
     remove_documents,
 )
 
-from .answer import Answer, AnswerSettings, FollowUp, compose
-from .conversation import Query, resolve
-from .retrieve import Candidate, RetrievalSettings, retrieve
+from .answer import Answer, AnswerSettings, compose
+from .conversation import resolve
+from .retrieve import Candidate, Pool, RetrievalSettings, gather, rank, top
+from .scoring import Models, load
 
 logger = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 2000
@@ -74,10 +73,12 @@ class QA:
     >>> qa.ask("Who chairs the Ukraine Defense Contact Group?").text
     """
 
-    def __init__(self, index: Index, embedder: Embedder, settings: Settings | None = None):
+    def __init__(self, index: Index, embedder: Embedder, settings: Settings | None = None,
+                 models: Models | None = None):
         self.index = index
         self.embedder = embedder
         self.settings = settings or Settings()
+        self.models = models or load()  # rag/weights.json: the learned ranker, sentence choice, abstention
 
     @classmethod
     def open(
@@ -223,16 +224,10 @@ class QA:
         only documents that match (store.Filters) are searched; when none match, the
         Answer abstains and says so."""
         question = check_question(question)
-        query = resolve(question, list(history or ()))
-        vector, candidates = self._retrieve(query, k, filters)
-        if not candidates and filters is not None and not filters.empty and not self.index.matching(filters):
+        pool, candidates = self._retrieve(question, list(history or ()), k, filters)
+        if pool is None:
             return Answer(question, f"No indexed document matches the filters ({filters.describe()}).", True, ())
-        follow_up = None
-        if query.follow_up:  # choose by the question's own words too, and say something new
-            own, *said = self.embedder.encode([question, *query.said])
-            follow_up = FollowUp(own, np.asarray(said, dtype=np.float32).reshape(len(said), own.shape[0]),
-                                 query.prefer)
-        answer = compose(self.index, question, vector, candidates, self.settings.answer, follow_up)
+        answer = compose(self.index, question, pool, candidates, self.models, self.settings.answer)
         if self.index.keywords.building:
             answer = dataclasses.replace(answer, notes=(KEYWORD_BUILDING,))
         return answer
@@ -243,25 +238,29 @@ class QA:
         k: int = 5,
         history: Sequence[str | Answer] = (),
         filters: Filters | None = None,
-    ) -> tuple[np.ndarray, list[Candidate]]:
-        """The query's vector and its k best chunks: the retrieval `ask` answers from
-        (and the evaluation measures)."""
-        return self._retrieve(resolve(check_question(question), list(history or ())), k, filters)
+    ) -> list[Candidate]:
+        """The k best chunks, ranked: the retrieval `ask` answers from (and the
+        evaluation measures)."""
+        return self._retrieve(check_question(question), list(history or ()), k, filters)[1]
 
-    def _retrieve(self, query: Query, k: int, filters: Filters | None) -> tuple[np.ndarray, list[Candidate]]:
+    def gather(self, question: str, history: Sequence[str | Answer] = (), filters: Filters | None = None,
+               n: int | None = None) -> Pool | None:
+        """Every candidate of the three searches with its features, unranked (what the
+        ranker sees; benchmarks/train_scoring.py learns from it)."""
+        if n is not None and n < 1:
+            raise InputError(f"n must be at least 1, got {n}")
+        self.index.refresh()  # documents another process (a corpus-qa ingest) added since
+        query = resolve(question, list(history or ()))
+        return gather(self.index, question, query, self.embedder.encode, n or self.settings.retrieval.candidates,
+                      self.settings.retrieval, filters)
+
+    def _retrieve(self, question: str, history: list, k: int, filters: Filters | None):
         if k < 1:
             raise InputError(f"k must be at least 1, got {k}")
-        self.index.refresh()  # documents another process (a corpus-qa ingest) added since
-        made: list[np.ndarray] = []
-
-        def embed() -> np.ndarray:  # run by retrieve beside the keyword search
-            made.append(self.embedder.encode([query.text])[0])
-            return made[0]
-
-        candidates = retrieve(self.index, query.keywords, embed, k, self.settings.retrieval,
-                              filters=filters, prefer=query.prefer)
-        vector = made[0] if made else embed()
-        return vector, candidates
+        pool = self.gather(question, history, filters, n=max(self.settings.retrieval.candidates, k))
+        if pool is None:
+            return None, []
+        return pool, top(rank(pool.candidates, self.models.ranker), k)
 
     def stats(self) -> Stats:
         return Stats(

@@ -1,54 +1,64 @@
-"""Dense + keyword candidates under the filters, fused into one ranking of chunks.
+"""Dense + keyword candidates under the filters, ranked by the learned ranker.
 
-    query vector -> Chroma top-N chunks (cosine)        \\
-    query vector -> Chroma top-N sentences -> their chunk  > fuse (normalised scores or RRF)
-    query text   -> BM25 top-N chunks (stemmed)          /     -> top-k, no near-duplicates
+    query vector -> Chroma top-N chunks (cosine)            \\
+    query vector -> Chroma top-N sentences -> their chunk     > union -> features (rag.features)
+    query text   -> BM25 top-N chunks (stemmed)             /        -> ranker (rag.scoring) -> top k
 
 The keyword search runs beside the query's embedding and the sentence search beside
 the chunk search, in two worker threads (Chroma and numpy release the GIL: on two cores
-a question's three searches overlap). Filters restrict all three before their top N is taken (a Chroma `where`; a document set
-on the keyword side). A follow-up's earlier articles get a bonus (rag.conversation).
-Overlapping chunks of one article, and chunks whose text another already shown has
-(copies of an article), are folded.
+a question's three searches overlap). Filters restrict all three before their top N is
+taken (a Chroma `where`; a document set on the keyword side). Every candidate's exact
+cosine comes from its stored vector. Overlapping chunks of one article, and chunks whose
+text another already shown has (copies of an article), are folded.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from store import Filters, Index, StoredChunk
+from store.keyword import terms
+
+from .conversation import Query
+from .features import matched, question_terms, reciprocal_rank, share
+from .scoring import Model
 
 
 @dataclass(frozen=True)
 class RetrievalSettings:
-    candidates: int = 50  # how many each retriever proposes
-    fusion: str = "linear"  # "linear" (min-max scaled scores) or "rrf"; chosen on SciFact train + dev.jsonl
-    rrf_k: int = 60
-    dense_weight: float = 1.0  # weight of each ranking in the fusion (benchmarks/RESULTS.md: variants)
-    sentence_weight: float = 1.0
-    keyword_weight: float = 1.5
+    candidates: int = 50  # how many each of the three searches proposes
     parallel: bool = True  # the searches in two threads beside the embedding (False: one after another)
 
     def __post_init__(self):
         if self.candidates < 1:
             raise ValueError(f"candidates must be at least 1, got {self.candidates}")
-        if self.fusion not in ("rrf", "linear"):
-            raise ValueError(f"fusion must be 'rrf' or 'linear', got {self.fusion!r}")
-        if min(self.dense_weight, self.sentence_weight, self.keyword_weight) < 0:
-            raise ValueError("fusion weights must not be negative")
 
 
 @dataclass(frozen=True)
 class Candidate:
     chunk: StoredChunk
-    score: float  # fused
-    dense: float | None  # cosine similarity, when the dense retriever proposed it
-    keyword: float | None  # BM25 score, when the keyword retriever proposed it
+    score: float  # the ranker's logit (0 before ranking)
+    dense: float | None  # cosine similarity to the query
+    keyword: float | None  # BM25 score, when the keyword search proposed it
+    features: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
+    vector: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Everything one question's retrieval found, before ranking."""
+
+    vector: np.ndarray  # the query's (a follow-up's carries the last turn)
+    own: np.ndarray  # the question's own words'
+    said: np.ndarray  # (n, dim): what the last turn answered (a follow-up asks for something else)
+    asked: dict[str, float]  # the question's terms and their IDF
+    max_idf: float  # the IDF of a term no chunk holds
+    candidates: list[Candidate]
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -63,55 +73,92 @@ def _pool() -> ThreadPoolExecutor:
         return _POOL
 
 
-def retrieve(
-    index: Index, query: str, vector: np.ndarray | Callable[[], np.ndarray], k: int,
+def gather(
+    index: Index, question: str, query: Query, embed: Callable[[list[str]], np.ndarray], n: int,
     settings: RetrievalSettings = RetrievalSettings(), filters: Filters | None = None,
-    prefer: dict[str, float] | None = None,
-) -> list[Candidate]:
-    """The k best chunks for the query, best first; overlapping neighbours and repeated
-    texts are folded. `vector`: the query's unit vector, or a function that makes it (run
-    while the keyword search goes on). `prefer`: document id -> bonus added to its
-    chunks' fused score."""
-    n = max(settings.candidates, k)
+) -> Pool | None:
+    """The union of the three searches' top n, each candidate with its features. None when
+    the filters match no document. `embed`: texts -> unit vectors (run while the keyword
+    search goes on)."""
     where, allowed = None, None
     if filters is not None and not filters.empty:
         matching = [d.id for d in index.matching(filters)]
         if not matching:
-            return []
+            return None
         where = filters.where(matching if filters.needs_ids else None)
         allowed = matching
     submit = _pool().submit if settings.parallel else _Done
-    keyword_job = submit(index.keyword, query, n, allowed) if settings.keyword_weight else None
-    vector = vector() if callable(vector) else vector
-    sentence_job = submit(index.dense_sentences, vector, n, where) if settings.sentence_weight else None
-    dense = index.dense(vector, n, where) if settings.dense_weight else []
-    sentences = sentence_job.result() if sentence_job else []
-    keyword = keyword_job.result() if keyword_job else []
-    fused = fuse(
-        [
-            (settings.dense_weight, [(c.id, s) for c, s in dense]),
-            (settings.sentence_weight, sentences),
-            (settings.keyword_weight, [(h.id, h.score) for h in keyword]),
-        ],
-        settings,
-    )
+    keyword_job = submit(index.keyword, query.keywords, n, allowed)
+    texts = [query.text, question, *query.said] if query.follow_up else [query.text]
+    vectors = np.asarray(embed(texts), dtype=np.float32)
+    vector, own, said = vectors[0], vectors[min(1, len(texts) - 1)], vectors[2:]
+    sentence_job = submit(index.dense_sentences, vector, n, where)
+    dense = index.dense(vector, n, where)
+    sentences = sentence_job.result()
+    keyword = keyword_job.result()
+
     chunks = {c.id: c for c, _ in dense}
-    chunks.update(index.chunks([i for i, _ in fused[: 3 * k] if i not in chunks]))
-    if prefer:
-        fused = sorted(
-            ((i, s + (prefer.get(chunks[i].doc_id, 0.0) if i in chunks else 0.0)) for i, s in fused),
-            key=lambda item: (-item[1], item[0]),
-        )
-    dense_of = {c.id: s for c, s in dense}
+    rank_of = {name: {i: r for r, i in enumerate(ids)} for name, ids in (
+        ("dense", [c.id for c, _ in dense]), ("sentence", [i for i, _ in sentences]),
+        ("keyword", [h.id for h in keyword]))}
+    ids = list(dict.fromkeys([c.id for c, _ in dense] + [i for i, _ in sentences] + [h.id for h in keyword]))
+    chunks.update(index.chunks([i for i in ids if i not in chunks]))
+    ids = [i for i in ids if i in chunks]
+    stored = index.chunk_vectors(ids)
+    ids = [i for i in ids if i in stored]
+    matrix = np.stack([stored[i] for i in ids]) if ids else np.zeros((0, len(vector)), np.float32)
+    cos, cos_own = matrix @ vector, matrix @ own
+
+    keyword_index = index.keyword_index(wait=False)  # None while it is built: every word weighs the same
+    asked = question_terms(question, keyword_index.idf if keyword_index else None)
+    max_idf = keyword_index.idf("\x00") if keyword_index else 1.0
+    sentence_of = dict(sentences)
+    sentence_floor = min(sentence_of.values(), default=0.0)
     keyword_of = {h.id: h.score for h in keyword}
+    keyword_top = max(keyword_of.values(), default=0.0) or 1.0
+    best_dense = float(cos.max()) if len(ids) else 0.0
+    doc_dense: dict[str, float] = {}
+    doc_chunks: dict[str, int] = {}
+    for i, c in zip(ids, cos):
+        d = chunks[i].doc_id
+        doc_dense[d] = max(doc_dense.get(d, -1.0), float(c))
+        doc_chunks[d] = doc_chunks.get(d, 0) + 1
+    out = []
+    for j, i in enumerate(ids):
+        chunk = chunks[i]
+        features = {
+            "dense": float(cos[j]), "dense_own": float(cos_own[j]), "dense_top": float(cos[j]) - best_dense,
+            "sentence": sentence_of.get(i, sentence_floor), "keyword": keyword_of.get(i, 0.0) / keyword_top,
+            "rr_dense": reciprocal_rank(rank_of["dense"].get(i)),
+            "rr_sentence": reciprocal_rank(rank_of["sentence"].get(i)),
+            "rr_keyword": reciprocal_rank(rank_of["keyword"].get(i)),
+            "share": share(asked, matched(asked, set(terms(f"{chunk.title}\n{chunk.text}")))),
+            "title_share": share(asked, matched(asked, set(terms(chunk.title)))),
+            "doc_dense": doc_dense[chunk.doc_id], "doc_chunks": min(doc_chunks[chunk.doc_id], 5) / 5,
+            "follow_up": float(query.follow_up), "prev_doc": float(chunk.doc_id in query.prefer),
+        }
+        out.append(Candidate(chunk, 0.0, float(cos[j]), keyword_of.get(i), features, matrix[j]))
+    return Pool(vector, own, said, asked, max_idf, out)
+
+
+def rank(candidates: Sequence[Candidate], ranker: Model) -> list[Candidate]:
+    """The candidates by the ranker's logit, best first (ties by chunk id)."""
+    logits = ranker.logits([c.features for c in candidates])
+    scored = [replace(c, score=float(s)) for c, s in zip(candidates, logits)]
+    return sorted(scored, key=lambda c: (-c.score, c.chunk.id))
+
+
+def top(ranked: Sequence[Candidate], k: int) -> list[Candidate]:
+    """The first k of a ranking, skipping a chunk that overlaps one already taken from its
+    article by more than half, or whose text one taken already has (a copy)."""
     picked: list[Candidate] = []
     of_doc: dict[str, list[StoredChunk]] = {}
     texts: set[str] = set()
-    for chunk_id, score in fused:
-        chunk = chunks.get(chunk_id)
-        if chunk is None or chunk.text in texts or any(_overlaps(chunk, o) for o in of_doc.get(chunk.doc_id, ())):
+    for cand in ranked:
+        chunk = cand.chunk
+        if chunk.text in texts or any(_overlaps(chunk, o) for o in of_doc.get(chunk.doc_id, ())):
             continue
-        picked.append(Candidate(chunk, score, dense_of.get(chunk_id), keyword_of.get(chunk_id)))
+        picked.append(cand)
         of_doc.setdefault(chunk.doc_id, []).append(chunk)
         texts.add(chunk.text)
         if len(picked) == k:
@@ -127,27 +174,6 @@ class _Done:
 
     def result(self):
         return self.value
-
-
-def fuse(rankings: list[tuple[float, list[tuple[str, float]]]], settings: RetrievalSettings) -> list[tuple[str, float]]:
-    """Ids by fused score, best first. Each ranking is (weight, [(id, score), ...] best first).
-
-    rrf: sum of weight / (rrf_k + rank). linear: weighted sum of scores min-max scaled
-    within each ranking (absent from a ranking: 0).
-    """
-    scores: dict[str, float] = {}
-    for weight, ranking in rankings:
-        if not ranking or not weight:
-            continue
-        if settings.fusion == "rrf":
-            for rank, (i, _) in enumerate(ranking):
-                scores[i] = scores.get(i, 0.0) + weight / (settings.rrf_k + rank + 1)
-        else:
-            values = [v for _, v in ranking]
-            low, span = min(values), (max(values) - min(values)) or 1.0
-            for i, v in ranking:
-                scores[i] = scores.get(i, 0.0) + weight * (v - low) / span
-    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
 def _overlaps(a: StoredChunk, b: StoredChunk) -> bool:

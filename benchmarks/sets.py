@@ -1,0 +1,186 @@
+"""The dev sets and their indexes, shared by quality.py and train_scoring.py.
+
+Every set is read in place from ../shared and asked through the path users take
+(QA.ask, QA.gather). Indexes are built once under INDEXES (or --indexes) and reused:
+
+    bundled   corpus/ (5 articles)                  dev.jsonl, followups-dev.jsonl
+    bbc       ../shared/benchmarks/bbc-news/articles  bbc-dev.jsonl, followups-bbc-dev.jsonl
+    multihop  ../shared/benchmarks/multihop-rag     multihop-dev (every 4th query; the rest is test)
+    beir      ../shared/benchmarks/scifact          scifact-train
+
+Only QA.open / ingest / ask and rag.evaluate's loaders are used, so the same file scores
+an older revision put first on PYTHONPATH (quality.py --compare).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+QA_DIR = SHARED / "qa"
+BBC = SHARED / "benchmarks" / "bbc-news" / "articles"
+MULTIHOP = SHARED / "benchmarks" / "multihop-rag"
+SCIFACT = SHARED / "benchmarks" / "scifact"
+INDEXES = Path(tempfile.gettempdir()) / "corpus-qa-indexes"
+
+# set name -> (index, question file or special loader)
+SETS = {
+    "dev": ("bundled", QA_DIR / "dev.jsonl"),
+    "followups-dev": ("bundled", QA_DIR / "followups-dev.jsonl"),
+    "bbc-dev": ("bbc", QA_DIR / "bbc-dev.jsonl"),
+    "followups-bbc-dev": ("bbc", QA_DIR / "followups-bbc-dev.jsonl"),
+    "multihop-dev": ("multihop", "dev"),
+    "scifact-train": ("beir", "train"),
+}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One question to ask: alone, or a turn after the earlier turns of `conversation`."""
+
+    set: str
+    id: str
+    kind: str  # fact, paraphrase, multi, none, first, follow-up, inference_query, ..., null_query, beir
+    question: str
+    answers: tuple[str, ...]
+    evidence: tuple[tuple[str, str], ...]  # (doc, text): text must be inside a hitting passage
+    conversation: str | None = None
+    relevant: tuple[str, ...] = ()  # BEIR: the relevant document ids
+
+    @property
+    def answerable(self) -> bool:
+        return self.kind not in ("none", "boilerplate", "null_query")
+
+
+def multihop_records() -> list[dict]:
+    """The 609 MultiHop-RAG articles as JSON Lines records (id = url)."""
+    corpus = json.loads((MULTIHOP / "corpus.json").read_text(encoding="utf-8"))
+    return [{"id": a["url"], "title": a["title"], "text": a["body"], "published": a["published_at"][:10],
+             "outlet": a["source"], "url": a["url"], "author": a["author"], "category": a["category"]} for a in corpus]
+
+
+def multihop_items(split: str) -> list[Item]:
+    """dev: queries whose 0-based position is divisible by 4; test: the others."""
+    queries = json.loads((MULTIHOP / "MultiHopRAG.json").read_text(encoding="utf-8"))
+    out = []
+    for i, q in enumerate(queries):
+        if (i % 4 == 0) != (split == "dev"):
+            continue
+        evidence = tuple((e["url"], e["fact"]) for e in q["evidence_list"])
+        out.append(Item(f"multihop-{split}", f"mh{i}", q["question_type"], q["query"], (q["answer"],), evidence))
+    return out
+
+
+def items(name: str) -> list[Item]:
+    from rag.evaluate import load_questions
+
+    index, source = SETS[name]
+    if index == "multihop":
+        return multihop_items(source)
+    if index == "beir":
+        from rag.beir import load_beir
+
+        beir = load_beir(SCIFACT, source)
+        return [Item(name, qid, "beir", text, (), (), relevant=tuple(d for d, s in beir.qrels[qid].items() if s > 0))
+                for qid, text in beir.queries.items()]
+    loaded = load_questions(source)
+    out = []
+    for entry in loaded:
+        turns = entry if isinstance(entry, list) else [entry]
+        conversation = turns[0].id.rsplit(".", 1)[0] if isinstance(entry, list) else None
+        out += [Item(name, q.id, q.kind, q.question, q.answers, q.evidence, conversation) for q in turns]
+    return out
+
+
+def open_index(name: str, indexes: Path, embedder, settings=None):
+    """QA over one of the benchmark indexes, built (ingested) the first time."""
+    from rag import QA
+    from store import Index
+
+    folder = Path(indexes) / name
+    if name == "beir":
+        from rag.beir import collection_name, index_beir, load_beir
+        from store import ChunkingOptions
+
+        qa = QA(Index.open(path=folder, collection=collection_name("scifact", ChunkingOptions())), embedder, settings)
+        if not qa.index.count():
+            index_beir(qa, load_beir(SCIFACT, "train"), progress=None)
+        return qa
+    qa = QA(Index.open(path=folder), embedder, settings)
+    if not qa.index.count():
+        print(f"building the {name} index in {folder} (minutes) ...", file=sys.stderr, flush=True)
+        if name == "bundled":
+            from rag import bundled_corpus
+
+            qa.ingest([bundled_corpus()])
+        elif name == "bbc":
+            qa.ingest([BBC])
+        elif name == "multihop":
+            from store import from_record
+
+            qa.ingest_documents([from_record(r["id"], r["title"], r["text"], r["published"], r["outlet"], r["url"],
+                                             r["author"], {"category": r["category"]}) for r in multihop_records()])
+    return qa
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _squeeze(text: str) -> str:
+    return re.sub(r"[ \n]", "", text)
+
+
+def _same_doc(source: str, doc: str) -> bool:
+    return source == doc or source.endswith("/" + doc)
+
+
+def hits(item: Item, passages) -> list[int]:
+    """The 1-based ranks (top 10) of the passages holding evidence. MultiHop-RAG: a gold
+    fact inside the passage, spaces and newlines removed (the paper's rule); the question
+    sets: an evidence text inside a passage of at most 1,000 characters of its document
+    (qa/README.md); BEIR: a passage of a relevant document."""
+    out = []
+    for rank, p in enumerate(passages[:10], 1):
+        if item.relevant:
+            ok = p.source in item.relevant
+        elif item.set.startswith("multihop"):
+            text = _squeeze(p.text)
+            ok = any(_squeeze(fact) in text for _, fact in item.evidence)
+        else:
+            text = _collapse(p.text)
+            ok = len(p.text) <= 1000 and any(_same_doc(p.source, d) and _collapse(e) in text for d, e in item.evidence)
+        if ok:
+            out.append(rank)
+    return out
+
+
+def facts_found(item: Item, passages) -> float:
+    """MultiHop-RAG: the share of the gold facts found in the top 10 (recall@10)."""
+    facts = {_squeeze(f) for _, f in item.evidence}
+    if not facts:
+        return 0.0
+    texts = [_squeeze(p.text) for p in passages[:10]]
+    return sum(any(f in t for t in texts) for f in facts) / len(facts)
+
+
+def correct(item: Item, answer) -> bool:
+    """Answer accuracy (qa/README.md): for a question set, an expected word in the shown
+    answer and a citation of a right document; for an unanswerable question, an
+    abstention. MultiHop-RAG and BEIR have no extractive answers: abstention only."""
+    if not item.answerable:
+        return answer.abstained
+    if item.set.startswith(("multihop", "scifact")):
+        return not answer.abstained
+    cited = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
+    docs = {d for d, _ in item.evidence}
+    right = any(0 < n <= len(answer.passages) and any(_same_doc(answer.passages[n - 1].source, d) for d in docs)
+                for n in cited)
+    shown = answer.text[:400].lower()
+    return not answer.abstained and right and any(a.lower() in shown for a in item.answers)

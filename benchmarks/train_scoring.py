@@ -1,0 +1,254 @@
+"""Fit the three learned decisions (rag/scoring.py) on the dev sets and write rag/weights.json.
+
+    .venv/bin/python benchmarks/train_scoring.py [--indexes DIR] [--sets ...] [--out rag/weights.json]
+
+Data: the dev sets only (benchmarks/sets.py: dev, followups-dev, bbc-dev,
+followups-bbc-dev, multihop-dev, scifact-train), each question's candidates gathered
+through QA.gather, the path `ask` takes (conversations turn by turn, each turn after the
+earlier Answers of the shipped models). Labels: a candidate holds the evidence (the
+scoring rule of its set); a sentence holds an expected answer and comes from a right
+document; a question is answerable.
+
+Fitting: scikit-learn's LogisticRegression on standardised features, each question
+weighing the same (SciFact, another domain, half). Every figure printed is from 5-fold
+cross-validation grouped by question (conversation for follow-ups), never the training
+fit. The sentence model sees the ranker's held-out logits, the abstention model the
+held-out logits of both. The abstention threshold is the held-out probability below which
+3 % of answerable questions fall. The final models are fitted on everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(1, str(Path(__file__).resolve().parent))
+import sets as S  # noqa: E402
+
+RANKER = ("dense", "dense_own", "dense_top", "sentence", "keyword", "rr_dense", "rr_sentence", "rr_keyword",
+          "share", "title_share", "doc_dense", "doc_chunks", "follow_up", "prev_doc")
+SENTENCE = ("cos", "cos_own", "share", "cue", "cue_missing", "passage", "first_passage", "position", "length",
+            "said", "prev_doc")
+ABSTAIN = ("top_passage", "second_passage", "top_sentence", "best_cos", "best_share", "top_dense", "unmatched_idf",
+           "required_missing")
+MAX_ABSTAIN = 0.03  # at most this share of answerable dev questions may abstain
+SET_WEIGHT = {"scifact-train": 0.5}
+
+
+def collect(qa, items: list[S.Item], n: int) -> list[dict]:
+    """Per question: its pool (candidates with features) and the labels."""
+    from rag.answer import Passage
+
+    out, history, conversation = [], [], None
+    for item in items:
+        if item.conversation != conversation:
+            history, conversation = [], item.conversation
+        pool = qa.gather(item.question, history, n=n)
+        cands = pool.candidates if pool else []
+        as_passages = [Passage(1, c.chunk.source, c.chunk.title, c.chunk.text, 0, 0, 0.0, None, False)
+                       for c in cands]
+        labels = [bool(S.hits(item, [p])) for p in as_passages]
+        group = item.conversation or item.id
+        out.append({"item": item, "pool": pool, "labels": labels, "group": f"{item.set}/{group}"})
+        if item.conversation is not None:
+            history.append(qa.ask(item.question, k=10, history=history))
+    return out
+
+
+def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float = 1.0):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(x)
+    model = LogisticRegression(C=c, max_iter=2000).fit(scaler.transform(x), y, sample_weight=w)
+    return scaler, model
+
+
+def as_model(name: str, features, scaler, model, threshold=None):
+    from rag.scoring import Model
+
+    scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+    return Model(name, tuple(features), scaler.mean_, scale, model.coef_[0], float(model.intercept_[0]), threshold)
+
+
+def out_of_fold(x, y, w, groups, folds: int = 5) -> np.ndarray:
+    """Held-out logits: each row scored by a model fitted on the other folds' questions."""
+    from sklearn.model_selection import GroupKFold
+
+    logits = np.zeros(len(y))
+    for train, test in GroupKFold(n_splits=folds).split(x, y, groups):
+        scaler, model = fit(x[train], y[train], w[train])
+        logits[test] = model.decision_function(scaler.transform(x[test]))
+    return logits
+
+
+def rrf(f: dict) -> float:
+    """Plain reciprocal rank fusion (k = 60) of the three rankings, from the 1 / (1 + rank) features."""
+    return sum(1 / (60 + 1 / f[k]) for k in ("rr_dense", "rr_sentence", "rr_keyword") if f[k] > 0)
+
+
+def matrix(rows: list[dict], features) -> np.ndarray:
+    return np.array([[r.get(f, 0.0) for f in features] for r in rows], dtype=np.float64)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--indexes", type=Path, default=S.INDEXES)
+    p.add_argument("--sets", default=",".join(S.SETS))
+    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "rag" / "weights.json")
+    p.add_argument("--candidates", type=int, default=50)
+    args = p.parse_args()
+    names = [n for n in args.sets.split(",") if n]
+
+    from rag.answer import question_features, score_sentences
+    from rag.retrieve import rank, top
+    from rag.scoring import Models
+    from store import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder()
+    questions: list[dict] = []
+    for name in names:
+        started = time.monotonic()
+        qa = S.open_index(S.SETS[name][0], args.indexes, embedder)
+        got = collect(qa, S.items(name), args.candidates)
+        for q in got:
+            q["qa"] = qa
+        questions += got
+        print(f"# {name}: {len(got)} questions gathered in {time.monotonic() - started:.0f} s", file=sys.stderr)
+
+    # 1. the ranker: a candidate holds the evidence
+    rows, y, w, g, owner = [], [], [], [], []
+    for qi, q in enumerate(questions):
+        if not q["pool"] or not q["item"].answerable or not any(q["labels"]):
+            continue
+        weight = SET_WEIGHT.get(q["item"].set, 1.0) / len(q["labels"])
+        for c, label in zip(q["pool"].candidates, q["labels"]):
+            rows.append(c.features), y.append(label), w.append(weight), g.append(q["group"]), owner.append(qi)
+    x, y, w = matrix(rows, RANKER), np.array(y), np.array(w)
+    oof = out_of_fold(x, y, w, np.array(g))
+    scaler, model = fit(x, y, w)
+    ranker = as_model("ranker", RANKER, scaler, model)
+    positives = np.sort(1 / (1 + np.exp(-oof[y])))
+    low_relevance = float(positives[int(0.05 * len(positives))])  # 95 % of evidence passages score above
+    held_out: dict = {}
+    rows_of: dict[int, list[int]] = {}
+    for row, qi in enumerate(owner):
+        rows_of.setdefault(qi, []).append(row)
+    for qi, q in enumerate(questions):  # every candidate's held-out logit (the final model's if it was not trained on)
+        if q["pool"]:
+            ids = rows_of.get(qi)
+            logits = oof[ids] if ids else ranker.logits([c.features for c in q["pool"].candidates])
+            q["ranked"] = sorted((replace(c, score=float(z)) for c, z in zip(q["pool"].candidates, logits)),
+                                 key=lambda c: (-c.score, c.chunk.id))
+            q["baseline"] = sorted(q["pool"].candidates, key=lambda c: -rrf(c.features))
+    print("ranker, held-out (5 folds by question): hit@1 / MRR@10 of the first evidence candidate, "
+          "beside plain RRF of the same three rankings")
+    for name in names:
+        qs = [q for q in questions if q["item"].set == name and q["pool"] and q["item"].answerable and any(q["labels"])]
+        for label, key in (("learned", "ranked"), ("rrf", "baseline")):
+            ranks = []
+            for q in qs:
+                truth = {c.chunk.id for c, l in zip(q["pool"].candidates, q["labels"]) if l}
+                order = [c.chunk.id for c in top(q[key], 10)]
+                ranks.append(next((r for r, i in enumerate(order, 1) if i in truth), None))
+            hit1 = np.mean([r == 1 for r in ranks])
+            mrr = np.mean([1 / r if r else 0 for r in ranks])
+            held_out.setdefault(name, {})[f"ranker_{label}"] = {"hit@1": round(float(hit1), 4),
+                                                                "mrr@10": round(float(mrr), 4), "n": len(ranks)}
+            print(f"  {name:20s} {label:8s} hit@1 {hit1:.3f}  MRR@10 {mrr:.3f}  (n={len(ranks)})")
+
+    # 2. the sentence model: a sentence holds an expected answer and comes from a right document
+    srows, sy, sw, sg, sowner = [], [], [], [], []
+    for qi, q in enumerate(questions):
+        if not q["pool"]:
+            continue
+        q["top"] = top(q["ranked"], 10)
+        q["sentences"] = score_sentences(q["qa"].index, q["item"].question, q["pool"], q["top"], None)
+        item = q["item"]
+        if not item.answerable or not item.answers or item.set.startswith(("multihop", "scifact")):
+            continue
+        docs = {d for d, _ in item.evidence}
+        labels = [any(a.lower() in s.text.lower() for a in item.answers)
+                  and any(S._same_doc(q["top"][s.passage].chunk.source, d) for d in docs) for s in q["sentences"]]
+        if not any(labels):
+            continue
+        for s, label in zip(q["sentences"], labels):
+            srows.append(s.features), sy.append(label), sw.append(1 / len(labels)), sg.append(q["group"]), sowner.append(qi)
+    sx, sy, sw = matrix(srows, SENTENCE), np.array(sy), np.array(sw)
+    soof = out_of_fold(sx, sy, sw, np.array(sg))
+    scaler, model = fit(sx, sy, sw)
+    sentence = as_model("sentence", SENTENCE, scaler, model)
+    print("sentence model, held-out: the best sentence holds an answer (of questions where some sentence does)")
+    by_q: dict[int, list[tuple[float, bool, float]]] = {}
+    for qi, z, label, row in zip(sowner, soof, sy, srows):
+        by_q.setdefault(qi, []).append((z, label, row["cos"] + 0.25 * row["share"] + 0.15 * row["cue"]))
+    for name in names:
+        qis = [qi for qi in by_q if questions[qi]["item"].set == name]
+        if qis:
+            learned = np.mean([max(by_q[qi])[1] for qi in qis])
+            hand = np.mean([max(by_q[qi], key=lambda t: t[2])[1] for qi in qis])
+            held_out.setdefault(name, {})["sentence"] = {"learned": round(float(learned), 4),
+                                                         "hand_set": round(float(hand), 4), "n": len(qis)}
+            print(f"  {name:20s} learned {learned:.3f}  hand-set (cos + 0.25 share + 0.15 cue) {hand:.3f}  (n={len(qis)})")
+    srows_of: dict[int, list[int]] = {}
+    for row, qi in enumerate(sowner):
+        srows_of.setdefault(qi, []).append(row)
+    for qi, q in enumerate(questions):  # every sentence's held-out logit (or the final model's)
+        if q.get("sentences"):
+            ids = srows_of.get(qi)
+            logits = soof[ids] if ids else sentence.logits([s.features for s in q["sentences"]])
+            q["sentences"] = [replace(s, score=float(z)) for s, z in zip(q["sentences"], logits)]
+
+    # 3. abstention: the question is answerable
+    arows, ay, ag, aset = [], [], [], []
+    for q in questions:
+        if not q["pool"] or q["item"].set.startswith("scifact"):
+            continue
+        arows.append(question_features(q["item"].question, q["pool"], q["top"], q["sentences"]))
+        ay.append(q["item"].answerable), ag.append(q["group"]), aset.append(q["item"].set)
+    ax, ay = matrix(arows, ABSTAIN), np.array(ay)
+    aw = np.ones(len(ay))
+    aoof = out_of_fold(ax, ay, aw, np.array(ag))
+    prob = 1 / (1 + np.exp(-aoof))
+    threshold = float(np.sort(prob[ay])[int(MAX_ABSTAIN * ay.sum())])
+    scaler, model = fit(ax, ay, aw)
+    abstain = as_model("abstain", ABSTAIN, scaler, model, threshold)
+    print(f"abstention, held-out, at threshold {threshold:.3f} (at most {MAX_ABSTAIN:.0%} of answerable dev questions):")
+    aset = np.array(aset)
+    for name in names:
+        m = aset == name
+        if not m.any():
+            continue
+        did = prob[m] < threshold
+        should = ~ay[m]
+        precision = (did & should).sum() / did.sum() if did.sum() else float("nan")
+        recall = (did & should).sum() / should.sum() if should.sum() else float("nan")
+        wrong = (did & ~should).sum() / (~should).sum() if (~should).sum() else float("nan")
+        held_out.setdefault(name, {})["abstention"] = {
+            "precision": round(float(precision), 4), "recall": round(float(recall), 4),
+            "answerable_abstained": round(float(wrong), 4), "unanswerable": int(should.sum())}
+        print(f"  {name:20s} precision {precision:.3f}  recall {recall:.3f}  "
+              f"answerable abstained {wrong:.3f}  ({int(should.sum())} unanswerable of {int(m.sum())})")
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[1]).stdout.strip()
+    models = Models(ranker, sentence, abstain, low_relevance)
+    data = {
+        "trained_by": "benchmarks/train_scoring.py", "commit": commit, "date": time.strftime("%Y-%m-%d"),
+        "sets": names, "candidates": args.candidates, "held_out": held_out, "low_relevance": round(low_relevance, 6),
+        "models": {m.name: m.to_dict() for m in (models.ranker, models.sentence, models.abstain)},
+    }
+    args.out.write_text(json.dumps(data, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

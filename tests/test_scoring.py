@@ -1,0 +1,71 @@
+"""The learned decisions: the shipped weights load and name real features; the training
+path (scikit-learn -> the JSON the package reads -> numpy) reproduces a known decision;
+features have the values they say on one example."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag import scoring
+from rag.cues import cue_of
+from rag.features import matched, required_missing, sentence_features, share, unmatched_idf
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+import train_scoring  # noqa: E402
+
+
+def test_shipped_weights_load_and_name_the_features_the_code_makes():
+    data = json.loads(scoring.WEIGHTS.read_text())
+    models = scoring.load()
+    assert set(models.ranker.features) <= set(train_scoring.RANKER), models.ranker.features
+    assert set(models.sentence.features) <= set(train_scoring.SENTENCE), models.sentence.features
+    assert set(models.abstain.features) <= set(train_scoring.ABSTAIN), models.abstain.features
+    assert 0 < models.abstain.threshold < 1, f"abstention needs an operating point, got {models.abstain.threshold}"
+    assert data["trained_by"] == "benchmarks/train_scoring.py" and data["commit"] and data["held_out"], \
+        "the weights file must say which script, commit and held-out figures produced it"
+
+
+def test_a_bad_weights_file_names_itself_and_the_fix(tmp_path):
+    bad = tmp_path / "weights.json"
+    bad.write_text('{"models": {"ranker": {"features": ["dense"], "mean": [0, 1], "scale": [1], "coef": [1], '
+                   '"intercept": 0}}}')
+    with pytest.raises(RuntimeError, match="weights.json cannot be read.*train_scoring"):
+        scoring.load(bad)
+
+
+def test_training_reproduces_a_known_decision_and_the_shipped_form_scores_as_sklearn():
+    # a tiny fixture: evidence chunks have the higher cosine and hold more of the question's words
+    rng = np.random.default_rng(7)
+    n = 200
+    y = np.arange(n) % 4 == 0
+    x = np.column_stack([0.3 + 0.3 * y + rng.normal(0, 0.1, n), 0.2 + 0.4 * y + rng.normal(0, 0.2, n)])
+    scaler, model = train_scoring.fit(x, y, np.ones(n))
+    shipped = train_scoring.as_model("ranker", ("dense", "share"), scaler, model)
+    again = scoring.Model.from_dict("ranker", json.loads(json.dumps(shipped.to_dict())))
+    rows = [{"dense": a, "share": b} for a, b in x]
+    assert np.allclose(again.logits(rows), model.decision_function(scaler.transform(x)), atol=1e-4)
+    evidence, other = {"dense": 0.62, "share": 0.6}, {"dense": 0.31, "share": 0.2}
+    assert again.logits([evidence])[0] > again.logits([other])[0], "the fitted ranker must put the evidence first"
+    assert all(c > 0 for c in again.coef), f"both signals point the same way in this fixture, got {again.coef}"
+
+
+def test_feature_values_on_one_example():
+    asked = {"chair": 2.0, "contact": 1.0, "group": 1.0}
+    assert matched(asked, {"chairman", "group"}) == {"chair", "group"}, "chair/chairman match by prefix"
+    assert share(asked, frozenset({"chair", "group"})) == pytest.approx(0.75)
+    assert unmatched_idf({"qatar": 8.0, "cup": 3.0}, {"cup"}, 10.0) == pytest.approx(0.8)
+    assert unmatched_idf({"cup": 3.0}, {"cup"}, 10.0) == 0.0
+    cue = cue_of("How much did the firm pay for the stake?")
+    assert required_missing(cue, ["The firm bought a stake."]) == 1.0
+    assert required_missing(cue, ["The firm paid £24.5m for the stake."]) == 0.0
+    assert required_missing(cue_of("Why did the firm buy the stake?"), ["No number here."]) == 0.0
+    features, covers = sentence_features(0.5, 0.4, asked, "Healey is now the chairman of the group.",
+                                         cue_of("Who chairs the contact group?"), 1.5, 0, 0.0, 0.0, False)
+    assert features["cue"] == 1.0 and features["cue_missing"] == 0.0, features
+    assert covers == {"chair", "group"} and features["first_passage"] == 1.0
