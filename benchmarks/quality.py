@@ -9,7 +9,8 @@ once under --indexes (benchmarks/sets.py). Every figure is a mean over questions
 with a 95 % bootstrap interval (2,000 resamples of the questions).
 
 --compare REV checks REV out into a temporary worktree, scores it with this same file
-(REV's rag/ and store/ first on PYTHONPATH, the same indexes), and prints per set and
+(REV's rag/ and store/ first on PYTHONPATH, the same indexes; its records are kept as
+records-<commit>.jsonl beside the indexes and reused), and prints per set and
 figure the paired difference (this tree minus REV) with its paired-bootstrap interval: a
 change is real when the interval excludes 0.
 
@@ -183,6 +184,12 @@ def score(names: list[str], indexes: Path, quick: bool) -> list[dict]:
 def score_revision(rev: str, args) -> list[dict]:
     """REV's code, this file: a temporary worktree first on PYTHONPATH."""
     repo = Path(__file__).resolve().parents[1]
+    sha = subprocess.run(["git", "-C", str(repo), "rev-parse", rev], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    cached = Path(args.indexes) / f"records-{sha[:12]}{'-quick' if args.quick else ''}.jsonl"
+    have = [json.loads(line) for line in cached.read_text().splitlines()] if cached.exists() else []
+    if {r["set"] for r in have} >= set(args.names):  # a revision's answers do not change: kept per commit
+        return [r for r in have if r["set"] in args.names]
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "rev"
         subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), rev], check=True,
@@ -193,7 +200,10 @@ def score_revision(rev: str, args) -> list[dict]:
             cmd = [sys.executable, __file__, "--sets", ",".join(args.names), "--indexes", str(args.indexes),
                    "--records", str(out)] + (["--quick"] if args.quick else [])
             subprocess.run(cmd, env=env, check=True, stdout=sys.stderr)
-            return [json.loads(line) for line in out.read_text().splitlines()]
+            got = [json.loads(line) for line in out.read_text().splitlines()]
+            keep = [r for r in have if r["set"] not in args.names] + got
+            cached.write_text("".join(json.dumps(r) + "\n" for r in keep))
+            return got
         finally:
             subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
 

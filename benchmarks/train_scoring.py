@@ -33,13 +33,16 @@ sys.path.insert(1, str(Path(__file__).resolve().parent))
 import sets as S  # noqa: E402
 
 RANKER = ("dense", "dense_own", "dense_top", "sentence", "keyword", "rr_dense", "rr_sentence", "rr_keyword",
-          "share", "title_share", "doc_dense", "doc_chunks", "follow_up", "prev_doc")
+          "share", "title_share", "doc_dense", "doc_chunks", "follow_up", "prev_doc",
+          "sent_max", "sent_share_max", "cue_asked", "cue_offer", "rr_named", "outlet_named", "outlet_match", "date_named", "date_match", "recency")
 SENTENCE = ("cos", "cos_own", "share", "cue", "cue_missing", "passage", "first_passage", "position", "length",
             "said", "prev_doc")
-ABSTAIN = ("top_passage", "second_passage", "top_sentence", "best_cos", "best_share", "top_dense", "unmatched_idf",
+ABSTAIN = ("cue_sentence", "cue_share", "top_passage", "second_passage", "top_sentence", "best_cos", "best_share", "top_dense", "unmatched_idf",
            "required_missing")
 MAX_ABSTAIN = 0.03  # at most this share of answerable dev questions may abstain
 SET_WEIGHT = {"scifact-train": 0.5}
+LGBM = False  # --lgbm: LambdaMART instead of Pairwise (compared, not shipped)
+PAIRWISE = True  # the ranker and the sentence model learn the order within a question (Pairwise)
 
 
 def collect(qa, items: list[S.Item], n: int) -> list[dict]:
@@ -62,29 +65,102 @@ def collect(qa, items: list[S.Item], n: int) -> list[dict]:
     return out
 
 
-def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float = 1.0):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
-    scaler = StandardScaler().fit(x)
-    model = LogisticRegression(C=c, max_iter=2000).fit(scaler.transform(x), y, sample_weight=w)
-    return scaler, model
-
-
 def as_model(name: str, features, scaler, model, threshold=None):
     from rag.scoring import Model
+
+    if isinstance(model, Lambdarank):  # not shippable as a dot product: scored here only
+        return _Scored(name, tuple(features), scaler, model, threshold)
 
     scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
     return Model(name, tuple(features), scaler.mean_, scale, model.coef_[0], float(model.intercept_[0]), threshold)
 
 
-def out_of_fold(x, y, w, groups, folds: int = 5) -> np.ndarray:
+class Pairwise:
+    """A linear ranker fitted on pairs: for each question, (an evidence row - another row)
+    is a positive example and its negation a negative one (RankSVM's transform, fitted by
+    LogisticRegression without intercept), so only the order within a question is learned;
+    then one logistic regression on its score calibrates it into a probability. Exposes
+    coef_, intercept_ and decision_function like the pointwise model."""
+
+    def __init__(self, c: float = 1.0, negatives: int = 30, seed: int = 0):
+        self.c, self.negatives, self.seed = c, negatives, seed
+
+    def fit(self, x, y, groups, w):
+        from sklearn.linear_model import LogisticRegression
+
+        rng = np.random.default_rng(self.seed)
+        diffs, weights = [], []
+        for g in np.unique(groups):
+            rows = np.flatnonzero(groups == g)
+            pos, neg = rows[y[rows]], rows[~y[rows]]
+            if not len(pos) or not len(neg):
+                continue
+            for p in pos:
+                pick = neg if len(neg) <= self.negatives else rng.choice(neg, self.negatives, replace=False)
+                diffs.append(x[p] - x[pick])
+                weights.append(np.full(len(pick), 1.0 / (len(pos) * len(pick)) * w[p] * len(rows)))
+        d, dw = np.vstack(diffs), np.concatenate(weights)
+        pair = LogisticRegression(C=self.c, fit_intercept=False, max_iter=2000).fit(
+            np.vstack([d, -d]), np.r_[np.ones(len(d)), np.zeros(len(d))], sample_weight=np.r_[dw, dw])
+        raw = x @ pair.coef_[0]
+        calibrate = LogisticRegression(max_iter=1000).fit(raw[:, None], y, sample_weight=w)
+        a, b = calibrate.coef_[0][0], calibrate.intercept_[0]
+        self.coef_, self.intercept_ = (pair.coef_[0] * a)[None, :], np.array([b])
+        return self
+
+    def decision_function(self, x):
+        return x @ self.coef_[0] + self.intercept_[0]
+
+
+class _Scored:
+    def __init__(self, name, features, scaler, model, threshold):
+        self.name, self.features, self.scaler, self.model, self.threshold = name, features, scaler, model, threshold
+
+    def logits(self, rows):
+        return self.model.decision_function(self.scaler.transform(matrix(rows, self.features)))
+
+
+class Lambdarank:
+    """LightGBM's LambdaMART over the same features (--lgbm): trees, so interactions count;
+    calibrated into probabilities like Pairwise. Only for comparison here."""
+
+    def fit(self, x, y, groups, w):
+        import lightgbm
+        from sklearn.linear_model import LogisticRegression
+
+        order = np.argsort(groups, kind="stable")
+        _, sizes = np.unique(groups[order], return_counts=True)
+        self.model = lightgbm.LGBMRanker(n_estimators=300, num_leaves=15, learning_rate=0.05, min_child_samples=20,
+                                         subsample=0.8, subsample_freq=1, colsample_bytree=0.8, verbose=-1)
+        self.model.fit(x[order], y[order].astype(int), group=sizes)
+        raw = self.model.predict(x)
+        self.calibrate = LogisticRegression(max_iter=1000).fit(raw[:, None], y, sample_weight=w)
+        return self
+
+    def decision_function(self, x):
+        return self.calibrate.decision_function(self.model.predict(x)[:, None])
+
+
+def fit(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float = 1.0, groups=None):
+    """Standardise, then a pointwise logistic regression, or (with `groups`) a pairwise
+    ranker calibrated into probabilities (Pairwise)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(x)
+    z = scaler.transform(x)
+    if groups is not None:
+        return scaler, (Lambdarank() if LGBM else Pairwise(c)).fit(z, y, np.asarray(groups), w)
+    return scaler, LogisticRegression(C=c, max_iter=2000).fit(z, y, sample_weight=w)
+
+
+def out_of_fold(x, y, w, groups, folds: int = 5, pairwise: bool = False) -> np.ndarray:
     """Held-out logits: each row scored by a model fitted on the other folds' questions."""
     from sklearn.model_selection import GroupKFold
 
     logits = np.zeros(len(y))
     for train, test in GroupKFold(n_splits=folds).split(x, y, groups):
-        scaler, model = fit(x[train], y[train], w[train])
+        scaler, model = fit(x[train], y[train], w[train], groups=groups[train] if pairwise else None)
         logits[test] = model.decision_function(scaler.transform(x[test]))
     return logits
 
@@ -104,7 +180,11 @@ def main() -> int:
     p.add_argument("--sets", default=",".join(S.SETS))
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "rag" / "weights.json")
     p.add_argument("--candidates", type=int, default=50)
+    p.add_argument("--pointwise", action="store_true", help="pointwise logistic regressions instead of Pairwise")
+    p.add_argument("--lgbm", action="store_true", help="LightGBM LambdaMART instead of Pairwise (held-out figures only)")
     args = p.parse_args()
+    global PAIRWISE, LGBM
+    PAIRWISE, LGBM = not args.pointwise, args.lgbm
     names = [n for n in args.sets.split(",") if n]
 
     from rag.answer import question_features, score_sentences
@@ -132,8 +212,9 @@ def main() -> int:
         for c, label in zip(q["pool"].candidates, q["labels"]):
             rows.append(c.features), y.append(label), w.append(weight), g.append(q["group"]), owner.append(qi)
     x, y, w = matrix(rows, RANKER), np.array(y), np.array(w)
-    oof = out_of_fold(x, y, w, np.array(g))
-    scaler, model = fit(x, y, w)
+    g = np.array(g)
+    oof = out_of_fold(x, y, w, g, pairwise=PAIRWISE)
+    scaler, model = fit(x, y, w, groups=g if PAIRWISE else None)
     ranker = as_model("ranker", RANKER, scaler, model)
     positives = np.sort(1 / (1 + np.exp(-oof[y])))
     low_relevance = float(positives[int(0.05 * len(positives))])  # 95 % of evidence passages score above
@@ -182,8 +263,9 @@ def main() -> int:
         for s, label in zip(q["sentences"], labels):
             srows.append(s.features), sy.append(label), sw.append(1 / len(labels)), sg.append(q["group"]), sowner.append(qi)
     sx, sy, sw = matrix(srows, SENTENCE), np.array(sy), np.array(sw)
-    soof = out_of_fold(sx, sy, sw, np.array(sg))
-    scaler, model = fit(sx, sy, sw)
+    sg = np.array(sg)
+    soof = out_of_fold(sx, sy, sw, sg, pairwise=PAIRWISE)
+    scaler, model = fit(sx, sy, sw, groups=sg if PAIRWISE else None)
     sentence = as_model("sentence", SENTENCE, scaler, model)
     print("sentence model, held-out: the best sentence holds an answer (of questions where some sentence does)")
     by_q: dict[int, list[tuple[float, bool, float]]] = {}
@@ -239,6 +321,9 @@ def main() -> int:
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).resolve().parents[1]).stdout.strip()
+    if LGBM:
+        print("--lgbm: held-out figures only, nothing written")
+        return 0
     models = Models(ranker, sentence, abstain, low_relevance)
     data = {
         "trained_by": "benchmarks/train_scoring.py", "commit": commit, "date": time.strftime("%Y-%m-%d"),

@@ -147,7 +147,10 @@ def score_sentences(
     its logit under `models.sentence` (0 without models: training computes features only)."""
     spans = [(i, span) for i, cand in enumerate(candidates[: settings.passages]) for span in cand.chunk.sentences]
     ids = [sentence_id(candidates[i].chunk.doc_id, span) for i, span in spans]
-    vectors = index.sentence_vectors(list(dict.fromkeys(ids)))
+    vectors = pool.sentence_vectors
+    missing = [i for i in dict.fromkeys(ids) if i not in vectors]
+    if missing:
+        vectors = {**vectors, **index.sentence_vectors(missing)}
     cue = cue_of(question)
     out = []
     for (i, span), sid in zip(spans, ids):
@@ -177,7 +180,11 @@ def question_features(
     for s in sentences:
         held |= s.covers
     scores = [c.score for c in candidates]
+    cue = cue_of(question)
+    offering = [s for s in sentences if s.features.get("cue")] if cue else list(sentences)
     return {
+        "cue_sentence": max((s.score for s in offering), default=-10.0),
+        "cue_share": max((s.features["share"] for s in offering), default=0.0),
         "top_passage": scores[0] if scores else -10.0,
         "second_passage": scores[1] if len(scores) > 1 else -10.0,
         "top_sentence": by_score[0].score if by_score else -10.0,
@@ -185,7 +192,7 @@ def question_features(
         "best_share": max((s.features["share"] for s in sentences), default=0.0),
         "top_dense": max((c.features.get("dense_own", 0.0) for c in candidates), default=0.0),
         "unmatched_idf": unmatched_idf(pool.asked, held, pool.max_idf),
-        "required_missing": required_missing(cue_of(question), [s.text for s in by_score[:3]]),
+        "required_missing": required_missing(cue, [s.text for s in by_score[:3]]),
     }
 
 

@@ -31,6 +31,7 @@ from store import (
 from .answer import Answer, AnswerSettings, compose
 from .conversation import resolve
 from .retrieve import Candidate, Pool, RetrievalSettings, gather, rank, top
+from .reading import Reading, read
 from .scoring import Models, load
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class QA:
         self.embedder = embedder
         self.settings = settings or Settings()
         self.models = models or load()  # rag/weights.json: the learned ranker, sentence choice, abstention
+        self._catalog: tuple[str, list[str], str | None] | None = None  # (version, outlets, newest date)
 
     @classmethod
     def open(
@@ -228,9 +230,9 @@ class QA:
         if pool is None:
             return Answer(question, f"No indexed document matches the filters ({filters.describe()}).", True, ())
         answer = compose(self.index, question, pool, candidates, self.models, self.settings.answer)
-        if self.index.keywords.building:
-            answer = dataclasses.replace(answer, notes=(KEYWORD_BUILDING,))
-        return answer
+        notes = ((KEYWORD_BUILDING,) if self.index.keywords.building else ()) + (
+            (pool.reading.describe(),) if not pool.reading.empty else ())
+        return dataclasses.replace(answer, notes=notes) if notes else answer
 
     def retrieve(
         self,
@@ -252,7 +254,18 @@ class QA:
         self.index.refresh()  # documents another process (a corpus-qa ingest) added since
         query = resolve(question, list(history or ()))
         return gather(self.index, question, query, self.embedder.encode, n or self.settings.retrieval.candidates,
-                      self.settings.retrieval, filters)
+                      self.settings.retrieval, filters, self.reading(question))
+
+    def reading(self, question: str) -> Reading:
+        """The outlets the index holds and the dates that `question` names (rag.reading)."""
+        version = self.index.version()
+        if self._catalog is None or self._catalog[0] != version:
+            docs = self.index.documents()
+            outlets = sorted({d.outlet for d in docs if d.outlet})
+            newest = max((d.published for d in docs if d.published), default=None)
+            self._catalog = (version, outlets, newest)
+        _, outlets, newest = self._catalog
+        return read(question, outlets, newest) if outlets or newest else Reading()
 
     def _retrieve(self, question: str, history: list, k: int, filters: Filters | None):
         if k < 1:

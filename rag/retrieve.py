@@ -18,14 +18,17 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import date
 
 import numpy as np
 
-from store import Filters, Index, StoredChunk
+from store import Filters, Index, StoredChunk, sentence_id
 from store.keyword import terms
 
 from .conversation import Query
+from .cues import cue_of, offers
 from .features import matched, question_terms, reciprocal_rank, share
+from .reading import Reading
 from .scoring import Model
 
 
@@ -59,6 +62,8 @@ class Pool:
     asked: dict[str, float]  # the question's terms and their IDF
     max_idf: float  # the IDF of a term no chunk holds
     candidates: list[Candidate]
+    reading: Reading = Reading()  # what the question names (outlets, dates)
+    sentence_vectors: dict[str, np.ndarray] = field(default_factory=dict)  # of every candidate's sentences, by id
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -76,10 +81,13 @@ def _pool() -> ThreadPoolExecutor:
 def gather(
     index: Index, question: str, query: Query, embed: Callable[[list[str]], np.ndarray], n: int,
     settings: RetrievalSettings = RetrievalSettings(), filters: Filters | None = None,
+    reading: Reading = Reading(),
 ) -> Pool | None:
     """The union of the three searches' top n, each candidate with its features. None when
     the filters match no document. `embed`: texts -> unit vectors (run while the keyword
-    search goes on)."""
+    search goes on). `reading`: the outlets and dates the question names; unless the user
+    set filters, each gets a dense and a keyword search of its own (top NAMED), so the
+    articles it names are among the candidates, and features say which candidates match."""
     where, allowed = None, None
     if filters is not None and not filters.empty:
         matching = [d.id for d in index.matching(filters)]
@@ -89,6 +97,8 @@ def gather(
         allowed = matching
     submit = _pool().submit if settings.parallel else _Done
     keyword_job = submit(index.keyword, query.keywords, n, allowed)
+    named = [] if where is not None else _named_filters(reading)
+    named_keyword = [submit(_named_keyword, index, query.keywords, f) for f in named]
     texts = [query.text, question, *query.said] if query.follow_up else [query.text]
     vectors = np.asarray(embed(texts), dtype=np.float32)
     vector, own, said = vectors[0], vectors[min(1, len(texts) - 1)], vectors[2:]
@@ -96,12 +106,21 @@ def gather(
     dense = index.dense(vector, n, where)
     sentences = sentence_job.result()
     keyword = keyword_job.result()
+    named_hits: dict[str, int] = {}  # chunk id -> its best rank in a search of what the question names
+    extra: list[tuple[StoredChunk, float]] = []
+    for f, job in zip(named, named_keyword):
+        found = index.dense(vector, NAMED, f.where())
+        extra += found
+        for ranking in ([c.id for c, _ in found], [h.id for h in job.result()]):
+            for r, i in enumerate(ranking):
+                named_hits[i] = min(named_hits.get(i, r), r)
 
-    chunks = {c.id: c for c, _ in dense}
+    chunks = {c.id: c for c, _ in dense + extra}
     rank_of = {name: {i: r for r, i in enumerate(ids)} for name, ids in (
         ("dense", [c.id for c, _ in dense]), ("sentence", [i for i, _ in sentences]),
         ("keyword", [h.id for h in keyword]))}
-    ids = list(dict.fromkeys([c.id for c, _ in dense] + [i for i, _ in sentences] + [h.id for h in keyword]))
+    ids = list(dict.fromkeys([c.id for c, _ in dense] + [i for i, _ in sentences] + [h.id for h in keyword]
+                             + list(named_hits)))
     chunks.update(index.chunks([i for i in ids if i not in chunks]))
     ids = [i for i in ids if i in chunks]
     stored = index.chunk_vectors(ids)
@@ -123,10 +142,21 @@ def gather(
         d = chunks[i].doc_id
         doc_dense[d] = max(doc_dense.get(d, -1.0), float(c))
         doc_chunks[d] = doc_chunks.get(d, 0) + 1
+    # every sentence of every candidate: its exact cosine and the share of the question it holds
+    sentence_ids = {i: [sentence_id(chunks[i].doc_id, span) for span in chunks[i].sentences] for i in ids}
+    sentence_vectors = index.sentence_vectors(list(dict.fromkeys(x for v in sentence_ids.values() for x in v)))
+    newest = max((chunks[i].published or "" for i in ids), default="")
+    cue = cue_of(question)
     out = []
     for j, i in enumerate(ids):
         chunk = chunks[i]
+        held = [v for x in sentence_ids[i] if (v := sentence_vectors.get(x)) is not None]
+        texts = [chunk.text[a - chunk.start : b - chunk.start] for a, b in chunk.sentences]
         features = {
+            "cue_asked": float(cue is not None),
+            "cue_offer": float(cue is not None and any(offers(cue, t) for t in texts)),
+            "sent_max": float(max(np.stack(held) @ vector)) if held else float(cos[j]),
+            "sent_share_max": max((share(asked, matched(asked, set(terms(t)))) for t in texts), default=0.0),
             "dense": float(cos[j]), "dense_own": float(cos_own[j]), "dense_top": float(cos[j]) - best_dense,
             "sentence": sentence_of.get(i, sentence_floor), "keyword": keyword_of.get(i, 0.0) / keyword_top,
             "rr_dense": reciprocal_rank(rank_of["dense"].get(i)),
@@ -136,9 +166,35 @@ def gather(
             "title_share": share(asked, matched(asked, set(terms(chunk.title)))),
             "doc_dense": doc_dense[chunk.doc_id], "doc_chunks": min(doc_chunks[chunk.doc_id], 5) / 5,
             "follow_up": float(query.follow_up), "prev_doc": float(chunk.doc_id in query.prefer),
+            "rr_named": reciprocal_rank(named_hits.get(i)),
+            "outlet_named": float(bool(reading.outlets)), "outlet_match": float(chunk.outlet in reading.outlets),
+            "date_named": float(bool(reading.dates)), "date_match": float(reading.date_match(chunk.published)),
+            "recency": _recency(chunk.published, newest) if reading.latest else 0.0,
         }
         out.append(Candidate(chunk, 0.0, float(cos[j]), keyword_of.get(i), features, matrix[j]))
-    return Pool(vector, own, said, asked, max_idf, out)
+    return Pool(vector, own, said, asked, max_idf, out, reading, sentence_vectors)
+
+
+NAMED = 10  # how many each search restricted to a named outlet or date proposes
+MAX_NAMED = 6  # at most this many such searches a question
+
+
+def _named_filters(reading: Reading) -> list[Filters]:
+    """One search per outlet and per period the question names."""
+    named = [Filters(outlets=(o,)) for o in reading.outlets] + [Filters(since=a, until=b) for a, b in reading.dates]
+    return named[:MAX_NAMED]
+
+
+def _named_keyword(index: Index, keywords: str, f: Filters):
+    return index.keyword(keywords, NAMED, [d.id for d in index.matching(f)])
+
+
+def _recency(published: str | None, newest: str) -> float:
+    """1 for the newest candidate's day, falling by 1/30 a day before it (0 with no date)."""
+    if not published or not newest:
+        return 0.0
+    days = (date.fromisoformat(newest[:10]) - date.fromisoformat(published[:10])).days
+    return max(0.0, 1.0 - days / 30)
 
 
 def rank(candidates: Sequence[Candidate], ranker: Model) -> list[Candidate]:

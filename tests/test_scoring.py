@@ -65,7 +65,7 @@ def test_feature_values_on_one_example():
     assert required_missing(cue, ["The firm bought a stake."]) == 1.0
     assert required_missing(cue, ["The firm paid £24.5m for the stake."]) == 0.0
     assert required_missing(cue_of("Why did the firm buy the stake?"), ["No number here."]) == 0.0
-    features, covers = sentence_features(0.5, 0.4, asked, "Healey is now the chairman of the group.",
+    features, covers = sentence_features(0.5, 0.4, asked, "The defence secretary, John Healey, is now the chairman of the group.",
                                          cue_of("Who chairs the contact group?"), 1.5, 0, 0.0, 0.0, False)
     assert features["cue"] == 1.0 and features["cue_missing"] == 0.0, features
     assert covers == {"chair", "group"} and features["first_passage"] == 1.0
