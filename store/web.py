@@ -299,6 +299,14 @@ class _Crawl:
         return doc
 
 
+def check_web(urls: Iterable[str], since: str | None = None, limit: int | None = None) -> tuple[list[str], str | None]:
+    """The URLs and `since` (an ISO date) checked before anything is fetched: InputError naming the bad one."""
+    urls = [check_url(u) for u in urls]
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit must be at least 1, got {limit}")
+    return urls, (normalize_date(since, "--since") if since else None)
+
+
 def crawl(
     urls: Iterable[str],
     settings: WebSettings | None = None,
@@ -310,10 +318,7 @@ def crawl(
     """Fetch what `urls` name and yield, for each article, a Document, a Skipped (with
     the reason) or an Unchanged; a WebProgress after each. `known`: stored documents by
     the URL they were fetched from (their ETag and listing date make re-runs cheap)."""
-    urls = [check_url(u) for u in urls]
-    since = normalize_date(since, "--since") if since else None
-    if limit is not None and limit < 1:
-        raise InputError(f"--limit must be at least 1, got {limit}")
+    urls, since = check_web(urls, since, limit)
     run = _Crawl(settings or WebSettings(), since, limit, known or {}, fetcher)
     found = run.articles(urls)
     yield from run.skipped
