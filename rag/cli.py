@@ -227,7 +227,7 @@ def cmd_ingest(args) -> int:
     for path in args.jsonl:  # every file checked before anything is written
         if not os.path.isfile(os.path.expanduser(path)):
             raise InputError(f"no such JSON Lines file: {path} (check the path)")
-    urls = [p for p in args.paths if is_url(p)]
+    urls = [p for p in args.paths if is_url(p) or "://" in p]  # ftp://... is refused, not looked for as a file
     web = WebSettings(delay=args.delay, same_site=args.same_site)
     check_web(urls, args.since, args.limit)
     every = parse_interval(args.every) if args.every else None

@@ -154,7 +154,7 @@ class Fetcher:
     @property
     def pool(self) -> urllib3.PoolManager:
         if self._pool is None:
-            pool = urllib3.PoolManager(num_pools=20, headers={"User-Agent": self.settings.user_agent})
+            pool = urllib3.PoolManager(num_pools=20)
             if not self.settings.allow_private:
                 pool.pool_classes_by_scheme = {"http": _GuardedPool, "https": _GuardedHTTPSPool}
             self._pool = pool
@@ -172,15 +172,17 @@ class Fetcher:
                 raise FetchError(f"redirects to another site ({url}); use --any-site to follow it")
             if robots and not self.allowed(url):
                 raise FetchError(f"disallowed by robots.txt ({url})" if url != asked else "disallowed by robots.txt")
-            response = self._request(url, headers or {})
-            if response.status in REDIRECT_STATUS:
+            try:
+                response = self._request(url, headers or {})
+                if response.status not in REDIRECT_STATUS:
+                    return self._page(asked, url, response)
                 location = response.headers.get("Location")
                 response.release_conn()
-                if not location:
-                    raise FetchError(f"HTTP {response.status} without a Location")
-                url = urljoin(url, location)
-                continue
-            return self._page(asked, url, response)
+            finally:
+                self._done(url)
+            if not location:
+                raise FetchError(f"HTTP {response.status} without a Location")
+            url = urljoin(url, location)
         raise FetchError(f"more than {self.settings.max_redirects} redirects")
 
     def allowed(self, url: str) -> bool:
@@ -213,7 +215,7 @@ class Fetcher:
             self._wait(url)
             wait = s.backoff * 2**attempt
             try:
-                response = self.pool.request("GET", url, headers=headers, redirect=False, retries=False,
+                response = self.pool.request("GET", url, headers={"User-Agent": s.user_agent, **headers}, redirect=False, retries=False,
                                              timeout=s.timeout, preload_content=False)
             except _Refused as err:
                 raise FetchError(f"refused: {str(err).split(': ', 1)[-1]}, a loopback, private or link-local "
@@ -231,7 +233,8 @@ class Fetcher:
         raise AssertionError("unreachable")
 
     def _wait(self, url: str) -> None:
-        """Sleep until `delay` (or robots.txt's Crawl-delay) has passed since the host's last request."""
+        """Sleep until `delay` (or robots.txt's Crawl-delay) has passed since the host's last
+        request began and its last response ended."""
         host = urlsplit(url).netloc
         parser = self._robots.get(f"{urlsplit(url).scheme}://{host}")
         crawl_delay = (parser.crawl_delay(AGENT) if parser else None) or 0
@@ -243,6 +246,12 @@ class Fetcher:
             self.requests += 1
         if start > now:
             time.sleep(start - now)
+
+    def _done(self, url: str) -> None:
+        """The delay counts from the end of a response too: a slow answer is not followed at once."""
+        host = urlsplit(url).netloc
+        with self._lock:
+            self._last[host] = max(self._last.get(host, -1e9), time.monotonic())
 
     def _page(self, asked: str, url: str, response: urllib3.BaseHTTPResponse) -> Page:
         headers = response.headers

@@ -188,11 +188,11 @@ class _Crawl:
         found: dict[str, tuple[Entry, Page | None]] = {}
         for url in urls:
             try:
-                page = self.get(url)
+                page = self.get(url, self._validators(url))  # an article indexed before may answer 304
             except FetchError as err:
                 self.skipped.append(Skipped(url, str(err)))
                 continue
-            listed = self._listing(url, page)
+            listed = None if page.status == 304 else self._listing(url, page)
             if listed is None:  # an article page
                 found.setdefault(page.url, (Entry(page.url), page))
                 continue
@@ -265,16 +265,21 @@ class _Crawl:
         kept.sort(key=lambda e: e.published or "", reverse=True)
         return kept[: self.limit] if self.limit else kept
 
+    def _validators(self, url: str) -> dict[str, str]:
+        """Conditional-request headers for a URL indexed before (its ETag, Last-Modified)."""
+        stored = self.known.get(url)
+        old = stored.extra if stored else {}
+        pairs = {"If-None-Match": old.get("etag"), "If-Modified-Since": old.get("last_modified")}
+        return {k: v for k, v in pairs.items() if v}
+
     def document(self, entry: Entry, page: Page | None) -> Document | Skipped | Unchanged | None:
         """The entry's article as a Document (None: older than `since`), or why not."""
         stored = self.known.get(entry.url)
-        old = stored.extra if stored else {}
         if page is None:
-            if stored and entry.modified and old.get("listed") == entry.modified:
+            if stored and entry.modified and stored.extra.get("listed") == entry.modified:
                 return Unchanged(entry.url, requested=False)
-            validators = {"If-None-Match": old.get("etag"), "If-Modified-Since": old.get("last_modified")}
             try:
-                page = self.get(entry.url, {k: v for k, v in validators.items() if v})
+                page = self.get(entry.url, self._validators(entry.url))
             except FetchError as err:
                 return Skipped(entry.url, str(err))
         if page.status == 304:

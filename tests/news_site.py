@@ -27,6 +27,7 @@ OUTLET = "BBC News"
 STORIES = [("business", n) for n in range(1, 11)] + [("tech", n) for n in range(1, 11)]
 MOVED = "tech-010"  # reachable only through the redirect /news/old-address.html
 NAV = ["Home", "UK Politics", "Business Desk", "Technology Desk", "Entertainment & Arts", "Contact the newsroom"]
+FIRST, LAST = ("Alice", "Brian", "Chloe", "Dev", "Erin"), ("Morgan", "Okafor", "Lindqvist", "Tanaka")
 FOOTER = "Copyright 2005 the BBC. Terms of use and privacy policy."
 
 
@@ -69,8 +70,8 @@ def load_stories() -> list[Story]:
     for i, (category, n) in enumerate(STORIES):
         lines = (BBC / category / f"{n:03d}.txt").read_text(encoding="utf-8").split("\n")
         paragraphs = tuple(p.strip() for p in "\n".join(lines[2:]).split("\n\n") if p.strip())
-        stories.append(Story(f"{category}-{n:03d}", lines[0].strip(), paragraphs, f"2005-03-{i + 1:02d}",
-                             f"Reporter {chr(65 + i)}. Writer"))
+        author = f"{FIRST[i % len(FIRST)]} {LAST[i // len(FIRST)]}"
+        stories.append(Story(f"{category}-{n:03d}", lines[0].strip(), paragraphs, f"2005-03-{i + 1:02d}", author))
     return stories
 
 
