@@ -20,8 +20,7 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from conftest import REPO
-
+REPO = Path(__file__).resolve().parents[1]
 BBC = REPO.parent / "shared" / "benchmarks" / "bbc-news" / "articles"
 OUTLET = "BBC News"
 STORIES = [("business", n) for n in range(1, 11)] + [("tech", n) for n in range(1, 11)]
