@@ -154,10 +154,23 @@ class QA:
                 progress=progress, skipped=loaded.skipped,
             )
         if urls or not files:
-            fetched = ingest_urls(self.index, self.embedder, urls, web, since=since, limit=limit,
-                                  chunking=self.settings.chunking, progress=web_progress)
+            fetched = self.ingest_urls(urls, web, since=since, limit=limit, progress=web_progress)
             report = add_reports(report, fetched) if report else fetched
         return report
+
+    def ingest_urls(
+        self,
+        urls: Iterable[str],
+        web: WebSettings | None = None,
+        since: str | None = None,
+        limit: int | None = None,
+        progress: Callable[[WebProgress], None] | None = None,
+    ) -> IngestReport:
+        """Index what http(s) URLs name (article pages, feeds, sitemaps, home pages); anything
+        else raises InputError before a request is sent (the page's "Add from URL" must never
+        read a server file)."""
+        return ingest_urls(self.index, self.embedder, list(urls), web, since=since, limit=limit,
+                           chunking=self.settings.chunking, progress=progress)
 
     def ingest_jsonl(
         self,

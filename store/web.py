@@ -145,6 +145,8 @@ def _permalink(item: ET.Element) -> str | None:
 
 def _is_xml(page: Page) -> bool:
     head = page.body[:200].lstrip().lower()
+    if "html" in page.content_type:  # XHTML is a page, not a listing
+        return False
     return any(t in page.content_type for t in XML_TYPES) or head.startswith((b"<?xml", b"<rss", b"<feed", b"<urlset"))
 
 

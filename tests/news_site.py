@@ -20,6 +20,8 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 BBC = REPO.parent / "shared" / "benchmarks" / "bbc-news" / "articles"
 OUTLET = "BBC News"
@@ -190,3 +192,13 @@ def serve(stories: list[Story] | None = None):
         server.server_close()
 
     return site, stop
+
+
+@pytest.fixture(scope="module")
+def site():
+    """The site, served for one test module; its log is the tests' to clear."""
+    served, stop = serve()
+    try:
+        yield served
+    finally:
+        stop()

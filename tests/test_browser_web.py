@@ -8,20 +8,12 @@ from __future__ import annotations
 import pytest
 
 import news_site
+from news_site import site  # noqa: F401  (the fixture)
 import ui.app
 from conftest import free_port
 from store import WebSettings
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def site():
-    served, stop = news_site.serve()
-    try:
-        yield served
-    finally:
-        stop()
 
 
 def add_from_url(browser, app_url: str, url: str) -> tuple[str, str]:

@@ -16,21 +16,13 @@ from pathlib import Path
 import pytest
 
 import news_site
+from news_site import site  # noqa: F401  (the fixture)
 from conftest import EXE, cli_env
 from store import Document, Skipped, WebSettings
 from store.web import Unchanged, WebProgress, crawl
 
 FAST = WebSettings(delay=0, backoff=0.01)  # the loopback site is ours: no need to wait
 FURNITURE = [*news_site.NAV, news_site.FOOTER, "Related stories"]
-
-
-@pytest.fixture(scope="module")
-def site():
-    served, stop = news_site.serve()
-    try:
-        yield served
-    finally:
-        stop()
 
 
 def run(items) -> tuple[dict[str, Document], dict[str, str], list]:
@@ -169,3 +161,14 @@ def test_bad_web_options_are_one_line_errors(tmp_path, args, message):
                          env=cli_env(), timeout=60)
     assert out.returncode == 2 and out.stderr.startswith("corpus-qa: error: ") and message in out.stderr, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "i").exists(), out.stderr
+
+
+def test_add_from_url_takes_only_web_addresses_never_a_server_file(make_qa, tmp_path):
+    from ui.documents import ingest_from_urls
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("Server secrets\n\nThe database password is hunter2, and it must never be indexed.\n")
+    qa = make_qa()
+    result, changed = ingest_from_urls(qa, f"{secret} file://{secret}", WebSettings(allow_private=False))
+    assert not changed and qa.documents() == [], result
+    assert result.count("refused: not a web address") == 2, result

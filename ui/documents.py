@@ -162,7 +162,7 @@ def ingest_from_urls(qa: QA, text: str, web: WebSettings,
                                         f"of {p.total} found")
 
         try:
-            report = qa.ingest([url], web=web, web_progress=pages)
+            report = qa.ingest_urls([url], web=web, progress=pages)  # URLs only: never a server file
         except CorpusQAError as err:
             ok, result = False, f"refused: {err}"
         except Exception as err:  # the index failing: say so, keep serving
