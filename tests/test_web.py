@@ -172,3 +172,24 @@ def test_add_from_url_takes_only_web_addresses_never_a_server_file(make_qa, tmp_
     result, changed = ingest_from_urls(qa, f"{secret} file://{secret}", WebSettings(allow_private=False))
     assert not changed and qa.documents() == [], result
     assert result.count("refused: not a web address") == 2, result
+
+
+def test_an_interrupted_run_keeps_its_finished_batches_and_the_next_run_goes_on_from_there(make_qa, site):
+    from store import ingest_urls
+
+    qa = make_qa()
+
+    def stop_after_eight(p):
+        if p.indexed == 8:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        ingest_urls(qa.index, qa.embedder, [site.url + "/sitemap.xml"], FAST, progress=stop_after_eight, batch=5)
+    kept = {d.source for d in qa.documents()}
+    assert len(kept) == 5, f"the first batch of 5 is indexed, the 3 after it are not: {sorted(kept)}"
+
+    site.log.clear()
+    report = ingest_urls(qa.index, qa.embedder, [site.url + "/sitemap.xml"], FAST, batch=5)
+    assert (report.added, report.unchanged) == (15, 5), report
+    fetched_again = {site.url + h.path for h in article_requests(site)} & kept
+    assert not fetched_again, f"indexed before the interruption, fetched again: {fetched_again}"
