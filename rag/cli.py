@@ -255,7 +255,8 @@ def ingest_once(args, qa, web) -> int:
     finally:
         close()
         close_pages()
-    fields = ("added", "updated", "unchanged", "removed", "chunks", "copies", "fetched")
+    from_web = any(is_url(p) for p in args.paths)
+    fields = ("added", "updated", "unchanged", "removed", "chunks", "copies") + (("fetched",) if from_web else ())
     total = {f: sum(getattr(r, f) for r in reports) for f in fields}
     skipped = [s for r in reports for s in r.skipped]
     for s in skipped:
@@ -264,8 +265,8 @@ def ingest_once(args, qa, web) -> int:
         print(json.dumps({**total, "skipped": [dataclasses.asdict(s) for s in skipped]}), flush=True)
     else:
         copies = f" ({total['copies']} copies of other documents' text, embedded once)" if total["copies"] else ""
-        fetched = f"; {total['fetched']} pages fetched" if any(is_url(p) for p in args.paths) else ""
-        nothing = "; nothing new, nothing written" if not (total["added"] or total["updated"] or total["removed"]) else ""
+        fetched = f"; {total['fetched']} pages fetched" if from_web else ""
+        nothing = "; nothing new, nothing written" if from_web and not (total["added"] or total["updated"]) else ""
         print(f"added {total['added']}, updated {total['updated']}, unchanged {total['unchanged']}, "
               f"removed {total['removed']} documents{copies}; {total['chunks']} chunks written{fetched}"
               + (f"; skipped {len(skipped)} (listed above)" if skipped else "") + nothing, flush=True)
