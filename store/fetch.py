@@ -13,18 +13,14 @@ the peer address is checked after the socket connects, so DNS rebinding cannot s
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import socket
 import threading
 import time
-from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
+from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
-from urllib.robotparser import RobotFileParser
-
-import urllib3
-
 from .errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -35,11 +31,15 @@ REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 MAX_WAIT = 60.0  # cap on a Retry-After or a robots.txt Crawl-delay, seconds
 
 
-def _version() -> str:
+def default_user_agent() -> str:
+    """corpus-qa/VERSION and what it does: a site's operator can see who asks and why."""
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        return version("corpus-qa")
+        release = version("corpus-qa")
     except PackageNotFoundError:
-        return "0"
+        release = "0"
+    return f"{AGENT}/{release} (news archive indexer; honours robots.txt)"
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class WebSettings:
     are allowed (the CLI: yes, it is the operator's own machine; the page: only with
     `serve --allow-private-urls`)."""
 
-    user_agent: str = f"{AGENT}/{_version()} (news archive indexer; honours robots.txt)"
+    user_agent: str = field(default_factory=default_user_agent)
     delay: float = 1.0
     timeout: float = 20.0
     retries: int = 2
@@ -113,30 +113,30 @@ def _public(address: str) -> bool:
     return (getattr(ip, "ipv4_mapped", None) or ip).is_global
 
 
-class _Refused(urllib3.exceptions.NewConnectionError):
-    """The peer is a loopback, private or link-local address and those are not allowed."""
+@functools.cache
+def _guarded_pools() -> dict[str, type]:
+    """urllib3 pool classes whose connections refuse a peer that is not a public address
+    (built on first use: importing store loads no urllib3)."""
+    import urllib3
 
+    class Refused(urllib3.exceptions.NewConnectionError):
+        """The peer is a loopback, private or link-local address and those are not allowed."""
 
-class _GuardedHTTP(urllib3.connection.HTTPConnection):
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        peer = sock.getpeername()[0]
-        if not _public(peer):
-            sock.close()
-            raise _Refused(self, f"{self.host} is at {peer}")
-        return sock
+    class GuardedHTTP(urllib3.connection.HTTPConnection):
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()
+            peer = sock.getpeername()[0]
+            if not _public(peer):
+                sock.close()
+                raise Refused(self, f"{self.host} is at {peer}")
+            return sock
 
+    class GuardedHTTPS(GuardedHTTP, urllib3.connection.HTTPSConnection):
+        pass
 
-class _GuardedHTTPS(_GuardedHTTP, urllib3.connection.HTTPSConnection):
-    pass
-
-
-class _GuardedPool(urllib3.HTTPConnectionPool):
-    ConnectionCls = _GuardedHTTP
-
-
-class _GuardedHTTPSPool(urllib3.HTTPSConnectionPool):
-    ConnectionCls = _GuardedHTTPS
+    http = type("GuardedPool", (urllib3.HTTPConnectionPool,), {"ConnectionCls": GuardedHTTP})
+    https = type("GuardedHTTPSPool", (urllib3.HTTPSConnectionPool,), {"ConnectionCls": GuardedHTTPS})
+    return {"http": http, "https": https, "refused": Refused}
 
 
 class Fetcher:
@@ -146,17 +146,21 @@ class Fetcher:
     def __init__(self, settings: WebSettings | None = None):
         self.settings = settings or WebSettings()
         self.requests = 0  # requests sent, robots.txt included
-        self._pool: urllib3.PoolManager | None = None
+        self._pool = None
         self._last: dict[str, float] = {}
-        self._robots: dict[str, RobotFileParser] = {}
+        self._robots: dict = {}  # origin -> urllib.robotparser.RobotFileParser
         self._lock = threading.Lock()
 
     @property
-    def pool(self) -> urllib3.PoolManager:
+    def pool(self):
+        """A urllib3 PoolManager (guarded unless private addresses are allowed), made on first use."""
         if self._pool is None:
+            import urllib3
+
             pool = urllib3.PoolManager(num_pools=20)
             if not self.settings.allow_private:
-                pool.pool_classes_by_scheme = {"http": _GuardedPool, "https": _GuardedHTTPSPool}
+                guarded = _guarded_pools()
+                pool.pool_classes_by_scheme = {"http": guarded["http"], "https": guarded["https"]}
             self._pool = pool
         return self._pool
 
@@ -189,9 +193,11 @@ class Fetcher:
         """Whether robots.txt of the URL's site lets corpus-qa fetch it."""
         return self.robots(url).can_fetch(AGENT, url)
 
-    def robots(self, url: str) -> RobotFileParser:
-        """The site's robots.txt, fetched once (a missing one allows everything; 401/403
-        forbids everything, as urllib.robotparser does)."""
+    def robots(self, url: str):
+        """The site's robots.txt as a urllib.robotparser.RobotFileParser, fetched once (a
+        missing one allows everything; 401/403 forbids everything, as robotparser does)."""
+        from urllib.robotparser import RobotFileParser
+
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
         if origin not in self._robots:
@@ -209,7 +215,9 @@ class Fetcher:
             self._robots[origin] = parser
         return self._robots[origin]
 
-    def _request(self, url: str, headers: dict[str, str]) -> urllib3.BaseHTTPResponse:
+    def _request(self, url: str, headers: dict[str, str]):
+        import urllib3
+
         s = self.settings
         for attempt in range(s.retries + 1):
             self._wait(url)
@@ -217,7 +225,7 @@ class Fetcher:
             try:
                 response = self.pool.request("GET", url, headers={"User-Agent": s.user_agent, **headers}, redirect=False, retries=False,
                                              timeout=s.timeout, preload_content=False)
-            except _Refused as err:
+            except _guarded_pools()["refused"] as err:
                 raise FetchError(f"refused: {str(err).split(': ', 1)[-1]}, a loopback, private or link-local "
                                  "address (the operator may allow it: serve --allow-private-urls)") from None
             except urllib3.exceptions.HTTPError as err:
@@ -253,7 +261,9 @@ class Fetcher:
         with self._lock:
             self._last[host] = max(self._last.get(host, -1e9), time.monotonic())
 
-    def _page(self, asked: str, url: str, response: urllib3.BaseHTTPResponse) -> Page:
+    def _page(self, asked: str, url: str, response) -> Page:
+        import urllib3
+
         headers = response.headers
         try:
             if response.status not in (200, 304):
