@@ -223,14 +223,15 @@ class Fetcher:
             self._wait(url)
             wait = s.backoff * 2**attempt
             try:
-                response = self.pool.request("GET", url, headers={"User-Agent": s.user_agent, **headers}, redirect=False, retries=False,
-                                             timeout=s.timeout, preload_content=False)
+                response = self.pool.request("GET", url, headers={"User-Agent": s.user_agent, **headers},
+                                             redirect=False, retries=False, timeout=s.timeout, preload_content=False)
             except _guarded_pools()["refused"] as err:
                 raise FetchError(f"refused: {str(err).split(': ', 1)[-1]}, a loopback, private or link-local "
                                  "address (the operator may allow it: serve --allow-private-urls)") from None
             except urllib3.exceptions.HTTPError as err:
                 if attempt == s.retries:
-                    raise FetchError(f"cannot connect ({type(err).__name__})") from None
+                    raise FetchError(f"cannot connect ({type(err).__name__}); check the address and that the site "
+                                     "is up") from None
             else:
                 if response.status not in RETRY_STATUS or attempt == s.retries:
                     return response

@@ -114,7 +114,8 @@ def read_listing(body: bytes, base: str) -> tuple[str, list[Entry], list[str]] |
     if kind == "feed":
         entries = []
         for item in (e for e in root if _tag(e) == "entry"):
-            links = [l for l in item if _tag(l) == "link" and l.get("rel", "alternate") == "alternate" and l.get("href")]
+            links = [link for link in item
+                     if _tag(link) == "link" and link.get("rel", "alternate") == "alternate" and link.get("href")]
             if links:
                 updated = _child(item, "updated", "published")
                 entries.append(Entry(urljoin(base, links[0].get("href")), _date(_child(item, "published", "updated")),
