@@ -3,6 +3,7 @@
 Examples:
   corpus-qa ingest ~/articles                 add a folder of .txt/.md/.html articles
   corpus-qa ingest --jsonl articles.jsonl     add records: id, title, text, published, outlet, url, ...
+  corpus-qa ingest https://example.org/feed.xml   a site's articles: page, feed, sitemap or home page URLs
   corpus-qa ask "Who chairs the Ukraine Defense Contact Group?"
   corpus-qa ask --since 2025-01-01 --outlet Reuters "What did the papers say about NATO?"
   corpus-qa ask --json "Q1" "Q2"              one JSON object per line
@@ -13,7 +14,7 @@ Examples:
   corpus-qa stats --json
   corpus-qa eval ../shared/qa/dev.jsonl       evidence hit@k, answer accuracy, abstention
 
-Exit codes: 0 done; 1 ingest finished but skipped some files (each named on stderr);
+Exit codes: 0 done; 1 ingest finished but skipped some files or pages (each named on stderr);
 2 bad input or an unusable index (one line on stderr, nothing indexed is lost);
 130 interrupted.
 
@@ -30,6 +31,7 @@ import json
 import logging
 import os
 import sys
+import time
 
 EXIT_USAGE = 2
 EXIT_PARTIAL = 1  # ingest: the good files are indexed, some were skipped
@@ -56,10 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("ingest", help="index files or folders of articles",
-                       description="Index .txt, .md and .html articles. Unchanged files are skipped; "
-                                   "changed files replace their old chunks.")
-    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders")
+    p = sub.add_parser("ingest", help="index files, folders or web pages, feeds and sitemaps",
+                       description="Index .txt, .md and .html articles, or what http(s) URLs name: an article "
+                                   "page, an RSS/Atom feed, a sitemap or a site's home page (its feeds and "
+                                   "robots.txt sitemaps). Unchanged files and pages are skipped; changed ones "
+                                   "replace their old chunks. Web fetching honours robots.txt, waits --delay "
+                                   "seconds between requests to one host, retries with backoff and skips pages "
+                                   "over 5 MB.")
+    p.add_argument("paths", nargs="*", metavar="PATH_OR_URL", help="files, folders or http(s) URLs")
     p.add_argument("--jsonl", metavar="FILE", action="append", default=[],
                    help="a JSON Lines file of records (id, title, text|body, published|date, outlet|source, url, "
                         "author; other fields kept); may be repeated")
@@ -68,6 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="any file or record that cannot be indexed is an error and nothing is written "
                         "(default: skip it, name it on stderr, exit 1)")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
+    w = p.add_argument_group("web (URL arguments)")
+    w.add_argument("--since", metavar="DATE", help="from feeds and sitemaps, only articles published on or after DATE")
+    w.add_argument("--limit", metavar="N", type=int, help="from each feed or sitemap, at most the N newest articles")
+    w.add_argument("--same-site", dest="same_site", action="store_true", default=True,
+                   help="follow links and redirects only on the URL's own host (default)")
+    w.add_argument("--any-site", dest="same_site", action="store_false", help="follow them to other hosts too")
+    w.add_argument("--delay", metavar="SECONDS", type=float, default=1.0,
+                   help="seconds between two requests to one host (default 1; lower it only for your own site)")
+    w.add_argument("--every", metavar="INTERVAL",
+                   help="keep going: run again every INTERVAL (e.g. 30m, 2h, 90s) until interrupted")
 
     p = sub.add_parser("ask", help="ask questions; answers cite passages [n]",
                        description="Answer questions from the index with cited passages.")
@@ -104,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="let visitors upload and remove documents (default: on for 127.0.0.1 or with --auth, "
                         "off otherwise)")
     p.add_argument("--no-upload", dest="allow_upload", action="store_false", help="no upload or removal on the page")
+    p.add_argument("--allow-private-urls", action="store_true",
+                   help="let the page's \"Add from URL\" fetch from loopback, private and link-local addresses "
+                        "(default: refused, so a visitor cannot make the server fetch its own network)")
 
     p = sub.add_parser("mcp", help="serve the corpus to MCP clients (ask, search, documents, show)",
                        description="A Model Context Protocol server over stdio (default; stdout is the protocol) "
@@ -200,36 +219,96 @@ def ensure_corpus(qa) -> None:
 
 
 def cmd_ingest(args) -> int:
-    from store import InputError
+    from store import InputError, WebSettings, is_url
+    from store.web import check_web
 
     if not args.paths and not args.jsonl:
-        raise InputError("nothing to ingest: give files or folders (corpus-qa ingest ~/articles) or --jsonl FILE")
+        raise InputError("nothing to ingest: give files, folders or URLs (corpus-qa ingest ~/articles) or --jsonl FILE")
     for path in args.jsonl:  # every file checked before anything is written
         if not os.path.isfile(os.path.expanduser(path)):
             raise InputError(f"no such JSON Lines file: {path} (check the path)")
+    urls = [p for p in args.paths if is_url(p) or "://" in p]  # ftp://... is refused, not looked for as a file
+    web = WebSettings(delay=args.delay, same_site=args.same_site)
+    check_web(urls, args.since, args.limit)
+    every = parse_interval(args.every) if args.every else None
+    if every and not urls:
+        raise InputError("--every keeps a site current: give a feed, sitemap or page URL to fetch again")
     qa = open_qa(args)
+    while True:
+        code = ingest_once(args, qa, web)
+        if every is None:
+            return code
+        print(f"corpus-qa: next run in {args.every} (Ctrl-C stops)", file=sys.stderr, flush=True)
+        time.sleep(every)
+
+
+def ingest_once(args, qa, web) -> int:
     reports = []
     update, close = progress_bar("embedding")
+    pages, close_pages = web_progress_bar()
     try:
         if args.paths:
-            reports.append(qa.ingest(args.paths, prune=args.prune, progress=update, strict=args.strict))
+            reports.append(qa.ingest(args.paths, prune=args.prune, progress=update, strict=args.strict, web=web,
+                                     since=args.since, limit=args.limit, web_progress=pages))
         for path in args.jsonl:
             reports.append(qa.ingest_jsonl(path, progress=update, strict=args.strict))
     finally:
         close()
-    fields = ("added", "updated", "unchanged", "removed", "chunks", "copies")
+        close_pages()
+    from_web = any(is_url(p) for p in args.paths)
+    fields = ("added", "updated", "unchanged", "removed", "chunks", "copies") + (("fetched",) if from_web else ())
     total = {f: sum(getattr(r, f) for r in reports) for f in fields}
     skipped = [s for r in reports for s in r.skipped]
     for s in skipped:
         print(f"corpus-qa: skipped {s.path}: {s.reason}", file=sys.stderr)
     if args.json:
-        print(json.dumps({**total, "skipped": [dataclasses.asdict(s) for s in skipped]}))
+        print(json.dumps({**total, "skipped": [dataclasses.asdict(s) for s in skipped]}), flush=True)
     else:
         copies = f" ({total['copies']} copies of other documents' text, embedded once)" if total["copies"] else ""
+        fetched = f"; {total['fetched']} pages fetched" if from_web else ""
+        nothing = "; nothing new, nothing written" if from_web and not (total["added"] or total["updated"]) else ""
         print(f"added {total['added']}, updated {total['updated']}, unchanged {total['unchanged']}, "
-              f"removed {total['removed']} documents{copies}; {total['chunks']} chunks written"
-              + (f"; skipped {len(skipped)} (listed above)" if skipped else ""))
+              f"removed {total['removed']} documents{copies}; {total['chunks']} chunks written{fetched}"
+              + (f"; skipped {len(skipped)} (listed above)" if skipped else "") + nothing, flush=True)
     return EXIT_PARTIAL if skipped else 0
+
+
+def is_url(value) -> bool:
+    from store import is_url as check
+
+    return check(value)
+
+
+def parse_interval(text: str) -> float:
+    """'30m', '2h', '90s' or '1d' -> seconds (InputError otherwise)."""
+    from store import InputError
+
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    value, unit = text.strip()[:-1], text.strip()[-1:].lower()
+    try:
+        seconds = float(value) * units[unit]
+    except (KeyError, ValueError):
+        seconds = 0
+    if seconds < 60:
+        raise InputError(f"bad --every {text!r}: give an interval of at least a minute, e.g. 30m, 2h or 1d")
+    return seconds
+
+
+def web_progress_bar():
+    """A tqdm bar on stderr for pages (fetched / indexed / skipped), fed WebProgress; (callback, close)."""
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(p) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=p.total, desc="pages", unit="page", file=sys.stderr, disable=None)
+        bar.total = p.total
+        bar.n = p.indexed + p.skipped + p.unchanged
+        bar.set_postfix(fetched=p.fetched, indexed=p.indexed, skipped=p.skipped, unchanged=p.unchanged)
+
+    return update, lambda: bar and bar.close()
 
 
 def read_questions(args) -> list[str]:
@@ -390,7 +469,8 @@ def cmd_serve(args) -> int:
 
     qa = open_qa(args)
     ensure_corpus(qa)
-    launch(qa, host=args.host, port=args.port, auth=args.auth, allow_upload=args.allow_upload)
+    launch(qa, host=args.host, port=args.port, auth=args.auth, allow_upload=args.allow_upload,
+           allow_private_urls=args.allow_private_urls)
     return 0
 
 

@@ -22,16 +22,23 @@ from store import (
     SentenceTransformerEmbedder,
     Skipped,
     StoredDocument,
+    WebProgress,
+    WebSettings,
+    add_reports,
     ingest_documents,
+    ingest_urls,
+    is_url,
     load_paths,
     read_jsonl,
     remove_documents,
 )
 
+from store.web import check_web
+
 from .answer import Answer, AnswerSettings, compose
 from .conversation import resolve
-from .retrieve import Candidate, Pool, RetrievalSettings, gather, rank, top
 from .reading import Reading, read
+from .retrieve import Candidate, Pool, RetrievalSettings, gather, rank, top
 from .scoring import Models, load
 
 logger = logging.getLogger(__name__)
@@ -124,16 +131,49 @@ class QA:
         prune: bool = False,
         progress: Callable[[int, int], None] | None = None,
         strict: bool = False,
+        web: WebSettings | None = None,
+        since: str | None = None,
+        limit: int | None = None,
+        web_progress: Callable[[WebProgress], None] | None = None,
     ) -> IngestReport:
         """Index the articles under `paths` (files or folders). Every file is read and
         checked before anything is written. A file named in `paths` that cannot be an
         article raises InputError; one found in a folder is skipped and listed in the
-        report's `skipped` (with `strict`, it raises: nothing is written)."""
-        loaded = load_paths(list(paths), strict=strict)
-        return ingest_documents(
-            self.index, self.embedder, loaded.documents, prune=prune, chunking=self.settings.chunking,
-            progress=progress, skipped=loaded.skipped,
-        )
+        report's `skipped` (with `strict`, it raises: nothing is written).
+
+        An http(s) URL in `paths` is an article page, a feed, a sitemap or a home page,
+        fetched under `web` (store.WebSettings: delay, robots.txt, limits); `since` and
+        `limit` bound what a feed or sitemap brings in; a page that cannot be indexed is
+        skipped and listed (store.web)."""
+        paths = list(paths)
+        urls = [str(p).strip() for p in paths if is_url(p)]
+        files = [p for p in paths if not is_url(p)]
+        check_web(urls, since, limit)  # before any file is written
+        report = None
+        if files:
+            loaded = load_paths(files, strict=strict)
+            report = ingest_documents(
+                self.index, self.embedder, loaded.documents, prune=prune, chunking=self.settings.chunking,
+                progress=progress, skipped=loaded.skipped,
+            )
+        if urls or not files:
+            fetched = self.ingest_urls(urls, web, since=since, limit=limit, progress=web_progress)
+            report = add_reports(report, fetched) if report else fetched
+        return report
+
+    def ingest_urls(
+        self,
+        urls: Iterable[str],
+        web: WebSettings | None = None,
+        since: str | None = None,
+        limit: int | None = None,
+        progress: Callable[[WebProgress], None] | None = None,
+    ) -> IngestReport:
+        """Index what http(s) URLs name (article pages, feeds, sitemaps, home pages); anything
+        else raises InputError before a request is sent (the page's "Add from URL" must never
+        read a server file)."""
+        return ingest_urls(self.index, self.embedder, list(urls), web, since=since, limit=limit,
+                           chunking=self.settings.chunking, progress=progress)
 
     def ingest_jsonl(
         self,

@@ -45,6 +45,7 @@ class IngestReport:
     chunks: int  # chunks written
     copies: int = 0  # documents written with the vectors of an identical text (embedded once)
     skipped: tuple[Skipped, ...] = ()  # inputs that could not be indexed, with the reason
+    fetched: int = 0  # web pages downloaded (store.web; 0 for files)
 
 
 @dataclass(frozen=True)

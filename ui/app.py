@@ -15,6 +15,7 @@ a CDN and Gradio's analytics are off.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import logging
 import os
@@ -22,9 +23,9 @@ import re
 import sys
 from pathlib import Path
 
-from rag import QA, Answer, CorpusQAError, Filters, InputError
+from rag import QA, Answer, CorpusQAError, Filters, InputError, WebSettings
 
-from .documents import MAX_UPLOAD_FILES, MAX_UPLOAD_MB, UPLOAD_TYPES, ingest_uploads, render_documents
+from .documents import MAX_UPLOAD_FILES, MAX_UPLOAD_MB, UPLOAD_TYPES, ingest_from_urls, ingest_uploads, render_documents
 from .page import CSS, HEAD, VIEWER_JS
 from .render import _esc, render_answer, render_article, render_error, render_filters, render_viewer_empty
 
@@ -93,9 +94,11 @@ class Chats:
                 self._by.popitem(last=False)
 
 
-def build_app(qa: QA, k: int = 5, allow_changes: bool = False):
+def build_app(qa: QA, k: int = 5, allow_changes: bool = False, web: WebSettings | None = None):
     """The page. `allow_changes`: the documents panel may upload and remove documents
-    (launch decides: see uploads_allowed)."""
+    and add them from URLs (launch decides: see uploads_allowed). `web`: how "Add from
+    URL" fetches (default: WebSettings refusing loopback, private and link-local addresses)."""
+    web = web or WebSettings(allow_private=False)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
@@ -205,6 +208,11 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False):
         listing, outlets, picks = refresh(query)
         return result, None, listing, outlets, picks
 
+    def do_add_urls(text, query, progress=gr.Progress()):
+        result, _ = ingest_from_urls(qa, text, web, progress=lambda x, desc: progress(x, desc=desc))
+        listing, outlets, picks = refresh(query)
+        return result, "", listing, outlets, picks
+
     with gr.Blocks(title="corpus-qa", analytics_enabled=False) as app:
         gr.HTML('<div class="cqa-head"><strong>corpus-qa</strong> <span class="cqa-meta">Ask the indexed articles. '
                 "Answers quote them and cite their passages; click a citation [n] to read the article.</span></div>")
@@ -259,6 +267,11 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False):
                                              file_count="multiple", file_types=list(UPLOAD_TYPES), type="filepath",
                                              elem_id="cqa-upload", height=120)
                             upload_result = gr.HTML(elem_id="cqa-upload-result")
+                            with gr.Row():
+                                url_box = gr.Textbox(label="Add from URL (an article, feed, sitemap or home page)",
+                                                     placeholder="https://…", elem_id="cqa-url", scale=4)
+                                url_go = gr.Button("Add", size="sm", scale=0, min_width=70, elem_id="cqa-url-add")
+                            url_result = gr.HTML(elem_id="cqa-url-result")
                         else:
                             gr.Markdown("Uploading and removing documents are off on this page (serve on loopback, "
                                         "or with --auth or --allow-upload).", elem_id="cqa-upload-off")
@@ -302,6 +315,9 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False):
                           concurrency_id="write", concurrency_limit=1, **private)
             upload.upload(do_upload, [upload, search], [upload_result, upload, doclist, outlets, picks],
                           concurrency_id="write", concurrency_limit=1, **private)
+            for trigger in (url_go.click, url_box.submit):
+                trigger(do_add_urls, [url_box, search], [url_result, url_box, doclist, outlets, picks],
+                        concurrency_id="write", concurrency_limit=1, **private)
     return app
 
 
@@ -409,14 +425,16 @@ class RefuseUnusedRoutes:
 
 
 def launch(qa: QA, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, block: bool = True,
-           allow_upload: bool | None = None):
+           allow_upload: bool | None = None, allow_private_urls: bool = False, web: WebSettings | None = None):
     """Serve the page; returns the app (running in the background when block=False).
 
     Loopback only unless `host` says otherwise (then a warning); `auth` puts it behind
     Gradio's login. `allow_upload`: whether the documents panel may upload and remove
     documents; None: yes on a loopback bind or behind a login, no otherwise (see
     uploads_allowed). Whatever the environment says (GRADIO_SHARE, GRADIO_MCP_SERVER,
-    ...): no share tunnel, no MCP server, no monitoring page, no run history."""
+    ...): no share tunnel, no MCP server, no monitoring page, no run history.
+    `allow_private_urls`: "Add from URL" may fetch from loopback, private and link-local
+    addresses (default: refused); `web`: its other fetch settings (delay, limits)."""
     from starlette.middleware import Middleware
 
     credentials = parse_auth(auth)
@@ -424,7 +442,8 @@ def launch(qa: QA, host: str = "127.0.0.1", port: int = 7860, auth: str | None =
     if warning:
         print(warning, file=sys.stderr)
     changes = uploads_allowed(host, credentials, allow_upload)
-    app = build_app(qa, allow_changes=changes)
+    web = dataclasses.replace(web or WebSettings(), allow_private=allow_private_urls)
+    app = build_app(qa, allow_changes=changes, web=web)
     app.queue(default_concurrency_limit=4)
     try:
         app.launch(

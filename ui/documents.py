@@ -1,5 +1,6 @@
-"""The documents panel: the list of indexed documents (searchable), and uploads indexed
-through the same checks as the CLI (QA.ingest / QA.ingest_jsonl), with a result per file.
+"""The documents panel: the list of indexed documents (searchable), and uploads and URLs
+indexed through the same checks as the CLI (QA.ingest / QA.ingest_jsonl), with a result
+per file or URL.
 
 File names, titles and outlets are shown escaped (ui.render._esc)."""
 
@@ -12,7 +13,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from rag import QA, CorpusQAError, IngestReport, StoredDocument
+from rag import QA, CorpusQAError, IngestReport, StoredDocument, WebSettings
 
 from .render import _esc
 
@@ -136,3 +137,48 @@ def _ingest_one(qa: QA, upload: Path, name: str, stage: Path) -> tuple[bool, str
         text += f" ({reasons}{'; …' if len(report.skipped) > 3 else ''})"
     ok = bool(report.added or report.updated or report.unchanged)
     return ok, text if ok else "refused: " + text
+
+
+MAX_PAGE_URLS = 5  # URLs at once from the page's "Add from URL"
+
+
+def ingest_from_urls(qa: QA, text: str, web: WebSettings,
+                     progress: Callable[[float, str], None] | None = None) -> tuple[str, bool]:
+    """Index what the URLs in `text` (one per line or space-separated: pages, feeds,
+    sitemaps, home pages) name, through QA.ingest under `web` (which refuses private
+    addresses unless the operator allowed them). Returns (a result per URL as HTML,
+    whether anything changed)."""
+    urls = (text or "").split()
+    if not urls:
+        return "", False
+    if len(urls) > MAX_PAGE_URLS:
+        return (f'<div class="cqa-error">Too many URLs: {len(urls)} at once (limit {MAX_PAGE_URLS}); '
+                "add them in smaller groups.</div>"), False
+    rows, changed = [], False
+    for i, url in enumerate(urls):
+        def pages(p, i=i) -> None:
+            if progress:
+                progress(i / len(urls), f"{url}: {p.fetched} fetched, {p.indexed} indexed, {p.skipped} skipped "
+                                        f"of {p.total} found")
+
+        try:
+            report = qa.ingest_urls([url], web=web, progress=pages)  # URLs only: never a server file
+        except CorpusQAError as err:
+            ok, result = False, f"refused: {err}"
+        except Exception as err:  # the index failing: say so, keep serving
+            logger.exception("adding %s failed", url)
+            ok, result = False, f"failed: the index could not be written ({type(err).__name__}); try again"
+        else:
+            ok = bool(report.added or report.updated or report.unchanged)
+            changed |= bool(report.added or report.updated)
+            result = _report_text(report)
+            if report.skipped:
+                reasons = "; ".join(f"{s.path}: {s.reason}" for s in report.skipped[:3])
+                result += f" ({reasons}{'; …' if len(report.skipped) > 3 else ''})"
+            result = result if ok else "refused: " + result
+        cls = "cqa-ok" if ok else "cqa-bad"
+        rows.append(f'<tr class="{cls}"><td>{_esc(url)}</td><td>{_esc(result)}</td></tr>')
+    if progress:
+        progress(1.0, "done")
+    return (f'<table class="cqa-url-result"><thead><tr><th>URL</th><th>Result</th></tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>'), changed
