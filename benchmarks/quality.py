@@ -186,9 +186,11 @@ def score_revision(rev: str, args) -> list[dict]:
     repo = Path(__file__).resolve().parents[1]
     sha = subprocess.run(["git", "-C", str(repo), "rev-parse", rev], capture_output=True, text=True,
                          check=True).stdout.strip()
-    cached = Path(args.indexes) / f"records-{sha[:12]}{'-quick' if args.quick else ''}.jsonl"
+    variant = "".join(f"-{u.replace('=', '_')}" for u in args.use) + ("-quick" if args.quick else "")
+    cached = Path(args.indexes) / f"records-{sha[:12]}{variant}.jsonl"
     have = [json.loads(line) for line in cached.read_text().splitlines()] if cached.exists() else []
-    if {r["set"] for r in have} >= set(args.names):  # a revision's answers do not change: kept per commit
+    missing = [n for n in args.names if n not in {r["set"] for r in have}]  # a revision's answers do not change
+    if not missing:
         return [r for r in have if r["set"] in args.names]
     with tempfile.TemporaryDirectory() as tmp:
         tree = Path(tmp) / "rev"
@@ -197,13 +199,13 @@ def score_revision(rev: str, args) -> list[dict]:
         try:
             out = Path(tmp) / "records.jsonl"
             env = {**os.environ, "PYTHONPATH": str(tree)}
-            cmd = [sys.executable, __file__, "--sets", ",".join(args.names), "--indexes", str(args.indexes),
-                   "--records", str(out)] + (["--quick"] if args.quick else [])
+            cmd = [sys.executable, __file__, "--sets", ",".join(missing), "--indexes", str(args.indexes),
+                   "--records", str(out)] + (["--quick"] if args.quick else []) + [
+                       x for u in args.use for x in ("--use", u)]
             subprocess.run(cmd, env=env, check=True, stdout=sys.stderr)
-            got = [json.loads(line) for line in out.read_text().splitlines()]
-            keep = [r for r in have if r["set"] not in args.names] + got
+            keep = have + [json.loads(line) for line in out.read_text().splitlines()]
             cached.write_text("".join(json.dumps(r) + "\n" for r in keep))
-            return got
+            return [r for r in keep if r["set"] in args.names]
         finally:
             subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(tree)], capture_output=True)
 
@@ -216,7 +218,10 @@ def main() -> int:
     p.add_argument("--compare", metavar="REV", help="score REV too and print the paired differences")
     p.add_argument("--peers", action="store_true", help="also score the 30-line hybrid script on bbc-dev")
     p.add_argument("--quick", action="store_true", help="the first 60 questions of each set")
+    p.add_argument("--use", action="append", default=[], metavar="INDEX=FOLDER",
+                   help="read an index from another folder under --indexes (e.g. bbc=bbc-c1000)")
     args = p.parse_args()
+    S.use(args.use)
     args.names = [n.strip() for n in args.sets.split(",") if n.strip()]
     unknown = [n for n in args.names if n not in S.SETS]
     if unknown:

@@ -28,6 +28,7 @@ BBC = SHARED / "benchmarks" / "bbc-news" / "articles"
 MULTIHOP = SHARED / "benchmarks" / "multihop-rag"
 SCIFACT = SHARED / "benchmarks" / "scifact"
 INDEXES = Path(tempfile.gettempdir()) / "corpus-qa-indexes"
+FOLDERS: dict[str, str] = {}  # index name -> another folder under the indexes (--use bbc=bbc-c1000)
 
 # set name -> (index, question file or special loader)
 SETS = {
@@ -98,12 +99,19 @@ def items(name: str) -> list[Item]:
     return out
 
 
+def use(pairs: list[str]) -> None:
+    """--use NAME=FOLDER: read index NAME from another folder (a variant built apart)."""
+    for pair in pairs:
+        name, _, folder = pair.partition("=")
+        FOLDERS[name] = folder
+
+
 def open_index(name: str, indexes: Path, embedder, settings=None):
     """QA over one of the benchmark indexes, built (ingested) the first time."""
     from rag import QA
     from store import Index
 
-    folder = Path(indexes) / name
+    folder = Path(indexes) / FOLDERS.get(name, name)
     if name == "beir":
         from rag.beir import collection_name, index_beir, load_beir
         from store import ChunkingOptions

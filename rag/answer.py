@@ -183,6 +183,7 @@ def question_features(
     cue = cue_of(question)
     offering = [s for s in sentences if s.features.get("cue")] if cue else list(sentences)
     return {
+        "outlet_named": float(bool(pool.reading.outlets)), "date_named": float(bool(pool.reading.dates)),
         "cue_sentence": max((s.score for s in offering), default=-10.0),
         "cue_share": max((s.features["share"] for s in offering), default=0.0),
         "top_passage": scores[0] if scores else -10.0,

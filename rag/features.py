@@ -2,19 +2,28 @@
 what the learned models of rag.scoring weigh. Each is a plain number a test can check on
 one example; none decides anything on its own.
 
-Candidate chunk (the ranker):
+Candidate chunk (the ranker; computed in rag.retrieve.gather):
     dense, dense_own   cosine of the chunk to the query (a follow-up's carries the last
                        turn) and to the question's own words
     dense_top          dense minus the best candidate's dense
-    sentence           the chunk's best sentence cosine (its lower bound when no sentence of
-                       it is among the top N)
+    sentence           the chunk's best sentence cosine in the sentence search (its lower
+                       bound when no sentence of it is among the top N)
+    sent_max, sent_share_max  the best exact cosine of any of its sentences, and the best
+                       share of the question's IDF weight any one sentence holds
     keyword            BM25 over the question's best BM25 (0: not among the keyword top N)
-    rr_dense, rr_sentence, rr_keyword    1 / (1 + rank) in each ranking (0: absent)
+    rr_dense, rr_sentence, rr_keyword, rr_own, rr_named   1 / (1 + rank) in each search
+                       (0: absent; own: a follow-up's own words; named: the searches
+                       restricted to an outlet or period the question names)
     share, title_share the part of the question's IDF weight the chunk (title and text) and
                        its title hold
     doc_dense, doc_chunks  the best dense of the chunk's article among the candidates, and how
                        many of its chunks are candidates
+    cue_asked, cue_offer   the question's form asks for a kind of answer (rag.cues), and a
+                       sentence of the chunk holds one
     follow_up, prev_doc  a follow-up question; the chunk's article was cited by the last turn
+    outlet_named, outlet_match, date_named, date_match, recency   what rag.reading read, and
+                       whether the chunk's article is of a named outlet / period (recency:
+                       for "latest", 1 for the newest candidate, less by 1/30 a day)
 
 Sentence (the answer's choice):
     cos, cos_own, share, cue (holds the kind of answer the question's form asks for),
@@ -22,14 +31,17 @@ Sentence (the answer's choice):
     logit), first_passage, position (within its chunk, 0-1), length (log characters),
     said (max cosine to what the last turn answered), prev_doc
 
-Question (abstention):
-    top_passage, second_passage, top_sentence, best_cos, best_share, top_dense,
+Question (abstention; rag.answer.question_features):
+    cue_sentence, cue_share (the best sentence logit and term share among the sentences that
+    hold the kind of answer asked for), top_passage, second_passage, top_sentence, best_cos,
+    best_share, top_dense,
     unmatched_idf (the rarest question term no top passage holds, over the rarest possible),
     required_missing (a money/date/count/quantity question whose three best sentences hold none)
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 
 from store.keyword import terms
@@ -47,9 +59,13 @@ def matched(asked: dict[str, float], held: set[str]) -> frozenset[str]:
     more that begins the other ("chair" / "chairman", "ukrain" / "ukrainian", which
     Snowball stems apart)."""
     out = set(asked).intersection(held)
-    for term in set(asked) - out:
-        if len(term) >= 5 and any(h.startswith(term) or (len(h) >= 5 and term.startswith(h)) for h in held):
-            out.add(term)
+    rest = [t for t in asked if t not in out and len(t) >= 5]
+    if rest:
+        ordered = sorted(held)
+        for term in rest:
+            at = bisect.bisect_left(ordered, term)  # the first held term >= it: begins with it, if any does
+            if (at < len(ordered) and ordered[at].startswith(term)) or any(term[:n] in held for n in range(5, len(term))):
+                out.add(term)
     return frozenset(out)
 
 

@@ -35,7 +35,7 @@ from store import (
 
 from store.web import check_web
 
-from .answer import Answer, AnswerSettings, compose
+from .answer import NO_ANSWER, Answer, AnswerSettings, compose
 from .conversation import resolve
 from .reading import Reading, read
 from .retrieve import Candidate, Pool, RetrievalSettings, gather, rank, top
@@ -87,7 +87,7 @@ class QA:
         self.embedder = embedder
         self.settings = settings or Settings()
         self.models = models or load()  # rag/weights.json: the learned ranker, sentence choice, abstention
-        self._catalog: tuple[str, list[str], str | None] | None = None  # (version, outlets, newest date)
+        self._catalog: tuple[str, list[str], list[str]] | None = None  # (version, outlets, sorted dates)
 
     @classmethod
     def open(
@@ -270,6 +270,9 @@ class QA:
         if pool is None:
             return Answer(question, f"No indexed document matches the filters ({filters.describe()}).", True, ())
         answer = compose(self.index, question, pool, candidates, self.models, self.settings.answer)
+        if pool.reading.no_period and not pool.reading.outlets:  # it asks of a time the index has no article from
+            answer = dataclasses.replace(answer, text=NO_ANSWER, abstained=True, passages=tuple(
+                dataclasses.replace(p, highlight=None, low_relevance=True) for p in answer.passages))
         notes = ((KEYWORD_BUILDING,) if self.index.keywords.building else ()) + (
             (pool.reading.describe(),) if not pool.reading.empty else ())
         return dataclasses.replace(answer, notes=notes) if notes else answer
@@ -302,10 +305,10 @@ class QA:
         if self._catalog is None or self._catalog[0] != version:
             docs = self.index.documents()
             outlets = sorted({d.outlet for d in docs if d.outlet})
-            newest = max((d.published for d in docs if d.published), default=None)
-            self._catalog = (version, outlets, newest)
-        _, outlets, newest = self._catalog
-        return read(question, outlets, newest) if outlets or newest else Reading()
+            published = sorted(d.published[:10] for d in docs if d.published)
+            self._catalog = (version, outlets, published)
+        _, outlets, published = self._catalog
+        return read(question, outlets, published[-1], published) if outlets or published else Reading()
 
     def _retrieve(self, question: str, history: list, k: int, filters: Filters | None):
         if k < 1:

@@ -15,9 +15,10 @@ dates (BBC, SciFact) reads nothing and changes nothing.
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -40,10 +41,12 @@ class Reading:
     outlets: tuple[str, ...] = ()  # as the index stores them
     dates: tuple[tuple[str, str], ...] = ()  # named periods, each (first, last) ISO day
     latest: bool = False  # the question asks for the most recent
+    absent: tuple[str, ...] = ()  # what it names that the index holds nothing of, said as a clause
+    no_period: bool = False  # it names periods and the index has no article from any of them
 
     @property
     def empty(self) -> bool:
-        return not (self.outlets or self.dates or self.latest)
+        return not (self.outlets or self.dates or self.latest or self.absent)
 
     def describe(self) -> str:
         parts = []
@@ -53,7 +56,9 @@ class Reading:
             parts.append("published " + ", ".join(a if a == b else f"{a} to {b}" for a, b in self.dates))
         if self.latest:
             parts.append("the most recent articles first")
-        return "Read from the question: " + "; ".join(parts) + "."
+        held = "Read from the question: " + "; ".join(parts) + "." if parts else ""
+        missing = "".join(f" {a[0].upper()}{a[1:]}." for a in self.absent)
+        return (held + missing).strip()
 
     def date_match(self, published: str | None) -> bool:
         return bool(published) and any(a <= published[:10] <= b for a, b in self.dates)
@@ -79,9 +84,21 @@ def outlet_names(outlets: Iterable[str]) -> dict[str, set[str]]:
     return names
 
 
-def read(question: str, outlets: Iterable[str] = (), newest: str | None = None) -> Reading:
+# "according to Reuters", "as reported by the Verge", "the Wired article": a name in an outlet's place
+_OUTLET_PLACE = re.compile(
+    r"\b(?i:according to|reported (?:by|in|on)|published (?:by|in)|(?:article|report|story|piece|coverage)s? "
+    r"(?:from|by|in))\s+(?:the\s+|both\s+(?:the\s+)?)?([A-Z][\w.&'-]*(?:\s+[A-Z][\w.&'-]*){0,3})"
+    r"|\b([A-Z][\w.&-]*(?:\s+[A-Z][\w.&-]*){0,2})(?:'s|’s)?\s+article\b")
+_NOT_OUTLETS = {"the", "a", "an", "this", "that", "which", "what", "another", "both", "each", "an", "one", "its"}
+
+
+def read(question: str, outlets: Iterable[str] = (), newest: str | None = None,
+         published: Sequence[str] = ()) -> Reading:
     """The outlets (of `outlets`, those the index holds), dates and periods `question` names.
-    `newest`: the newest indexed date (ISO), for "last week" and "latest"."""
+    `newest`: the newest indexed date (ISO), for "last week" and "latest". `published`: the
+    indexed dates, sorted (a period none falls in is reported absent). A name in an
+    outlet's place ("according to X") that no indexed outlet matches is reported absent,
+    when the index has outlets at all."""
     asked = _norm(question)
     names = outlet_names(outlets)
     named: set[str] = set()
@@ -90,7 +107,21 @@ def read(question: str, outlets: Iterable[str] = (), newest: str | None = None) 
         if key in asked and not any(key in t for t in taken) and _capitalised(question, key):
             taken.append(key)
             named |= names[key]
-    return Reading(tuple(sorted(named)), tuple(_periods(question, newest)), bool(_LATEST.search(question)))
+    absent = []
+    if names:
+        for m in _OUTLET_PLACE.finditer(question):
+            name = (m.group(1) or m.group(2) or "").strip(" .'")
+            key = _norm(name)
+            if name and name.lower() not in _NOT_OUTLETS and not any(key in k or k in key for k in names):
+                absent.append(f"no indexed outlet matches {name!r}")
+    periods = _periods(question, newest)
+    if published:
+        for a, b in periods:
+            if bisect.bisect_right(published, b) == bisect.bisect_left(published, a):
+                absent.append(f"no indexed article was published {'on ' + a if a == b else f'from {a} to {b}'}")
+    held = [p for p in periods if not published or bisect.bisect_right(published, p[1]) > bisect.bisect_left(published, p[0])]
+    return Reading(tuple(sorted(named)), tuple(held), bool(_LATEST.search(question)), tuple(dict.fromkeys(absent)),
+                   bool(periods) and not held)
 
 
 def _capitalised(question: str, key: str) -> bool:

@@ -104,6 +104,7 @@ def gather(
     vector, own, said = vectors[0], vectors[min(1, len(texts) - 1)], vectors[2:]
     sentence_job = submit(index.dense_sentences, vector, n, where)
     dense = index.dense(vector, n, where)
+    own_dense = index.dense(own, n, where) if query.follow_up else []  # a follow-up's own subject too
     sentences = sentence_job.result()
     keyword = keyword_job.result()
     named_hits: dict[str, int] = {}  # chunk id -> its best rank in a search of what the question names
@@ -115,12 +116,12 @@ def gather(
             for r, i in enumerate(ranking):
                 named_hits[i] = min(named_hits.get(i, r), r)
 
-    chunks = {c.id: c for c, _ in dense + extra}
+    chunks = {c.id: c for c, _ in dense + own_dense + extra}
     rank_of = {name: {i: r for r, i in enumerate(ids)} for name, ids in (
         ("dense", [c.id for c, _ in dense]), ("sentence", [i for i, _ in sentences]),
-        ("keyword", [h.id for h in keyword]))}
+        ("keyword", [h.id for h in keyword]), ("own", [c.id for c, _ in own_dense]))}
     ids = list(dict.fromkeys([c.id for c, _ in dense] + [i for i, _ in sentences] + [h.id for h in keyword]
-                             + list(named_hits)))
+                             + [c.id for c, _ in own_dense] + list(named_hits)))
     chunks.update(index.chunks([i for i in ids if i not in chunks]))
     ids = [i for i in ids if i in chunks]
     stored = index.chunk_vectors(ids)
@@ -162,6 +163,7 @@ def gather(
             "rr_dense": reciprocal_rank(rank_of["dense"].get(i)),
             "rr_sentence": reciprocal_rank(rank_of["sentence"].get(i)),
             "rr_keyword": reciprocal_rank(rank_of["keyword"].get(i)),
+            "rr_own": reciprocal_rank(rank_of["own" if query.follow_up else "dense"].get(i)),
             "share": share(asked, matched(asked, set(terms(f"{chunk.title}\n{chunk.text}")))),
             "title_share": share(asked, matched(asked, set(terms(chunk.title)))),
             "doc_dense": doc_dense[chunk.doc_id], "doc_chunks": min(doc_chunks[chunk.doc_id], 5) / 5,
