@@ -201,15 +201,13 @@ def check_port(port: int) -> None:
 
 
 def serve(open_qa: Callable[[], QA], port: int | None = None) -> None:
-    """Open the index, index the bundled corpus when it is empty, load the model, then
-    serve over stdio (port None) or streamable HTTP on 127.0.0.1:port until stopped."""
-    from .cli import ensure_corpus
-
+    """Open the index (`open_qa` fills an empty one with the bundled corpus, or refuses
+    it: see cli.open_filled), load the model, then serve over stdio (port None) or
+    streamable HTTP on 127.0.0.1:port until stopped."""
     if port is not None:
         check_port(port)
     with stdout_to_stderr():
         qa = open_qa()
-        ensure_corpus(qa)
         qa.embedder.encode(["warm up"])  # the model loads once, now, not in the first call
         server = build_server(qa)
     if port is None:
