@@ -63,7 +63,7 @@ def index_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def stdio(index_dir, tmp_path_factory):
     log = tmp_path_factory.mktemp("mcp-log") / "stdio-server.log"
-    params = StdioServerParameters(command=EXE, args=["--index", str(index_dir), "mcp"], env=cli_env())
+    params = StdioServerParameters(command=EXE, args=["--index", str(index_dir), "--demo", "mcp"], env=cli_env())
     with open(log, "w") as errlog, start_blocking_portal() as portal:
         try:
             with portal.wrap_async_context_manager(session_over(stdio_client(params, errlog=errlog))) as session:
@@ -214,7 +214,7 @@ def test_stdout_holds_nothing_but_the_protocol(stdio, index_dir):
          "params": {"name": "ask", "arguments": {"question": HEALEY}}},
         {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "ask", "arguments": {"question": " "}}},
     ]
-    proc = subprocess.Popen([EXE, "--index", str(index_dir), "mcp"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([EXE, "--index", str(index_dir), "--demo", "mcp"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=cli_env(), text=True)
     try:
         proc.stdin.write("".join(json.dumps(m) + "\n" for m in messages))
@@ -261,7 +261,7 @@ def http_url(stdio, index_dir, tmp_path_factory):
     port = free_port()
     log_path = tmp_path_factory.mktemp("mcp-http") / "server.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([EXE, "--index", str(index_dir), "mcp", "--port", str(port)],
+        proc = subprocess.Popen([EXE, "--index", str(index_dir), "--demo", "mcp", "--port", str(port)],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=cli_env())
         try:
             deadline = time.monotonic() + STARTUP

@@ -65,7 +65,7 @@ def test_answer_reply_shows_citation_source_and_highlight(client):
     assert '<div class="cqa-meta">Sources</div>' in reply
     assert '<li value="1" class="cqa-source cqa-n-1"><span class="cqa-cite cqa-ref-' in reply
     assert "<strong>Hegseth to Attend Ukraine Defense Group Only Virtually</strong>" in reply
-    assert "corpus/002_404fe9b87144756a.txt" in reply
+    assert "002_404fe9b87144756a.txt" in reply
     assert "<mark>Britain’s defense secretary, John Healey, is now the chairman.</mark>" in reply
 
 
