@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from rag import QA, CorpusQAError, IngestReport, StoredDocument
+from rag import QA, CorpusQAError, IngestReport, StoredDocument, text_matches
 
 from .render import _esc
 
@@ -24,16 +24,11 @@ MAX_UPLOAD_MB = 10
 MAX_LISTED = 200  # rows shown at once; the search narrows a longer list
 
 
-def _matches(doc: StoredDocument, query: str) -> bool:
-    hay = " ".join(x for x in (doc.title, doc.source, doc.outlet or "", doc.published or "", doc.author or "") if x)
-    return all(word in hay.casefold() for word in query.casefold().split())
-
-
 def render_documents(docs: list[StoredDocument], query: str = "", removable: bool = False) -> str:
     """A table: title (opens the article), outlet, date, chunks, source; a remove button
     per row when the page may change the index."""
     query = (query or "").strip()
-    shown = [d for d in docs if _matches(d, query)] if query else list(docs)
+    shown = [d for d in docs if text_matches(d, query)] if query else list(docs)
     chunks = sum(d.chunks for d in docs)
     summary = f"{len(docs):,} document{'s' if len(docs) != 1 else ''} · {chunks:,} chunks"
     if query:
