@@ -134,7 +134,7 @@ def test_copy_as_markdown_puts_answer_and_numbered_sources_on_the_clipboard(brow
         assert "John Healey, is now the chairman. [1]" in lines[2]
         assert lines[4] == "Sources:"
         assert lines[5].startswith("[1] Hegseth to Attend Ukraine Defense Group Only Virtually — file "
-                                   "`002_404fe9b87144756a.txt` — chars "), lines[5]
+                                   "`002_404fe9b87144756a.txt` — quoted sentence: chars "), lines[5]
     finally:
         page.close()
 
