@@ -21,7 +21,7 @@ import pytest
 
 import ui.app
 from conftest import free_port
-from test_browser_features import open_page
+from test_browser_features import contrast_of, copy_markdown, open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -57,18 +57,6 @@ def source_lines(page) -> list[dict]:
             title: li.querySelector('.cqa-title')?.textContent ?? null,
             also: li.querySelector('.cqa-again')?.textContent ?? null,
             text: li.innerText})); }""")
-
-
-def contrast_of(page, selector: str) -> float:
-    return page.page.evaluate("""sel => {
-        const rgb = s => s.match(/[\\d.]+/g).slice(0, 3).map(Number);
-        const lum = c => { const [r, g, b] = c.map(v => { v /= 255; return v <= .03928 ? v / 12.92 : ((v + .055) / 1.055) ** 2.4; });
-                           return .2126 * r + .7152 * g + .0722 * b; };
-        const bg = e => { for (; e; e = e.parentElement) { const c = getComputedStyle(e).backgroundColor;
-                           if (c && !c.endsWith(', 0)') && c !== 'transparent') return rgb(c); } return [255, 255, 255]; };
-        const e = document.querySelector(sel);
-        const a = lum(rgb(getComputedStyle(e).color)), b = lum(bg(e));
-        return (Math.max(a, b) + .05) / (Math.min(a, b) + .05); }""", selector)
 
 
 @pytest.mark.parametrize("theme", ["", "?__theme=dark"])
@@ -236,10 +224,7 @@ def test_copy_as_markdown_lists_exactly_the_cited_sources_with_labelled_spans(br
             answer = qa.ask(question)
             assert not answer.abstained, question
             page.ask(question, "#chat .cqa-answer", count)
-            copy = page.page.locator("#chat .cqa-copy").nth(count - 1)
-            copy.click()
-            page.page.wait_for_function("e => e.textContent === 'Copied'", arg=copy.element_handle())
-            text = page.page.evaluate("navigator.clipboard.readText()")
+            text = copy_markdown(page, count - 1)
             head, _, rest = text.partition("\n\nSources:\n")
             sources, _, others = rest.partition("\n\nOther passages:\n")
             markers = [int(n) for n in MARKER.findall(head.splitlines()[-1])]
