@@ -141,8 +141,8 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False):
             logger.exception("listing documents failed")
             return render_error(f"the documents could not be listed ({type(err).__name__})"), [], [], ""
         outlets = sorted({d.outlet for d in docs if d.outlet}, key=str.casefold)
-        picks = [(" · ".join(x for x in (d.title or d.source, d.outlet, (d.published or "")[:10]) if x), d.id)
-                 for d in docs]
+        picks = [(" · ".join(x for x in (d.title, d.source, d.outlet, (d.published or "")[:10]) if x), d.id)
+                 for d in docs]  # the source as everywhere else (business/001.txt)
         listing = render_documents(docs, query, removable=allow_changes, view=ListView.parse(view))
         return listing, outlets, picks, render_examples(example_questions(docs))
 
