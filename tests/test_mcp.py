@@ -153,8 +153,8 @@ def test_a_filter_that_matches_nothing_abstains_and_says_so(stdio, filters, says
 
 
 def test_a_source_filter_restricts_the_passages(stdio):
-    out = ok(stdio.call("search", question=HEALEY, sources=["*/000_*"]))
-    assert out["passages"] and all(p["source"].endswith(".txt") and "/000_" in p["source"] for p in out["passages"])
+    out = ok(stdio.call("search", question=HEALEY, sources=["000_*"]))  # named as in the folder ingested
+    assert out["passages"] and all(p["source"].startswith("000_") for p in out["passages"]), out["passages"]
 
 
 @pytest.mark.parametrize("tool, arguments, message", [

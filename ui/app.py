@@ -216,7 +216,7 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False):
                 # latex_delimiters=[]: "$$...$$" in an article or a question is text, not math to render
                 # autoscroll off: the page's script scrolls a new reply's top into view (its answer
                 # text), where Gradio would scroll to its bottom (the last source)
-                chat = gr.Chatbot(label="Answers", height="calc(100vh - 230px)", min_height=420, elem_id="chat",
+                chat = gr.Chatbot(label="Answers", height="calc(100vh - 215px)", min_height=420, elem_id="chat",
                                   sanitize_html=True, render_markdown=True, buttons=[], latex_delimiters=[],
                                   show_label=False, autoscroll=False)
                 with gr.Row(visible=False, elem_id="cqa-filter-row") as filter_row:

@@ -18,6 +18,7 @@ CSS = """
 .cqa-sources { margin: .1em 0 0 0; padding-left: 0; list-style: none; font-size: .9em; line-height: 1.35; }
 .cqa-sources li { margin: 0 0 .3em 0; }
 .cqa-again { color: var(--body-text-color-subdued, #6b7280); font-size: .9em; white-space: nowrap; }
+.cqa-meta-again { display: none; }
 .cqa-low { opacity: .75; }
 .cqa-meta { color: var(--body-text-color-subdued, #6b7280); font-size: .9em; }
 .cqa-note { color: var(--body-text-color-subdued, #6b7280); font-size: .9em; font-style: italic; margin: .3em 0; }
@@ -164,8 +165,9 @@ HEAD = """<script>
     if (!box) return;
     const row = reply.closest('.message-row') || reply;
     const asked = row.previousElementSibling;
-    const top = asked && asked.getBoundingClientRect().height < 160 ? asked : row;
-    box.scrollTop += top.getBoundingClientRect().top - box.getBoundingClientRect().top - 4;
+    const both = asked ? row.getBoundingClientRect().bottom - asked.getBoundingClientRect().top : Infinity;
+    const top = asked && both <= box.clientHeight ? asked : row;  // the question too, when all of it fits
+    box.scrollTop += top.getBoundingClientRect().top - box.getBoundingClientRect().top;
   };
   new MutationObserver(() => requestAnimationFrame(follow)).observe(document.documentElement, {childList: true, subtree: true});
   document.addEventListener('click', act);

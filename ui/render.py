@@ -124,7 +124,10 @@ def _source_item(p: Passage, question: str, also: int | None = None, cited: bool
         f'<span class="cqa-cite{ref_class(p)}" role="button" tabindex="0" title="Open the article at this passage">'
         f"&#91;{p.n}&#93;</span> "
         + (f'<span class="cqa-again">also from &#91;{also}&#93;:</span> ' if also else "")
-        + f'<strong class="cqa-title">{esc(p.title)}</strong> <span class="cqa-meta">{meta}{label}</span> '
+        + f'<strong class="cqa-title">{esc(p.title)}</strong> '
+        # a repeat's source, outlet and date are on its first line [m]: kept in the markup
+        # (benchmarks/load.py reads a source per line), not shown again
+        + f'<span class="cqa-meta{" cqa-meta-again" if also else ""}">{meta}{label}</span> '
         + f'<span class="cqa-snippet">{snippet}</span> '
         f'<span class="cqa-more" role="button" tabindex="0">passage</span>'
         f'<div class="cqa-passage"><div class="cqa-meta">chars {p.start}–{p.end} · score {p.score:.2f}</div>'
