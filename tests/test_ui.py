@@ -204,7 +204,7 @@ def test_a_repeated_article_names_its_title_and_the_source_it_repeats():
     html = ui.app.render_answer(rag.Answer("q", rag.NO_ANSWER, True, ps))
     assert "same article" not in html and html.count('<strong class="cqa-title">Title</strong>') == 2
     assert html.count('<span class="cqa-again">also from &#91;1&#93;:</span>') == 1  # [3], after [2] of another story
-    assert html.count("s.txt") == 2  # one per source (benchmarks/load.py parses them)
+    assert html.count("<span class=\"cqa-meta\">s.txt") == 2  # one per source (benchmarks/load.py parses them)
 
 
 def test_answer_markdown_lists_numbered_sources_and_escapes_markdown():

@@ -127,7 +127,8 @@ def _source_item(p: Passage, question: str, also: int | None = None, cited: bool
         + f'<strong class="cqa-title">{esc(p.title)}</strong> '
         # a repeat's source, outlet and date are on its first line [m]: kept in the markup
         # (benchmarks/load.py reads a source per line), not shown again
-        + f'<span class="cqa-meta{" cqa-meta-again" if also else ""}">{meta}{label}</span> '
+        + (f'<span class="cqa-meta-again"><span class="cqa-meta">{meta}{label}</span></span> ' if also else
+           f'<span class="cqa-meta">{meta}{label}</span> ')
         + f'<span class="cqa-snippet">{snippet}</span> '
         f'<span class="cqa-more" role="button" tabindex="0">passage</span>'
         f'<div class="cqa-passage"><div class="cqa-meta">chars {p.start}–{p.end} · score {p.score:.2f}</div>'
