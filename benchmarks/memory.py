@@ -48,7 +48,7 @@ def serve_and_ask(index: Path, questions: list[str], log: Path) -> tuple[dict, f
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
     start = time.perf_counter()
     with log.open("w") as out:
-        proc = subprocess.Popen([str(BIN / "corpus-qa"), "--index", str(index), "serve", "--port", str(port)],
+        proc = subprocess.Popen([str(BIN / "corpus-qa"), "--index", str(index), "--demo", "serve", "--port", str(port)],
                                 stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO)
     try:
         url = f"http://127.0.0.1:{port}/"

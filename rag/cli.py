@@ -20,7 +20,9 @@ Exit codes: 0 done; 1 ingest finished but skipped some files or pages (each name
 
 The index lives in ./.corpus-qa unless --index (or CORPUS_QA_INDEX) says otherwise; with
 --chroma-url (or CORPUS_QA_CHROMA_URL) it is a collection on a Chroma server. When the
-index is empty, ask and serve first index the bundled corpus of five news articles.
+default ./.corpus-qa is missing or empty, ask, serve, mcp and eval first index the bundled
+sample corpus of five news articles there (--demo: into any empty index); any other
+missing or empty index is an error naming the path and how to ingest.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "token from CORPUS_QA_CHROMA_TOKEN")
     parser.add_argument("--collection", metavar="NAME", default=env("CORPUS_QA_COLLECTION", "corpus"),
                         help="collection name (default: corpus)")
+    parser.add_argument("--demo", action="store_true",
+                        help="index the bundled sample corpus (five articles on Ukraine) into an empty index "
+                             "before ask/serve/mcp/eval; without it only the default ./.corpus-qa is filled so")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -87,12 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ask", help="ask questions; answers cite passages [n]",
                        description="Answer questions from the index with cited passages.")
-    p.add_argument("questions", nargs="*", metavar="QUESTION")
+    p.add_argument("questions", nargs="*", metavar="QUESTION",
+                   help="questions (with --conversation: the turns of one conversation; '-' reads them from stdin)")
     p.add_argument("--file", metavar="FILE", help="read questions, one per line, from FILE ('-': stdin)")
     p.add_argument("-k", type=int, default=5, help="passages to return (default 5)")
     p.add_argument("--json", action="store_true", help="one JSON object per question and line")
     p.add_argument("--conversation", action="store_true",
-                   help="--file holds conversations: JSON lines {\"id\", \"turns\": [{\"question\"}, ...]} (or plain "
+                   help="follow-ups: the QUESTIONs are one conversation, or --file FILE ('-': stdin) holds conversations: JSON lines {\"id\", \"turns\": [{\"question\"}, ...]} (or plain "
                         "question lines, a blank line between conversations); each turn is answered after the earlier ones")
     add_filter_options(p)
 
@@ -102,9 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per document and line")
 
     p = sub.add_parser("show", help="print a document's cleaned text, exactly as indexed",
-                       description="The cleaned article that every passage's start/end point into.")
+                       description="The cleaned article that every passage's start/end point into, under a "
+                                   "header of its title, source, outlet, date and link.")
     p.add_argument("document", metavar="SOURCE_OR_ID")
     p.add_argument("--json", action="store_true", help="one object: text and metadata")
+    p.add_argument("--text-only", action="store_true",
+                   help="the cleaned text alone, without the title/source/outlet/date header "
+                        "(passages' start/end count from its first character)")
 
     p = sub.add_parser("remove", help="delete documents from the index",
                        description="Delete documents (by source, path or id) from every index.")
@@ -184,13 +194,27 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-def open_qa(args, collection: str | None = None, settings=None):
+def open_qa(args, collection: str | None = None, settings=None, create: bool = False):
     """The QA the global options name (QA.open fills the rest, the token included, from
-    CORPUS_QA_*); `collection` overrides --collection (eval --beir has its own)."""
+    CORPUS_QA_*); `collection` overrides --collection (eval --beir has its own). An index
+    folder that does not exist is an error unless `create` (ingest): a mistyped --index
+    is never created."""
     from rag import QA
 
     return QA.open(index=args.index, model=args.model, chroma_url=args.chroma_url,
-                   collection=collection or args.collection, settings=settings)
+                   collection=collection or args.collection, settings=settings, create=create)
+
+
+def open_filled(args):
+    """The QA to answer from: an empty index gets the bundled sample corpus only at the
+    default location or with --demo; any other missing or empty index is an error naming
+    its path and how to ingest (QA.ensure_corpus)."""
+    from rag.qa import DEFAULT_INDEX
+
+    default = os.path.abspath(os.path.expanduser(args.index)) == os.path.abspath(DEFAULT_INDEX)
+    qa = open_qa(args, create=args.demo or (default and not args.chroma_url))
+    ensure_corpus(qa, demo=args.demo)
+    return qa
 
 
 def progress_bar(desc: str):
@@ -208,12 +232,12 @@ def progress_bar(desc: str):
     return update, lambda: bar and bar.close()
 
 
-def ensure_corpus(qa) -> None:
+def ensure_corpus(qa, demo: bool = False) -> None:
     if qa.index.count():
         return
     update, close = progress_bar("indexing the bundled corpus")
     try:
-        qa.ensure_corpus(progress=update)
+        qa.ensure_corpus(progress=update, demo=demo)
     finally:
         close()
 
@@ -233,7 +257,7 @@ def cmd_ingest(args) -> int:
     every = parse_interval(args.every) if args.every else None
     if every and not urls:
         raise InputError("--every keeps a site current: give a feed, sitemap or page URL to fetch again")
-    qa = open_qa(args)
+    qa = open_qa(args, create=True)
     while True:
         code = ingest_once(args, qa, web)
         if every is None:
@@ -346,12 +370,18 @@ def read_conversations(args) -> list[tuple[str, list[str]]]:
     with a blank line between conversations."""
     from store import InputError
 
-    if not args.file:
-        raise InputError("--conversation reads conversations from --file FILE ('-': stdin)")
+    if args.questions and args.questions != ["-"]:
+        if args.file:
+            raise InputError("--conversation takes its turns as QUESTION arguments or from --file FILE, not both")
+        return [("1", list(args.questions))]
+    source = args.file or ("-" if args.questions == ["-"] else None)
+    if not source:
+        raise InputError("--conversation needs its turns: QUESTION arguments (one conversation), '-' for stdin, "
+                         "or --file FILE")
     try:
-        text = sys.stdin.read() if args.file == "-" else open(os.path.expanduser(args.file), encoding="utf-8").read()
+        text = sys.stdin.read() if source == "-" else open(os.path.expanduser(source), encoding="utf-8").read()
     except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"cannot read conversations from {args.file} ({err.__class__.__name__}); pass a UTF-8 text file") from None
+        raise InputError(f"cannot read conversations from {source} ({err.__class__.__name__}); pass a UTF-8 text file") from None
     conversations, current = [], []
     for n, line in enumerate(text.splitlines(), 1):
         line = line.strip()
@@ -365,7 +395,7 @@ def read_conversations(args) -> list[tuple[str, list[str]]]:
                 record = json.loads(line)
                 turns = [str(t["question"]) for t in record["turns"]]
             except (ValueError, KeyError, TypeError) as err:
-                raise InputError(f"{args.file}:{n}: not a conversation ({err.__class__.__name__}); expected "
+                raise InputError(f"{source}:{n}: not a conversation ({err.__class__.__name__}); expected "
                                  '{"id": ..., "turns": [{"question": ...}, ...]}') from None
             if current:
                 conversations.append((str(len(conversations) + 1), current))
@@ -376,7 +406,7 @@ def read_conversations(args) -> list[tuple[str, list[str]]]:
     if current:
         conversations.append((str(len(conversations) + 1), current))
     if not conversations:
-        raise InputError(f"no conversation in {args.file}: one question per line, a blank line between conversations")
+        raise InputError(f"no conversation in {source}: one question per line, a blank line between conversations")
     return conversations
 
 
@@ -391,8 +421,7 @@ def cmd_ask(args) -> int:
                 check_question(q)
     else:
         conversations = [(None, [check_question(q) for q in read_questions(args)])]  # all checked before any work
-    qa = open_qa(args)
-    ensure_corpus(qa)
+    qa = open_filled(args)
     for conversation, questions in conversations:
         history = []
         for turn, question in enumerate(questions):
@@ -405,6 +434,9 @@ def cmd_ask(args) -> int:
                     out = {"conversation": conversation, "turn": turn + 1, **out}
                 print(json.dumps(out, ensure_ascii=False), flush=True)
             else:
+                if args.conversation or len(questions) > 1 or len(conversations) > 1:
+                    label = f"[conversation {conversation}, turn {turn + 1}] " if args.conversation else ""
+                    print(f"{label}Q: {question}", flush=True)
                 print(render_text(answer), flush=True)
     return 0
 
@@ -450,8 +482,18 @@ def cmd_show(args) -> int:
     if args.json:
         print(json.dumps(document_json(article), ensure_ascii=False))
     else:
+        if not args.text_only:
+            print(show_header(article) + "\n")
         print(article.text)
     return 0
+
+
+def show_header(article) -> str:
+    """`show`'s header in text mode: the title, then source · outlet · date · author, and
+    the link (each line only when known), so a reader knows which story this is."""
+    facts = " · ".join(x for x in (article.source, article.outlet, (article.published or "")[:10],
+                                   article.author and f"by {article.author}") if x)
+    return "\n".join(x for x in (article.title or article.source, facts, article.url) if x)
 
 
 def cmd_remove(args) -> int:
@@ -467,8 +509,7 @@ def cmd_remove(args) -> int:
 def cmd_serve(args) -> int:
     from ui.app import launch
 
-    qa = open_qa(args)
-    ensure_corpus(qa)
+    qa = open_filled(args)
     launch(qa, host=args.host, port=args.port, auth=args.auth, allow_upload=args.allow_upload,
            allow_private_urls=args.allow_private_urls)
     return 0
@@ -477,7 +518,7 @@ def cmd_serve(args) -> int:
 def cmd_mcp(args) -> int:
     from rag.mcp import serve
 
-    serve(lambda: open_qa(args), port=args.port)
+    serve(lambda: open_filled(args), port=args.port)
     return 0
 
 
@@ -502,8 +543,7 @@ def cmd_eval(args) -> int:
     from rag.evaluate import evaluate, load_questions
 
     questions = load_questions(args.path)
-    qa = open_qa(args)
-    ensure_corpus(qa)
+    qa = open_filled(args)
     metrics, _ = evaluate(qa, questions)
     if args.json:
         print(json.dumps(metrics))
@@ -520,7 +560,7 @@ def eval_beir(args) -> int:
 
     beir = load_beir(args.beir, args.split)
     settings = Settings()
-    qa = open_qa(args, collection=collection_name(beir.name, settings.chunking), settings=settings)
+    qa = open_qa(args, collection=collection_name(beir.name, settings.chunking), settings=settings, create=True)
     update, close = progress_bar(f"indexing {beir.name}")
     try:
         index_beir(qa, beir, progress=update)

@@ -6,7 +6,7 @@ rag's dataclasses here at the edge, no retrieval logic of its own.
 
     ask(question, k, since, until, outlets, sources, history)  the answer and its cited passages
     search(question, k, since, until, outlets, sources, history)  the passages only
-    documents(since, until, outlets, sources)                   what is indexed
+    documents(since, until, outlets, sources, query, limit, offset)  what is indexed, a page at a time
     show(document)                                              one article's text and metadata
 
 Transports: stdio (the default: stdout carries only the protocol, everything else goes to
@@ -28,7 +28,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from store import CorpusQAError, Filters, InputError
+from store import CorpusQAError, Filters, InputError, text_matches
 
 from .qa import QA
 
@@ -43,6 +43,7 @@ except ImportError as err:  # mcp 1.x has FastMCP instead
 HOST = "127.0.0.1"
 PATH = "/mcp"
 MAX_K = 50
+MAX_LIMIT = 500  # documents per page of the documents tool
 
 
 class PassageOut(BaseModel):
@@ -93,7 +94,10 @@ class DocumentOut(BaseModel):
 
 
 class DocumentsResult(BaseModel):
-    documents: list[DocumentOut]
+    documents: list[DocumentOut] = Field(description="this page of the documents that match, by source")
+    total: int = Field(description="how many documents match (all pages)")
+    offset: int
+    next_offset: int | None = Field(description="the offset of the next page, or null after the last")
 
 
 class ArticleOut(DocumentOut):
@@ -126,6 +130,16 @@ def filters(since=None, until=None, outlets=None, sources=None) -> Filters | Non
     return None if f.empty else f
 
 
+def package_version() -> str:
+    """corpus-qa's installed version, which the server reports to clients ("" when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("corpus-qa")
+    except PackageNotFoundError:
+        return ""
+
+
 def build_server(qa: QA) -> MCPServer:
     server = MCPServer(
         "corpus-qa",
@@ -134,6 +148,7 @@ def build_server(qa: QA) -> MCPServer:
                      "`documents` lists what is indexed; `show` gives an article's text. When the corpus does "
                      "not answer, `ask` says so (abstained) rather than guessing.",
         log_level="WARNING",
+        version=package_version(),
     )
 
     @server.tool(annotations=READ_ONLY)
@@ -155,12 +170,20 @@ def build_server(qa: QA) -> MCPServer:
         return SearchResult(passages=[PassageOut.model_validate(p) for p in answer.passages])
 
     @server.tool(annotations=READ_ONLY)
-    def documents(since: Since = None, until: Until = None, outlets: Outlets = None,
-                  sources: Sources = None) -> DocumentsResult:
-        """The indexed articles (those matching the filters, when given), by source."""
+    def documents(since: Since = None, until: Until = None, outlets: Outlets = None, sources: Sources = None,
+                  query: Annotated[str | None, Field(description="only documents whose title, source, outlet, "
+                                                                 "date or author hold every word of this")] = None,
+                  limit: Annotated[int, Field(ge=1, le=MAX_LIMIT, description="documents per page")] = 50,
+                  offset: Annotated[int, Field(ge=0, description="how many matching documents to skip")] = 0,
+                  ) -> DocumentsResult:
+        """The indexed articles (those matching the filters and `query`, when given), by source, one
+        page at a time: `total` says how many match, `next_offset` where the next page starts."""
         with user_errors():
-            docs = qa.documents(filters(since, until, outlets, sources))
-        return DocumentsResult(documents=[DocumentOut.model_validate(d) for d in docs])
+            docs = [d for d in qa.documents(filters(since, until, outlets, sources)) if text_matches(d, query)]
+        page = docs[offset:offset + limit]
+        following = offset + limit if offset + limit < len(docs) else None
+        return DocumentsResult(documents=[DocumentOut.model_validate(d) for d in page], total=len(docs),
+                               offset=offset, next_offset=following)
 
     @server.tool(annotations=READ_ONLY)
     def show(document: Annotated[str, Field(description="a source, path or id from documents, or a passage's doc_id")]
@@ -201,15 +224,13 @@ def check_port(port: int) -> None:
 
 
 def serve(open_qa: Callable[[], QA], port: int | None = None) -> None:
-    """Open the index, index the bundled corpus when it is empty, load the model, then
-    serve over stdio (port None) or streamable HTTP on 127.0.0.1:port until stopped."""
-    from .cli import ensure_corpus
-
+    """Open the index (`open_qa` fills an empty one with the bundled corpus, or refuses
+    it: see cli.open_filled), load the model, then serve over stdio (port None) or
+    streamable HTTP on 127.0.0.1:port until stopped."""
     if port is not None:
         check_port(port)
     with stdout_to_stderr():
         qa = open_qa()
-        ensure_corpus(qa)
         qa.embedder.encode(["warm up"])  # the model loads once, now, not in the first call
         server = build_server(qa)
     if port is None:

@@ -98,9 +98,12 @@ class QA:
         collection: str | None = None,
         token: str | None = None,
         settings: Settings | None = None,
+        create: bool = True,
     ) -> QA:
         """Open (or create) an index: embedded in folder `index`, or the collection on the
-        Chroma server at `chroma_url`. Loads no model yet.
+        Chroma server at `chroma_url`. Loads no model yet. With `create=False`, a folder
+        that does not exist raises InputError naming it (and nothing is created): what
+        reading commands use, so a mistyped path is an error, not a new empty index.
 
         Arguments left out come from the environment, as for the CLI: CORPUS_QA_INDEX
         (default ./.corpus-qa), CORPUS_QA_MODEL, CORPUS_QA_CHROMA_URL,
@@ -112,6 +115,8 @@ class QA:
         env = os.environ.get
         index = index or env("CORPUS_QA_INDEX") or None
         chroma_url = chroma_url or env("CORPUS_QA_CHROMA_URL") or None
+        if not create and not chroma_url and not Path(index or DEFAULT_INDEX).expanduser().exists():
+            raise InputError(missing_index(index or DEFAULT_INDEX, "no index at"))
         store = Index.open(
             path=None if chroma_url else (index or DEFAULT_INDEX),
             url=chroma_url,
@@ -247,11 +252,22 @@ class QA:
         remove_documents(self.index, list(targets))
         return list(targets.values())
 
-    def ensure_corpus(self, progress: Callable[[int, int], None] | None = None) -> IngestReport | None:
-        """Index the bundled corpus when the index is empty."""
+    def ensure_corpus(self, progress: Callable[[int, int], None] | None = None,
+                      demo: bool = False) -> IngestReport | None:
+        """Make sure the index has something to answer from. An empty index at the default
+        location (./.corpus-qa, what `make run` uses on a fresh clone) gets the bundled
+        sample corpus, and so does any empty index when `demo` is set; any other empty
+        index raises InputError naming its path and how to ingest: a mistyped --index
+        must not answer from five articles on Ukraine."""
         if self.index.count():
             return None
+        if not (demo or self.at_default_location()):
+            raise InputError(missing_index(self.index.where, "the index at", "is empty"))
         return self.ingest([bundled_corpus()], progress=progress)
+
+    def at_default_location(self) -> bool:
+        """Whether this is the embedded index in ./.corpus-qa (of the current folder)."""
+        return not self.index.remote and Path(self.index.where).resolve() == Path(DEFAULT_INDEX).resolve()
 
     def ask(
         self,
@@ -326,6 +342,15 @@ class QA:
             index=self.index.where,
             collection=self.index.name,
         )
+
+
+def missing_index(where: str | Path, what: str, problem: str = "") -> str:
+    """The one line for an index that is not there (or is empty): its path and the fix."""
+    option = "" if str(where) == DEFAULT_INDEX else f"--index {where} "
+    if "://" in str(where):
+        option = "--chroma-url ... --collection ... "
+    return (f"{what} {where}{' ' + problem if problem else ''}: add articles first "
+            f"(corpus-qa {option}ingest FOLDER), check the path, or use --demo for the bundled sample corpus")
 
 
 def check_question(question: str) -> str:

@@ -42,7 +42,7 @@ class Document:
     """A cleaned article. `id` is the sha256 of its source name and cleaned text."""
 
     id: str
-    source: str  # what a citation shows: "<folder>/<file>", the file name, or a record's id
+    source: str  # what a citation shows: the path relative to the folder ingested, the file name, or a record's id
     path: str  # absolute path of the file ("" for records), used to notice a file that is gone
     title: str
     text: str
@@ -79,7 +79,10 @@ def make_document(source: str, path: str, title: str, text: str, meta: dict[str,
 def find_files(paths: list[str | Path]) -> list[tuple[Path, str]]:
     """Expand files and folders into (file, source name) pairs, sorted, no duplicates.
 
-    A folder yields its supported files recursively (hidden ones skipped)."""
+    A folder yields its supported files recursively (hidden ones skipped), each named by
+    its path relative to that folder (`ingest articles/` -> `business/001.txt`), so the
+    name a user sees in the folder is the name `--source`, `show` and `remove` take; a
+    file given by itself is named by its file name."""
     return [(path, source) for path, source, _ in _find(paths)]
 
 
@@ -102,9 +105,8 @@ def _find(paths: list[str | Path]) -> list[tuple[Path, str, bool]]:
         ]
         if not files:
             raise InputError(f"no articles in folder {given}: it holds no {', '.join(SUFFIXES)} files")
-        root = path.resolve()
         for f in files:
-            found.setdefault(f.resolve(), (f"{root.name}/{f.relative_to(path).as_posix()}", False))
+            found.setdefault(f.resolve(), (f.relative_to(path).as_posix(), False))
     return sorted(((p, s, named) for p, (s, named) in found.items()), key=lambda item: item[1])
 
 

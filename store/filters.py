@@ -125,3 +125,13 @@ class Filters:
     def needs_ids(self) -> bool:
         """Whether `where` needs the matching documents' ids (globs, picks)."""
         return bool(self.sources or self.documents)
+
+
+def text_matches(doc: Any, query: str | None) -> bool:
+    """Whether every word of `query` occurs (case-insensitively) in the document's title,
+    source, outlet, date or author: the documents list's search box and the MCP
+    `documents` tool's `query`, one rule for both."""
+    words = (query or "").casefold().split()
+    fields = (doc.title, doc.source, doc.outlet, doc.published, getattr(doc, "author", None))
+    hay = " ".join(x for x in fields if x).casefold()
+    return all(word in hay for word in words)

@@ -129,6 +129,7 @@ def _ingest(index, embedder, documents, prune, chunking, progress, batch_chunks)
     if interrupted:
         dropped = index.drop_orphans()
         logger.info("the last ingest was cut short; finishing it (%d orphan documents dropped)", dropped)
+    renamed = _renamed_vectors(index, stored, chunked)  # read before the old records go
     for doc_id in replaced + gone:
         index.delete_document(doc_id)
     # copies: a text stored already (under a name not being replaced) or met earlier in this run
@@ -136,7 +137,11 @@ def _ingest(index, embedder, documents, prune, chunking, progress, batch_chunks)
     planned, copies = [], []
     first_of: dict[str, Document] = {}
     for doc, chunks in chunked:
-        if doc.content in first_of:
+        if doc.id in renamed:
+            chunk_vectors, sentence_vectors = renamed[doc.id]
+            index.add_many([(doc, chunks, np.stack([chunk_vectors[(c.start, c.end)] for c in chunks]),
+                             sentence_vectors)])
+        elif doc.content in first_of:
             copies.append((doc, chunks, first_of[doc.content].id))
         elif doc.content in kept:
             copies.append((doc, chunks, kept[doc.content]))
@@ -164,7 +169,24 @@ def _ingest(index, embedder, documents, prune, chunking, progress, batch_chunks)
         index.add_many([(doc, chunks, np.stack([chunk_vectors[(c.start, c.end)] for c in chunks]), sentence_vectors)])
     index.touch()
     index.keyword_after_write()
-    return IngestReport(added, updated, unchanged, len(gone), total + sum(len(c) for _, c, _ in copies), len(copies))
+    moved = sum(len(chunks) for doc, chunks in chunked if doc.id in renamed)
+    return IngestReport(added, updated, unchanged, len(gone), total + moved + sum(len(c) for _, c, _ in copies),
+                        len(copies))
+
+
+def _renamed_vectors(index, stored: dict, chunked: list) -> dict[str, tuple[dict, dict]]:
+    """The stored vectors of documents whose file is the same text under a new source name
+    (an index made when sources were named `<folder>/<file>`, ingested again): such a
+    document is renamed (its record replaced) without embedding it again."""
+    out = {}
+    for doc, chunks in chunked:
+        old = stored.get(_key(doc))
+        if old is None or old.id == doc.id or old.content != doc.content:
+            continue
+        chunk_vectors, sentence_vectors = index.vectors_of(old.id)
+        if all((c.start, c.end) in chunk_vectors for c in chunks):
+            out[doc.id] = (chunk_vectors, sentence_vectors)
+    return out
 
 
 def _groups(planned: list[tuple[Document, list[Chunk]]], batch_chunks: int):

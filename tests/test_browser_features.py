@@ -121,20 +121,38 @@ def test_answer_and_sources_fit_the_first_screen_and_a_citation_opens_the_articl
         page.close()
 
 
+def copy_markdown(page: Page, nth: int = 0) -> str:
+    """Click the nth reply's "Copy as Markdown" and read the clipboard."""
+    copy = page.page.locator("#chat .cqa-copy").nth(nth)
+    copy.click()
+    page.page.wait_for_function("e => e.textContent === 'Copied'", arg=copy.element_handle())
+    return page.page.evaluate("navigator.clipboard.readText()")
+
+
+def contrast_of(page: Page, selector: str) -> float:
+    """WCAG contrast of the first `selector`'s text on its (nearest opaque) background."""
+    return page.page.evaluate("""sel => {
+        const rgb = s => s.match(/[\\d.]+/g).slice(0, 3).map(Number);
+        const lum = c => { const [r, g, b] = c.map(v => { v /= 255; return v <= .03928 ? v / 12.92 : ((v + .055) / 1.055) ** 2.4; });
+                           return .2126 * r + .7152 * g + .0722 * b; };
+        const bg = e => { for (; e; e = e.parentElement) { const c = getComputedStyle(e).backgroundColor;
+                           if (c && !c.endsWith(', 0)') && c !== 'transparent') return rgb(c); } return [255, 255, 255]; };
+        const e = document.querySelector(sel);
+        const a = lum(rgb(getComputedStyle(e).color)), b = lum(bg(e));
+        return (Math.max(a, b) + .05) / (Math.min(a, b) + .05); }""", selector)
+
+
 def test_copy_as_markdown_puts_answer_and_numbered_sources_on_the_clipboard(browser, served):
     qa, url = served
     page = open_page(browser, url, permissions=["clipboard-read", "clipboard-write"])
     try:
         page.ask(HEALEY, "#chat .cqa-answer", 1)
-        page.page.locator("#chat .cqa-copy").first.click()
-        page.page.wait_for_function("() => document.querySelector('#chat .cqa-copy').textContent === 'Copied'")
-        text = page.page.evaluate("navigator.clipboard.readText()")
-        lines = text.splitlines()
+        lines = copy_markdown(page).splitlines()
         assert lines[0] == f"**Q:** {HEALEY}"
         assert "John Healey, is now the chairman. [1]" in lines[2]
         assert lines[4] == "Sources:"
         assert lines[5].startswith("[1] Hegseth to Attend Ukraine Defense Group Only Virtually — file "
-                                   "`corpus/002_404fe9b87144756a.txt` — chars "), lines[5]
+                                   "`002_404fe9b87144756a.txt` — quoted sentence: chars "), lines[5]
     finally:
         page.close()
 
@@ -144,18 +162,9 @@ def test_dark_mode_and_a_narrow_screen_stay_legible(browser, served, tmp_path):
     page = open_page(browser, url + "?__theme=dark")
     try:
         page.ask(HEALEY, "#chat .cqa-answer", 1)
-        colors = page.page.evaluate("""() => {
-            const rgb = s => s.match(/[\\d.]+/g).slice(0, 3).map(Number);
-            const lum = c => { const [r, g, b] = c.map(v => { v /= 255; return v <= .03928 ? v / 12.92 : ((v + .055) / 1.055) ** 2.4; });
-                               return .2126 * r + .7152 * g + .0722 * b; };
-            const bg = e => { for (; e; e = e.parentElement) { const c = getComputedStyle(e).backgroundColor;
-                               if (c && !c.endsWith(', 0)') && c !== 'transparent') return rgb(c); } return [255, 255, 255]; };
-            const contrast = e => { const a = lum(rgb(getComputedStyle(e).color)), b = lum(bg(e));
-                                    return (Math.max(a, b) + .05) / (Math.min(a, b) + .05); };
-            return {dark: document.body.classList.contains('dark') || !!document.querySelector('.dark'),
-                    answer: contrast(document.querySelector('#chat .cqa-answer')),
-                    snippet: contrast(document.querySelector('#chat .cqa-snippet')),
-                    mark: contrast(document.querySelector('#chat .cqa-snippet mark'))}; }""")
+        colors = {"dark": page.page.evaluate("document.body.classList.contains('dark') || !!document.querySelector('.dark')"),
+                  **{name: contrast_of(page, f"#chat {sel}") for name, sel in
+                     (("answer", ".cqa-answer"), ("snippet", ".cqa-snippet"), ("mark", ".cqa-snippet mark"))}}
         assert colors["dark"], colors
         assert min(colors["answer"], colors["snippet"], colors["mark"]) >= 4.5, colors
         page.page.locator("#chat .cqa-answer sup").first.click()
@@ -225,10 +234,10 @@ def test_a_follow_up_is_answered_from_the_article_of_the_chat(browser, own):
     page = open_page(browser, url)
     try:
         page.ask("Who chairs the valley chess society now?", "#chat .cqa-answer", 1)
-        assert cited_sources(page) == ["club/chess.txt"]
+        assert cited_sources(page) == ["chess.txt"]
         page.ask("Who handed the leadership to him?", "#chat .cqa-answer", 2)
         assert "Anna Vik" in last_reply(page).inner_text(), last_reply(page).inner_text()
-        assert cited_sources(page) == ["club/chess.txt"]
+        assert cited_sources(page) == ["chess.txt"]
         # New chat: the same question stands alone again
         page.page.locator("#cqa-new-chat").click()
         page.page.wait_for_function("() => document.querySelectorAll('#chat .cqa-answer').length === 0")

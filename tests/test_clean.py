@@ -144,7 +144,7 @@ def test_the_bundled_corpus_is_the_five_articles(corpus_dir):
 def test_title_is_the_headline(bundled_docs, name):
     doc = bundled_docs[name]
     assert doc.title == ARTICLES[name]["title"], f"{name}: title {doc.title!r}"
-    assert doc.source == f"corpus/{name}"
+    assert doc.source == name
 
 
 @pytest.mark.parametrize("name", sorted(ARTICLES))

@@ -60,7 +60,7 @@ def cli_index(tmp_path_factory):
 @pytest.fixture(scope="module")
 def asked(cli_index):
     """`ask --json Q1 Q2` on an empty index: it indexes the bundled corpus first."""
-    return ok(run(["--index", str(cli_index), "ask", "--json", HEALEY, FIFA]))
+    return ok(run(["--index", str(cli_index), "--demo", "ask", "--json", HEALEY, FIFA]))
 
 
 PASSAGE_KEYS = {"n", "source", "title", "text", "start", "end", "score", "highlight", "doc_id", "published", "outlet", "url"}
@@ -105,7 +105,7 @@ def test_ask_json_prints_one_object_per_question(asked, bundled_docs):
 
 
 def test_ask_json_reads_questions_from_stdin(asked, cli_index, bundled_docs):
-    result = ok(run(["--index", str(cli_index), "ask", "--json", "--file", "-"], stdin=f"{BALTIC}\n\n  \n{HEALEY}\n"))
+    result = ok(run(["--index", str(cli_index), "--demo", "ask", "--json", "--file", "-"], stdin=f"{BALTIC}\n\n  \n{HEALEY}\n"))
     objects = [json.loads(line) for line in result.stdout.splitlines()]
     assert [o["question"] for o in objects] == [BALTIC, HEALEY]
     for obj, question in zip(objects, [BALTIC, HEALEY]):
@@ -116,10 +116,10 @@ def test_ask_json_reads_questions_from_stdin(asked, cli_index, bundled_docs):
 def test_ask_reads_questions_from_a_file_and_prints_text(asked, cli_index, tmp_path):
     questions = tmp_path / "questions.txt"
     questions.write_text(f"{HEALEY}\n{FIFA}\n", encoding="utf-8")
-    result = ok(run(["--index", str(cli_index), "ask", "--file", str(questions)]))
+    result = ok(run(["--index", str(cli_index), "--demo", "ask", "--file", str(questions)]))
     out = result.stdout
     assert "John Healey, is now the chairman. [1]" in out, out[:1500]
-    assert "[1] Hegseth to Attend Ukraine Defense Group Only Virtually (corpus/002_404fe9b87144756a.txt, chars " in out
+    assert "[1] Hegseth to Attend Ukraine Defense Group Only Virtually (002_404fe9b87144756a.txt, chars " in out
     assert "The corpus does not answer this question." in out
     assert "Closest passages (low relevance):" in out
 

@@ -93,7 +93,7 @@ def test_eval_scores_conversations_with_follow_up_turns_apart(bundled_qa, tmp_pa
 @pytest.mark.slow
 def test_cli_ask_conversation_reads_json_turns_and_plain_blocks(tmp_path):
     index = tmp_path / "index"
-    out = subprocess.run([EXE, "--index", str(index), "ask", "--json", "--conversation", "--file",
+    out = subprocess.run([EXE, "--index", str(index), "--demo", "ask", "--json", "--conversation", "--file",
                           str(conversation_file(tmp_path))], capture_output=True, text=True, env=cli_env(), timeout=300)
     assert out.returncode == 0, out.stderr
     turns = [json.loads(line) for line in out.stdout.splitlines()]
@@ -101,7 +101,7 @@ def test_cli_ask_conversation_reads_json_turns_and_plain_blocks(tmp_path):
     assert "Hegseth" in turns[1]["answer"]
     plain = tmp_path / "plain.txt"
     plain.write_text(f"{CHAIR}\n{HANDED}\n\nWhere did Biden move U.S. troops?\n", encoding="utf-8")
-    out = subprocess.run([EXE, "--index", str(index), "ask", "--json", "--conversation", "--file", str(plain)],
+    out = subprocess.run([EXE, "--index", str(index), "--demo", "ask", "--json", "--conversation", "--file", str(plain)],
                          capture_output=True, text=True, env=cli_env(), timeout=300)
     turns = [json.loads(line) for line in out.stdout.splitlines()]
     assert [(t["conversation"], t["turn"]) for t in turns] == [("1", 1), ("1", 2), ("2", 1)]

@@ -38,7 +38,7 @@ async def session_over(streams_cm):
         read, write = streams[0], streams[1]
         async with ClientSession(read, write, read_timeout_seconds=CALL) as session:
             with anyio.fail_after(STARTUP):
-                await session.initialize()
+                session.initialized_with = await session.initialize()
             yield session
 
 
@@ -63,7 +63,7 @@ def index_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def stdio(index_dir, tmp_path_factory):
     log = tmp_path_factory.mktemp("mcp-log") / "stdio-server.log"
-    params = StdioServerParameters(command=EXE, args=["--index", str(index_dir), "mcp"], env=cli_env())
+    params = StdioServerParameters(command=EXE, args=["--index", str(index_dir), "--demo", "mcp"], env=cli_env())
     with open(log, "w") as errlog, start_blocking_portal() as portal:
         try:
             with portal.wrap_async_context_manager(session_over(stdio_client(params, errlog=errlog))) as session:
@@ -97,7 +97,7 @@ def test_lists_four_tools_with_typed_input_and_output_schemas(stdio):
     assert ask["properties"]["k"] == {**ask["properties"]["k"], "type": "integer", "default": 5, "minimum": 1}
     assert {"type": "array", "items": {"type": "string"}} in ask["properties"]["outlets"]["anyOf"]
     assert tools["search"].input_schema["properties"] == ask["properties"]
-    assert set(tools["documents"].input_schema["properties"]) == FILTERS
+    assert set(tools["documents"].input_schema["properties"]) == {*FILTERS, "query", "limit", "offset"}
     assert tools["documents"].input_schema.get("required", []) == []
     assert tools["show"].input_schema["required"] == ["document"]
     assert set(tools["ask"].output_schema["required"]) == {"answer", "abstained", "passages"}
@@ -149,12 +149,12 @@ def test_a_filter_that_matches_nothing_abstains_and_says_so(stdio, filters, says
     out = ok(stdio.call("ask", question=HEALEY, **filters))
     assert out == {"answer": f"No indexed document matches the filters ({says}).", "abstained": True, "passages": [],
                    "notes": []}
-    assert ok(stdio.call("documents", **filters)) == {"documents": []}
+    assert ok(stdio.call("documents", **filters)) == {"documents": [], "total": 0, "offset": 0, "next_offset": None}
 
 
 def test_a_source_filter_restricts_the_passages(stdio):
-    out = ok(stdio.call("search", question=HEALEY, sources=["*/000_*"]))
-    assert out["passages"] and all(p["source"].endswith(".txt") and "/000_" in p["source"] for p in out["passages"])
+    out = ok(stdio.call("search", question=HEALEY, sources=["000_*"]))  # named as in the folder ingested
+    assert out["passages"] and all(p["source"].startswith("000_") for p in out["passages"]), out["passages"]
 
 
 @pytest.mark.parametrize("tool, arguments, message", [
@@ -193,6 +193,32 @@ def test_documents_lists_the_bundled_corpus(stdio):
     assert shown["id"] == healey["id"] and shown["chars"] == len(shown["text"]) and "Healey" in shown["text"]
 
 
+def test_documents_come_a_page_at_a_time_with_a_total_and_a_text_filter(stdio):
+    """Issue 20, point 8: an archive of 2,225 stories came back as one 724 KB block."""
+    everything = ok(stdio.call("documents"))
+    assert (everything["total"], everything["offset"], everything["next_offset"]) == (5, 0, None)
+    pages, offset = [], 0
+    while offset is not None:
+        page = ok(stdio.call("documents", limit=2, offset=offset))
+        assert page["total"] == 5 and page["offset"] == offset and len(page["documents"]) <= 2, page
+        pages.append(page["documents"])
+        offset = page["next_offset"]
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert [d["id"] for p in pages for d in p] == [d["id"] for d in everything["documents"]]
+    healey = ok(stdio.call("documents", query="hegseth VIRTUALLY"))
+    assert healey["total"] == 1 and healey["documents"][0]["source"] == HEALEY_SOURCE, healey
+    assert ok(stdio.call("documents", query="no such words here"))["total"] == 0
+    assert "Traceback" not in error_text(stdio.call("documents", limit=0))
+    assert stdio.call("documents", limit=0).is_error
+
+
+def test_the_server_reports_the_package_version(stdio):
+    from importlib.metadata import version
+
+    info = stdio.session.initialized_with.server_info
+    assert (info.name, info.version) == ("corpus-qa", version("corpus-qa")) and info.version, info
+
+
 def test_a_follow_up_is_answered_in_the_context_of_its_history(stdio):
     out = ok(stdio.call("ask", question="Who handed the leadership to him?", history=[HEALEY]))
     assert out["abstained"] is False
@@ -214,7 +240,7 @@ def test_stdout_holds_nothing_but_the_protocol(stdio, index_dir):
          "params": {"name": "ask", "arguments": {"question": HEALEY}}},
         {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "ask", "arguments": {"question": " "}}},
     ]
-    proc = subprocess.Popen([EXE, "--index", str(index_dir), "mcp"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([EXE, "--index", str(index_dir), "--demo", "mcp"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=cli_env(), text=True)
     try:
         proc.stdin.write("".join(json.dumps(m) + "\n" for m in messages))
@@ -261,7 +287,7 @@ def http_url(stdio, index_dir, tmp_path_factory):
     port = free_port()
     log_path = tmp_path_factory.mktemp("mcp-http") / "server.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([EXE, "--index", str(index_dir), "mcp", "--port", str(port)],
+        proc = subprocess.Popen([EXE, "--index", str(index_dir), "--demo", "mcp", "--port", str(port)],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=cli_env())
         try:
             deadline = time.monotonic() + STARTUP

@@ -64,8 +64,8 @@ def test_answer_reply_shows_citation_source_and_highlight(client):
     assert "cqa-abstain" not in reply
     assert '<div class="cqa-meta">Sources</div>' in reply
     assert '<li value="1" class="cqa-source cqa-n-1"><span class="cqa-cite cqa-ref-' in reply
-    assert "<strong>Hegseth to Attend Ukraine Defense Group Only Virtually</strong>" in reply
-    assert "corpus/002_404fe9b87144756a.txt" in reply
+    assert "<strong class=\"cqa-title\">Hegseth to Attend Ukraine Defense Group Only Virtually</strong>" in reply
+    assert "002_404fe9b87144756a.txt" in reply
     assert "<mark>Britain’s defense secretary, John Healey, is now the chairman.</mark>" in reply
 
 
@@ -163,7 +163,7 @@ def test_render_answer_exact_html_of_a_small_answer():
         '<div class="cqa-answer">Two. <sup><b>[1]</b></sup></div>'
         '<div class="cqa-meta">Sources</div><ol class="cqa-sources">'
         '<li value="1" class="cqa-source cqa-n-1"><span class="cqa-cite cqa-ref-ab12cd34ef-0-9-5-9" role="button" '
-        'tabindex="0" title="Open the article at this passage">&#91;1&#93;</span> <strong>A &amp; B</strong> '
+        'tabindex="0" title="Open the article at this passage">&#91;1&#93;</span> <strong class="cqa-title">A &amp; B</strong> '
         '<span class="cqa-meta">news/a.txt · The &lt;Times&gt; · 2025-02-11</span> '
         '<span class="cqa-snippet">One. <mark>Two.</mark></span> '
         '<span class="cqa-more" role="button" tabindex="0">passage</span>'
@@ -172,7 +172,8 @@ def test_render_answer_exact_html_of_a_small_answer():
         '<div class="cqa-tools"><span class="cqa-copy" role="button" tabindex="0" '
         'title="Copy the answer and its sources as Markdown">Copy as Markdown</span>'
         '<div class="cqa-md">**Q:** q&#10;&#10;Two. &#91;1&#93;&#10;&#10;Sources:&#10;'
-        '&#91;1&#93; A &amp; B — The \\&lt;Times\\&gt; — 2025-02-11 — file `news/a.txt` — chars 5–9</div></div>'
+        '&#91;1&#93; A &amp; B — The \\&lt;Times\\&gt; — 2025-02-11 — file `news/a.txt` — quoted sentence: chars 5–9; '
+        'passage: chars 0–9 of the article</div></div>'
     )
 
 
@@ -196,12 +197,14 @@ def test_a_source_line_is_one_short_line_and_the_full_passage_is_kept():
     assert f"cqa-ref-0123456789abcdef-100-{100 + len(long)}-{100 + a}-{100 + a + 28}" in html
 
 
-def test_repeated_article_sources_do_not_repeat_title_but_keep_a_meta_span():
-    ps = tuple(rag.Passage(n, "s.txt", "Title", f"Sentence {n}.", n * 10, n * 10 + 12, 0.5, None, False, doc_id="ab" * 8)
-               for n in (1, 2))
+def test_a_repeated_article_names_its_title_and_the_source_it_repeats():
+    ps = tuple(rag.Passage(n, "s.txt" if n != 2 else "t.txt", "Title" if n != 2 else "Other", f"Sentence {n}.",
+                           n * 10, n * 10 + 12, 0.5, None, False, doc_id=("ab" if n != 2 else "cd") * 8)
+               for n in (1, 2, 3))
     html = ui.app.render_answer(rag.Answer("q", rag.NO_ANSWER, True, ps))
-    assert html.count("<strong>Title</strong>") == 1 and "same article" in html
-    assert html.count('<span class="cqa-meta">s.txt') == 2  # one per source (benchmarks/load.py parses them)
+    assert "same article" not in html and html.count('<strong class="cqa-title">Title</strong>') == 2
+    assert html.count('<span class="cqa-again">also from &#91;1&#93;:</span>') == 1  # [3], after [2] of another story
+    assert html.count("<span class=\"cqa-meta\">s.txt") == 2  # one per source (benchmarks/load.py parses them)
 
 
 def test_answer_markdown_lists_numbered_sources_and_escapes_markdown():
@@ -210,7 +213,8 @@ def test_answer_markdown_lists_numbered_sources_and_escapes_markdown():
     md = ui.render.answer_markdown(rag.Answer("Who?", "Alpha beta. [1]", False, (p,)))
     assert md.splitlines() == [
         "**Q:** Who?", "", "Alpha beta. [1]", "", "Sources:",
-        "[1] \\!\\[x\\]\\(http://evil.example/p.png\\) Title — Daily — 2024-05-01 — https://example.org/a — chars 10–21",
+        "[1] \\!\\[x\\]\\(http://evil.example/p.png\\) Title — Daily — 2024-05-01 — https://example.org/a — "
+        "quoted sentence: chars 10–21; passage: chars 10–21 of the article",
     ]
 
 

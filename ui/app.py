@@ -25,7 +25,9 @@ from pathlib import Path
 
 from rag import QA, Answer, CorpusQAError, Filters, InputError, WebSettings
 
-from .documents import MAX_UPLOAD_FILES, MAX_UPLOAD_MB, UPLOAD_TYPES, ingest_from_urls, ingest_uploads, render_documents
+from .documents import (MAX_UPLOAD_FILES, MAX_UPLOAD_MB, UPLOAD_TYPES, ListView, ingest_from_urls, ingest_uploads,
+                        render_documents)
+from .examples import SAMPLE_QUESTIONS, example_questions, render_examples
 from .page import CSS, HEAD, VIEWER_JS
 from .render import _esc, render_answer, render_article, render_error, render_filters, render_viewer_empty
 
@@ -34,12 +36,7 @@ __all__ = ["CSS", "EXAMPLES", "build_app", "exposure_warning", "launch", "parse_
 
 logger = logging.getLogger(__name__)
 
-EXAMPLES = [
-    "Who is now the chairman of the Ukraine Defense Contact Group?",
-    "What kind of support did Trump say the U.S. might provide for Ukraine?",
-    "Into which Baltic countries did Biden move U.S. troops?",
-    "How many points did the peace plan reviewed in Geneva have?",
-]
+EXAMPLES = SAMPLE_QUESTIONS  # the sample corpus's; other indexes get theirs from their titles (ui.examples)
 HISTORY_TURNS = 10  # earlier Answers of a chat kept for follow-ups
 _VIEW = re.compile(r"^view:([0-9a-f]{8,64}):(\d{1,9}):(\d{1,9}):(\d{1,9}):(\d{1,9})$")
 _DOC = re.compile(r"^(doc|remove):([0-9a-f]{8,64})$")
@@ -141,20 +138,25 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False, web: WebSettings 
         history.append({"role": "assistant", "content": reply})
         return "", history
 
-    def documents_view(query=""):
+    def documents_view(query="", view=""):
         try:
             docs = qa.documents()
         except Exception as err:
             logger.exception("listing documents failed")
-            return render_error(f"the documents could not be listed ({type(err).__name__})"), [], []
+            return render_error(f"the documents could not be listed ({type(err).__name__})"), [], [], ""
         outlets = sorted({d.outlet for d in docs if d.outlet}, key=str.casefold)
-        picks = [(" · ".join(x for x in (d.title or d.source, d.outlet, (d.published or "")[:10]) if x), d.id)
-                 for d in docs]
-        return render_documents(docs, query, removable=allow_changes), outlets, picks
+        picks = [(" · ".join(x for x in (d.title, d.source, d.outlet, (d.published or "")[:10]) if x), d.id)
+                 for d in docs]  # the source as everywhere else (business/001.txt)
+        listing = render_documents(docs, query, removable=allow_changes, view=ListView.parse(view))
+        return listing, outlets, picks, render_examples(example_questions(docs))
 
-    def refresh(query=""):
-        listing, outlets, picks = documents_view(query)
-        return listing, gr.update(choices=outlets), gr.update(choices=picks)
+    def refresh(query="", view=""):
+        listing, outlets, picks, examples = documents_view(query, view)
+        return listing, gr.update(choices=outlets), gr.update(choices=picks), examples
+
+    def searched(query, view):
+        """The search box changed: the list from its first page, in the same order."""
+        return documents_view(query, ListView.parse(view).state(page=1))[0]
 
     def filter_line(outlets, since, until, picks):
         try:
@@ -190,7 +192,7 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False, web: WebSettings 
             return render_error(str(err)), keep, keep, keep, keep, ""
         return keep, keep, keep, keep, keep, ""
 
-    def confirm_remove(doc_id: str, query: str):
+    def confirm_remove(doc_id: str, query: str, view: str):
         notice = ""
         if allow_changes and doc_id:
             try:
@@ -199,14 +201,12 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False, web: WebSettings 
                 notice = f'<div class="cqa-notice">Removed {_esc(names)}.</div>'
             except CorpusQAError as err:
                 notice = render_error(str(err))
-        listing, outlets, picks = refresh(query)
-        return gr.update(visible=False), "", notice, listing, outlets, picks
+        return gr.update(visible=False), "", notice, *refresh(query, view)
 
-    def do_upload(files, query, progress=gr.Progress()):
+    def do_upload(files, query, view, progress=gr.Progress()):
         paths = [getattr(f, "name", f) for f in (files or [])]
         result, _ = ingest_uploads(qa, paths, progress=lambda x, desc: progress(x, desc=desc))
-        listing, outlets, picks = refresh(query)
-        return result, None, listing, outlets, picks
+        return result, None, *refresh(query, view)
 
     def do_add_urls(text, query, progress=gr.Progress()):
         result, _ = ingest_from_urls(qa, text, web, progress=lambda x, desc: progress(x, desc=desc))
@@ -223,9 +223,11 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False, web: WebSettings 
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=340):
                 # latex_delimiters=[]: "$$...$$" in an article or a question is text, not math to render
-                chat = gr.Chatbot(label="Answers", height="calc(100vh - 230px)", min_height=420, elem_id="chat",
+                # autoscroll off: the page's script scrolls a new reply's top into view (its answer
+                # text), where Gradio would scroll to its bottom (the last source)
+                chat = gr.Chatbot(label="Answers", height="calc(100vh - 215px)", min_height=420, elem_id="chat",
                                   sanitize_html=True, render_markdown=True, buttons=[], latex_delimiters=[],
-                                  show_label=False)
+                                  show_label=False, autoscroll=False)
                 with gr.Row(visible=False, elem_id="cqa-filter-row") as filter_row:
                     badge = gr.HTML("", elem_id="cqa-filter-badge")
                     clear_top = gr.Button("Clear filters", size="sm", scale=0, min_width=110, elem_id="cqa-clear-top")
@@ -234,7 +236,7 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False, web: WebSettings 
                                      elem_id="question", max_lines=4)
                     ask = gr.Button("Ask", variant="primary", scale=1, min_width=70, elem_id="ask")
                     new_chat = gr.Button("New chat", scale=1, min_width=90, elem_id="cqa-new-chat")
-                gr.Examples(EXAMPLES, inputs=box, label="Example questions")
+                examples = gr.HTML("", elem_id="cqa-examples")
             with gr.Column(scale=2, min_width=320):
                 with gr.Tabs(elem_id="cqa-side") as tabs:
                     with gr.Tab("Article", id="article", elem_id="cqa-tab-article"):
@@ -255,12 +257,14 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False, web: WebSettings 
                     with gr.Tab("Documents", id="documents", elem_id="cqa-tab-documents"):
                         search = gr.Textbox(show_label=False, placeholder="Search titles, outlets, sources…",
                                             elem_id="cqa-doc-search")
-                        doclist = gr.HTML(elem_id="cqa-doclist", max_height="55vh")
+                        # the confirmation sits above the list, in the flow: never over the upload box
                         with gr.Row(visible=False, elem_id="cqa-confirm-row") as confirm_row:
                             confirm_text = gr.HTML()
-                            confirm = gr.Button("Remove", variant="stop", size="sm", scale=0, elem_id="cqa-confirm")
-                            cancel = gr.Button("Cancel", size="sm", scale=0, elem_id="cqa-cancel")
+                            confirm = gr.Button("Remove", variant="stop", size="sm", scale=0, min_width=80,
+                                                elem_id="cqa-confirm")
+                            cancel = gr.Button("Cancel", size="sm", scale=0, min_width=80, elem_id="cqa-cancel")
                         notice = gr.HTML(elem_id="cqa-doc-notice")
+                        doclist = gr.HTML(elem_id="cqa-doclist")
                         if allow_changes:
                             upload = gr.File(label=f"Add articles ({' '.join(UPLOAD_TYPES)}; up to "
                                                    f"{MAX_UPLOAD_FILES} files of {MAX_UPLOAD_MB} MB)",
@@ -279,10 +283,12 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False, web: WebSettings 
         pending = gr.Textbox(visible="hidden", elem_id="cqa-pending")
         action_go = gr.Button(visible="hidden", elem_id="cqa-action-go")
         api_go = gr.Button(visible="hidden", elem_id="cqa-api-ask")
+        docview = gr.Textbox(visible="hidden", elem_id="cqa-docview")  # the list's sort and page
+        docview_go = gr.Button(visible="hidden", elem_id="cqa-docview-go")
 
         def new(request: gr.Request):
             chats.put(request, [])
-            return [], ""
+            return [], "", render_viewer_empty()
 
         def cleared(request: gr.Request):
             chats.put(request, [])
@@ -297,7 +303,7 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False, web: WebSettings 
         box.submit(page_respond, ask_inputs, [box, chat], **private)
         ask.click(page_respond, ask_inputs, [box, chat], **private)
 
-        new_chat.click(new, None, [chat, box], **private)
+        new_chat.click(new, None, [chat, box, viewer], **private)
         chat.clear(cleared, None, None, **private)
 
         filter_inputs = [outlets, since, until, picks]
@@ -307,13 +313,15 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False, web: WebSettings 
             button.click(lambda: ([], "", "", []), None, filter_inputs, **private)
 
         action_go.click(on_action, action, [viewer, tabs, confirm_row, confirm_text, pending, notice], **private)
-        search.change(lambda q: documents_view(q)[0], search, doclist, **private)
-        app.load(refresh, search, [doclist, outlets, picks], **private)
+        search.change(searched, [search, docview], doclist, **private)
+        docview_go.click(lambda q, v: documents_view(q, v)[0], [search, docview], doclist, **private)
+        listed = [doclist, outlets, picks, examples]
+        app.load(refresh, [search, docview], listed, **private)
         cancel.click(lambda: (gr.update(visible=False), ""), None, [confirm_row, pending], **private)
         if allow_changes:
-            confirm.click(confirm_remove, [pending, search], [confirm_row, pending, notice, doclist, outlets, picks],
+            confirm.click(confirm_remove, [pending, search, docview], [confirm_row, pending, notice, *listed],
                           concurrency_id="write", concurrency_limit=1, **private)
-            upload.upload(do_upload, [upload, search], [upload_result, upload, doclist, outlets, picks],
+            upload.upload(do_upload, [upload, search, docview], [upload_result, upload, *listed],
                           concurrency_id="write", concurrency_limit=1, **private)
             for trigger in (url_go.click, url_box.submit):
                 trigger(do_add_urls, [url_box, search], [url_result, url_box, doclist, outlets, picks],

@@ -1,6 +1,6 @@
-"""The documents panel: the list of indexed documents (searchable), and uploads and URLs
-indexed through the same checks as the CLI (QA.ingest / QA.ingest_jsonl), with a result
-per file or URL.
+"""The documents panel: the list of indexed documents (searchable, sortable, a page at a
+time), and uploads and URLs indexed through the same checks as the CLI (QA.ingest /
+QA.ingest_jsonl), with a result per file or URL.
 
 File names, titles and outlets are shown escaped (ui.render._esc)."""
 
@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from rag import QA, CorpusQAError, IngestReport, StoredDocument, WebSettings
+from rag import QA, CorpusQAError, IngestReport, StoredDocument, WebSettings, text_matches
 
 from .render import _esc
 
@@ -22,43 +24,105 @@ logger = logging.getLogger(__name__)
 UPLOAD_TYPES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
 MAX_UPLOAD_FILES = 20
 MAX_UPLOAD_MB = 10
-MAX_LISTED = 200  # rows shown at once; the search narrows a longer list
+PAGE_SIZE = 50  # rows of the documents list a page
 
 
-def _matches(doc: StoredDocument, query: str) -> bool:
-    hay = " ".join(x for x in (doc.title, doc.source, doc.outlet or "", doc.published or "", doc.author or "") if x)
-    return all(word in hay.casefold() for word in query.casefold().split())
+@dataclass(frozen=True)
+class ListView:
+    """How the documents list is shown: sorted by `sort` (title, outlet, date, source),
+    one page of PAGE_SIZE rows. Travels through the page as `sort:asc|desc:page`."""
+
+    sort: str = "title"
+    descending: bool = False
+    page: int = 1
+
+    @classmethod
+    def parse(cls, value: str | None) -> ListView:
+        """The view a page's state names; anything unknown falls back to the default."""
+        m = _VIEW.match((value or "").strip())
+        return cls(m.group(1), m.group(2) == "desc", max(1, int(m.group(3)))) if m else cls()
+
+    def state(self, **changes) -> str:
+        v = replace(self, **changes)
+        return f"{v.sort}-{'desc' if v.descending else 'asc'}-{v.page}"
+
+    def order(self, docs: list[StoredDocument]) -> list[StoredDocument]:
+        """Sorted by the column, documents without a value last whichever the direction,
+        ties by title then source."""
+        def value(d: StoredDocument) -> str:
+            return {"title": d.title or d.source, "outlet": d.outlet or "", "date": (d.published or "")[:10],
+                    "source": d.source}[self.sort].casefold()
+
+        known = sorted((d for d in docs if value(d)), key=lambda d: ((d.title or "").casefold(), d.source))
+        known.sort(key=value, reverse=self.descending)
+        return known + sorted((d for d in docs if not value(d)), key=lambda d: ((d.title or "").casefold(), d.source))
 
 
-def render_documents(docs: list[StoredDocument], query: str = "", removable: bool = False) -> str:
-    """A table: title (opens the article), outlet, date, chunks, source; a remove button
-    per row when the page may change the index."""
+_VIEW = re.compile(r"^(title|outlet|date|source)-(asc|desc)-(\d{1,7})$")
+COLUMNS = (("title", "Title"), ("outlet", "Outlet"), ("date", "Date"))
+
+
+def render_documents(docs: list[StoredDocument], query: str = "", removable: bool = False,
+                     view: ListView | None = None) -> str:
+    """A table: title (opens the article) with its source, outlet, date, chunks; a remove
+    button per row when the page may change the index. Sortable by title, outlet and
+    date (a header click; again to reverse), PAGE_SIZE rows a page with page controls."""
+    view = view or ListView()
     query = (query or "").strip()
-    shown = [d for d in docs if _matches(d, query)] if query else list(docs)
+    shown = view.order([d for d in docs if text_matches(d, query)] if query else list(docs))
+    pages = max(1, -(-len(shown) // PAGE_SIZE))
+    view = replace(view, page=min(view.page, pages))
     chunks = sum(d.chunks for d in docs)
     summary = f"{len(docs):,} document{'s' if len(docs) != 1 else ''} · {chunks:,} chunks"
     if query:
         summary = f"{len(shown):,} of {summary} match “{_esc(query)}”"
     rows = []
-    for d in shown[:MAX_LISTED]:
+    first = (view.page - 1) * PAGE_SIZE
+    for d in shown[first:first + PAGE_SIZE]:
         remove = (f'<button type="button" class="cqa-doc-remove cqa-doc-{d.id}" title="Remove from the index">'
                   "Remove</button>") if removable else ""
         rows.append(
-            f'<tr class="cqa-doc"><td><button type="button" class="cqa-doc-open cqa-doc-{d.id}" '
+            f'<tr class="cqa-doc"><td class="cqa-col-title"><button type="button" class="cqa-doc-open cqa-doc-{d.id}" '
             f'title="Read the article">{_esc(d.title or d.source)}</button>'
             f'<div class="cqa-meta">{_esc(d.source)}</div></td>'
-            f"<td>{_esc(d.outlet or '')}</td><td>{_esc((d.published or '')[:10])}</td>"
-            f'<td class="cqa-num">{d.chunks}</td><td>{remove}</td></tr>'
+            f'<td class="cqa-col-outlet">{_esc(d.outlet or "")}</td><td class="cqa-col-date">{_esc((d.published or "")[:10])}</td>'
+            f'<td class="cqa-num cqa-col-chunks">{d.chunks}</td><td class="cqa-col-remove">{remove}</td></tr>'
         )
-    more = ""
-    if len(shown) > MAX_LISTED:
-        more = f'<div class="cqa-meta">{len(shown) - MAX_LISTED:,} more not shown: search to narrow the list</div>'
     if not rows:
         body = '<div class="cqa-meta">No document matches.</div>' if docs else '<div class="cqa-meta">The index is empty.</div>'
     else:
-        body = ('<table class="cqa-docs"><thead><tr><th>Title</th><th>Outlet</th><th>Date</th><th>Chunks</th><th></th>'
-                f'</tr></thead><tbody>{"".join(rows)}</tbody></table>')
-    return f'<div class="cqa-doclist"><div class="cqa-meta">{summary}</div>{body}{more}</div>'
+        heads = "".join(_sort_head(view, key, label) for key, label in COLUMNS)
+        body = (f'<table class="cqa-docs"><thead><tr>{heads}<th class="cqa-num cqa-col-chunks">Chunks</th>'
+                f'<th class="cqa-col-remove"></th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
+    return (f'<div class="cqa-doclist"><div class="cqa-meta">{summary}</div>{_pager(view, pages, first, len(shown))}'
+            f"{body}</div>")
+
+
+def _sort_head(view: ListView, key: str, label: str) -> str:
+    """A column header that sorts by it (dates newest first; a second click reverses)."""
+    on = view.sort == key
+    descending = (not view.descending) if on else key == "date"
+    arrow = (" ▼" if view.descending else " ▲") if on else ""
+    sort = ' aria-sort="descending"' if on and view.descending else (' aria-sort="ascending"' if on else "")
+    return (f'<th class="cqa-col-{key}"{sort}><button type="button" class="cqa-sort cqa-view-'
+            f'{view.state(sort=key, descending=descending, page=1)}" title="Sort by {label.lower()}">'
+            f"{label}{arrow}</button></th>")
+
+
+def _pager(view: ListView, pages: int, first: int, total: int) -> str:
+    """First / previous / "page n of m (rows)" / next / last, when there is more than one page."""
+    if pages <= 1:
+        return ""
+
+    def go(label: str, page: int, name: str) -> str:
+        off = " disabled" if page == view.page or not 1 <= page <= pages else ""
+        return (f'<button type="button" class="cqa-page cqa-page-{name} cqa-view-{view.state(page=page)}"{off}>'
+                f"{label}</button>")
+
+    where = f"page {view.page:,} of {pages:,} ({first + 1:,}–{min(first + PAGE_SIZE, total):,})"
+    return (f'<div class="cqa-pager">{go("« First", 1, "first")}{go("‹ Prev", view.page - 1, "prev")}'
+            f'<span class="cqa-meta cqa-where">{where}</span>{go("Next ›", view.page + 1, "next")}'
+            f'{go("Last »", pages, "last")}</div>')
 
 
 def _report_text(report: IngestReport) -> str:

@@ -17,8 +17,8 @@ CSS = """
 .dark .cqa-error { background: #450a0a; color: #fecaca; border-left-color: #f87171; }
 .cqa-sources { margin: .1em 0 0 0; padding-left: 0; list-style: none; font-size: .9em; line-height: 1.35; }
 .cqa-sources li { margin: 0 0 .3em 0; }
-.cqa-again { color: var(--body-text-color-subdued, #6b7280); font-style: italic; font-size: .9em; }
-.cqa-dup { display: none; }
+.cqa-again { color: var(--body-text-color-subdued, #6b7280); font-size: .9em; white-space: nowrap; }
+.cqa-meta-again { display: none; }
 .cqa-low { opacity: .75; }
 .cqa-meta { color: var(--body-text-color-subdued, #6b7280); font-size: .9em; }
 .cqa-note { color: var(--body-text-color-subdued, #6b7280); font-size: .9em; font-style: italic; margin: .3em 0; }
@@ -46,18 +46,40 @@ mark, .cqa-sources mark { background: #fde68a; color: inherit; padding: 0 .1em; 
 .cqa-empty { color: var(--body-text-color-subdued); }
 .cqa-docs { width: 100%; border-collapse: collapse; font-size: .88em; }
 .cqa-docs th, .cqa-docs td, .cqa-upload-result th, .cqa-upload-result td { text-align: left; padding: .25em .35em;
-  border-bottom: 1px solid var(--border-color-primary); vertical-align: top; overflow-wrap: anywhere; }
+  border-bottom: 1px solid var(--border-color-primary); vertical-align: top; overflow-wrap: break-word; }
+/* words are never split: only the title column wraps (between words); a long source name
+   breaks only when it cannot fit on its own line */
+.cqa-docs th, .cqa-docs .cqa-col-date, .cqa-docs .cqa-col-chunks, .cqa-docs .cqa-col-remove { white-space: nowrap; }
+.cqa-docs .cqa-col-title { width: 100%; min-width: 9em; }
+.cqa-docs .cqa-col-outlet { min-width: 5em; }
 .cqa-docs .cqa-num { text-align: right; }
+.cqa-docs thead th { position: sticky; top: 0; background: var(--background-fill-primary); z-index: 1; }
+.cqa-sort { all: unset; cursor: pointer; font-weight: 600; }
+.cqa-sort:hover { text-decoration: underline; }
+.cqa-pager { display: flex; flex-wrap: wrap; gap: .3em; align-items: center; margin: .3em 0; font-size: .88em; }
+.cqa-page { cursor: pointer; border: 1px solid var(--border-color-primary); border-radius: 4px; padding: 0 .45em;
+  background: var(--background-fill-secondary); color: var(--body-text-color); white-space: nowrap;
+  font-size: 1em; font-weight: normal; line-height: 1.6; }
+.cqa-page[disabled] { opacity: .45; cursor: default; }
 .cqa-doc-open { all: unset; cursor: pointer; color: var(--link-text-color, #2563eb); font-weight: 600; }
 .cqa-doc-remove { cursor: pointer; font-size: .85em; border: 1px solid var(--border-color-primary); border-radius: 4px;
-  padding: 0 .4em; background: var(--background-fill-secondary); color: var(--body-text-color); }
-#cqa-doclist { max-height: 52vh; overflow-y: auto; }
+  padding: 0 .4em; background: var(--background-fill-secondary); color: var(--body-text-color); white-space: nowrap; }
+#cqa-doclist .cqa-doclist { max-height: 52vh; overflow-y: auto; }
+#cqa-confirm-row { align-items: center; flex-wrap: nowrap; }
+#cqa-confirm-row > :first-child { flex: 1 1 auto; min-width: 0; }
+.cqa-docs td, .cqa-docs th { border-left: none; border-right: none; }
+.cqa-examples { display: flex; flex-wrap: wrap; gap: .35em; align-items: center; font-size: .9em; }
+.cqa-example { cursor: pointer; border: 1px solid var(--border-color-primary); border-radius: 999px; padding: .15em .7em;
+  background: var(--background-fill-secondary); color: var(--body-text-color); text-align: left;
+  font-size: .9em; font-weight: normal; line-height: 1.4; }
+.cqa-example:hover { border-color: var(--link-text-color, #2563eb); }
 .cqa-upload-result { width: 100%; border-collapse: collapse; font-size: .88em; }
 .cqa-bad td:last-child { color: #b91c1c; }
 .dark .cqa-bad td:last-child { color: #f87171; }
 .cqa-head strong { font-size: 1.3em; margin-right: .4em; }
 @media (max-width: 600px) {
   .cqa-sources { font-size: .85em; }
+  .cqa-docs .cqa-col-chunks { display: none; }
 }
 """
 
@@ -112,8 +134,42 @@ HEAD = """<script>
     if (open) { const id = named(open, DOC); if (id) send('doc:' + id); return true; }
     const rm = t.closest('.cqa-doc-remove');
     if (rm) { const id = named(rm, DOC); if (id) send('remove:' + id); return true; }
+    const view = t.closest('.cqa-sort, .cqa-page');
+    if (view) { const v = named(view, VIEW); if (v && !view.disabled) push('#cqa-docview', '#cqa-docview-go', v); return true; }
+    const ex = t.closest('.cqa-example');
+    if (ex) { push('#question', '#ask', ex.textContent); return true; }
     return false;
   };
+  // write `value` into the textbox `box` and click `button` (a Gradio event, no reload)
+  const push = (box, button, value) => {
+    const field = document.querySelector(box + ' textarea, ' + box + ' input');
+    const go = document.querySelector(button);
+    if (!field || !go) return;
+    field.value = value;
+    field.dispatchEvent(new Event('input', {bubbles: true}));
+    setTimeout(() => go.click(), 0);
+  };
+  const VIEW = /^cqa-view-((?:title|outlet|date|source)-(?:asc|desc)-\d+)$/;
+  // a new reply: bring its top (the question and the answer text) into view; Gradio's own
+  // autoscroll (off) would show its bottom, the last source
+  let replies = 0;
+  const follow = () => {
+    const all = document.querySelectorAll('#chat .cqa-answer, #chat .cqa-error');
+    const grew = all.length > replies;
+    replies = all.length;
+    if (!grew) return;
+    const reply = all[all.length - 1];
+    let box = reply.parentElement;
+    while (box && !(box.scrollHeight > box.clientHeight + 1 && ['auto', 'scroll'].includes(getComputedStyle(box).overflowY)))
+      box = box.parentElement;
+    if (!box) return;
+    const row = reply.closest('.message-row') || reply;
+    const asked = row.previousElementSibling;
+    const both = asked ? row.getBoundingClientRect().bottom - asked.getBoundingClientRect().top : Infinity;
+    const top = asked && both <= box.clientHeight ? asked : row;  // the question too, when all of it fits
+    box.scrollTop += top.getBoundingClientRect().top - box.getBoundingClientRect().top;
+  };
+  new MutationObserver(() => requestAnimationFrame(follow)).observe(document.documentElement, {childList: true, subtree: true});
   document.addEventListener('click', act);
   document.addEventListener('keydown', (ev) => {
     if ((ev.key === 'Enter' || ev.key === ' ') && ev.target.matches &&

@@ -54,16 +54,17 @@ def render_answer(answer: Answer) -> str:
     """The reply as HTML: the answer with [n] markers, then one line per source (the full
     passage on demand), then the answer as Markdown for the copy button."""
     esc = _esc
+    cited = set(cited_numbers(answer))
     if answer.abstained:
         head = f'<div class="cqa-answer cqa-abstain"><strong>No answer in the corpus.</strong> {esc(answer.text)}</div>'
     else:
-        cited = {p.n for p in answer.passages if p.highlight}
         head = '<div class="cqa-answer">' + _markers(esc(answer.text), cited) + "</div>"
-    seen: set[str] = set()
+    first: dict[str, int] = {}  # an article's first source number
     items = []
     for p in answer.passages:
-        items.append(_source_item(p, answer.question, again=bool(p.doc_id) and p.doc_id in seen))
-        seen.add(p.doc_id)
+        again = first.get(p.doc_id) if p.doc_id else None
+        items.append(_source_item(p, answer.question, also=again, cited=p.n in cited))
+        first.setdefault(p.doc_id, p.n)
     sources = ""
     if items:
         title = "Closest passages (low relevance)" if answer.abstained else "Sources"
@@ -78,12 +79,30 @@ def render_answer(answer: Answer) -> str:
     return (head + notes + sources + tools).replace("\n", "<br>")
 
 
-def _source_item(p: Passage, question: str, again: bool = False) -> str:
+def cited_numbers(answer: Answer) -> list[int]:
+    """The [n] the answer text puts after its sentences (" [n]" at a part's end), in
+    order, each once, and only those naming a passage with an answer sentence: the one
+    list that the page's superscripts, the marked source lines and Copy as Markdown all
+    follow. A bracketed number inside a quoted sentence ("as shown [12].") is no marker."""
+    if answer.abstained:
+        return []
+    has = {p.n for p in answer.passages if p.highlight}
+    out: list[int] = []
+    for m in re.finditer(r" \[(\d+)\](?= |$)", answer.text):
+        n = int(m.group(1))
+        if n in has and n not in out:
+            out.append(n)
+    return out
+
+
+def _source_item(p: Passage, question: str, also: int | None = None, cited: bool = True) -> str:
     """`[n] title source · outlet · date  …context <mark>sentence</mark> context…`, then
-    the whole passage (shown when "passage" is clicked). `again`: an article listed
-    above already; its title and metadata are not repeated on the line."""
+    the whole passage (shown when "passage" is clicked). `also`: the number of the source
+    above from the same article; the line says "also from [m]" next to the title, so a
+    quote is never read as coming from the story listed just above it. `cited`: the
+    answer text cites this passage (its answer sentence is marked)."""
     esc = _esc
-    if p.highlight:
+    if p.highlight and cited:
         a, b = p.highlight
         full = f"{esc(p.text[:a])}<mark>{esc(p.text[a:b])}</mark>{esc(p.text[b:])}"
     else:
@@ -95,7 +114,7 @@ def _source_item(p: Passage, question: str, again: bool = False) -> str:
     if len(after) > CONTEXT:
         after = after[:CONTEXT].rsplit(" ", 1)[0] + "…"
     sentence = esc(_line(p.text[a:b]))
-    sentence = f"<mark>{sentence}</mark>" if p.highlight else f'<span class="cqa-best">{sentence}</span>'
+    sentence = f"<mark>{sentence}</mark>" if p.highlight and cited else f'<span class="cqa-best">{sentence}</span>'
     snippet = f"{esc(_line(before))} {sentence} {esc(_line(after))}".strip()
     low = " cqa-low" if p.low_relevance else ""
     label = " · low relevance" if p.low_relevance else ""
@@ -104,9 +123,12 @@ def _source_item(p: Passage, question: str, again: bool = False) -> str:
         f'<li value="{p.n}" class="cqa-source cqa-n-{p.n}{low}">'
         f'<span class="cqa-cite{ref_class(p)}" role="button" tabindex="0" title="Open the article at this passage">'
         f"&#91;{p.n}&#93;</span> "
-        + (f'<span class="cqa-again" title="{esc(p.title)}">same article<span class="cqa-dup">'
-           f'<span class="cqa-meta">{meta}{label}</span></span></span> ' if again else
-           f'<strong>{esc(p.title)}</strong> <span class="cqa-meta">{meta}{label}</span> ')
+        + (f'<span class="cqa-again">also from &#91;{also}&#93;:</span> ' if also else "")
+        + f'<strong class="cqa-title">{esc(p.title)}</strong> '
+        # a repeat's source, outlet and date are on its first line [m]: kept in the markup
+        # (benchmarks/load.py reads a source per line), not shown again
+        + (f'<span class="cqa-meta-again"><span class="cqa-meta">{meta}{label}</span></span> ' if also else
+           f'<span class="cqa-meta">{meta}{label}</span> ')
         + f'<span class="cqa-snippet">{snippet}</span> '
         f'<span class="cqa-more" role="button" tabindex="0">passage</span>'
         f'<div class="cqa-passage"><div class="cqa-meta">chars {p.start}–{p.end} · score {p.score:.2f}</div>'
@@ -150,18 +172,30 @@ def render_error(message: str) -> str:
 
 
 def answer_markdown(answer: Answer) -> str:
-    """The answer as Markdown with its numbered sources: title, outlet, date, url (or
-    file) and the cited span's characters. Only the cited sources (all when none is)."""
-    cited = [p for p in answer.passages if p.highlight] or list(answer.passages)
-    lines = [f"**Q:** {_md_text(answer.question)}", "", _md_text(answer.text, keep_markers=True), "", "Sources:"]
-    for p in cited:
-        a, b = (p.start + p.highlight[0], p.start + p.highlight[1]) if p.highlight else (p.start, p.end)
-        where = _http_url(p.url) or "file `" + _line(p.source).replace("`", "'") + "`"
-        bits = [f"[{p.n}] {_md_text(p.title) or _md_text(p.source)}"]
-        bits += [_md_text(x) for x in (p.outlet, (p.published or "")[:10]) if x]
-        bits += [where, f"chars {a}–{b}"]
-        lines.append(" — ".join(bits))
+    """The answer as Markdown: the question, the answer with its [n] markers, then
+    "Sources:" listing exactly the [n] the answer text holds (title, outlet, date, url or
+    file, and each span labelled: the quoted sentence's characters in the article, then
+    the passage's), then the other passages shown under "Other passages:"."""
+    by_n = {p.n: p for p in answer.passages}
+    cited = [by_n[n] for n in cited_numbers(answer)]
+    others = [p for p in answer.passages if p not in cited]
+    lines = [f"**Q:** {_md_text(answer.question)}", "", _md_text(answer.text, keep_markers=True)]
+    for heading, group in (("Sources:", cited), ("Other passages:", others)):
+        if group:
+            lines += ["", heading] + [_md_source(p, quoted=group is cited) for p in group]
     return "\n".join(lines)
+
+
+def _md_source(p: Passage, quoted: bool) -> str:
+    """One source line of the Markdown: `[n] title — outlet — date — where — spans`."""
+    where = _http_url(p.url) or "file `" + _line(p.source).replace("`", "'") + "`"
+    bits = [f"[{p.n}] {_md_text(p.title) or _md_text(p.source)}"]
+    bits += [_md_text(x) for x in (p.outlet, (p.published or "")[:10]) if x]
+    spans = f"passage: chars {p.start}–{p.end} of the article"
+    if quoted and p.highlight:
+        a, b = p.start + p.highlight[0], p.start + p.highlight[1]
+        spans = f"quoted sentence: chars {a}–{b}; " + spans
+    return " — ".join(bits + [where, spans])
 
 
 def _md_text(text: str | None, keep_markers: bool = False) -> str:
