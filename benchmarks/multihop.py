@@ -61,12 +61,14 @@ def cell(records: list[dict], metric: str) -> str:
 
 
 def table(system: str, records: list[dict], metrics: tuple[str, ...] = METRICS) -> list[str]:
-    """Markdown rows: per split overall, then per question type."""
+    """Markdown rows: per split overall, then per question type (none where no metric counts)."""
     rows = []
     for name, rs in Q.groups(records).items():
         split, _, kind = name.partition(" ")
         label = f"{split.removeprefix('multihop-')} {kind.removesuffix('_query') or 'all'}"
-        rows.append(f"| {system} | {label} (n={len(rs)}) | " + " | ".join(cell(rs, m) for m in metrics) + " |")
+        cells = [cell(rs, m) for m in metrics]
+        if set(cells) != {"-"}:
+            rows.append(f"| {system} | {label} (n={len(rs)}) | " + " | ".join(cells) + " |")
     return rows
 
 
