@@ -14,7 +14,8 @@ records-<commit>.jsonl beside the indexes and reused), and prints per set and
 figure the paired difference (this tree minus REV) with its paired-bootstrap interval: a
 change is real when the interval excludes 0.
 
---peers also scores the 30-line script of issue 19 on the same questions (bbc-dev):
+--peers also scores the 30-line script of issue 19 (benchmarks/peers.py) on the same
+questions (every set but the conversations and SciFact):
 MiniLM over fixed 1,000-character chunks (200 overlap), bm25s over the same chunks, RRF.
 
 Run it as a file (not -m), so that --compare can put another revision's code first.
@@ -216,7 +217,7 @@ def main() -> int:
     p.add_argument("--indexes", type=Path, default=S.INDEXES, help="where the indexes are built and kept")
     p.add_argument("--records", type=Path, help="write the per-question records here (JSON Lines)")
     p.add_argument("--compare", metavar="REV", help="score REV too and print the paired differences")
-    p.add_argument("--peers", action="store_true", help="also score the 30-line hybrid script on bbc-dev")
+    p.add_argument("--peers", action="store_true", help="also score the 30-line hybrid script (peers.py)")
     p.add_argument("--quick", action="store_true", help="the first 60 questions of each set")
     p.add_argument("--use", action="append", default=[], metavar="INDEX=FOLDER",
                    help="read an index from another folder under --indexes (e.g. bbc=bbc-c1000)")
@@ -237,7 +238,8 @@ def main() -> int:
     if args.peers:
         import peers
 
-        peer = peers.score(args.indexes, [i for n in args.names if n == "bbc-dev" for i in S.items(n)])
+        alone = [n for n in args.names if not n.startswith(("followups", "scifact"))]  # no conversations, no BEIR
+        peer = peers.score(args.indexes, [i for n in alone for i in S.items(n)[: 60 if args.quick else None]])
         print("peer script (1,000-char chunks, MiniLM + bm25s, RRF):")
         report(peer)
         paired(records, peer)
