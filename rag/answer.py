@@ -90,7 +90,7 @@ def compose(
 ) -> Answer:
     sentences = score_sentences(index, question, pool, candidates, models, settings)
     p_answerable = float(models.abstain.probabilities([question_features(question, pool, candidates, sentences)])[0])
-    abstained = not sentences or p_answerable < (models.abstain.threshold or 0.0)
+    abstained = not sentences or p_answerable < models.threshold(bool(pool.reading.outlets))
     ranked = sorted(sentences, key=lambda s: -s.score)
     chosen: list[ScoredSentence] = []
     if not abstained:
@@ -182,7 +182,7 @@ def question_features(
     scores = [c.score for c in candidates]
     cue = cue_of(question)
     offering = [s for s in sentences if s.features.get("cue")] if cue else list(sentences)
-    return {
+    out = {
         "outlet_named": float(bool(pool.reading.outlets)), "date_named": float(bool(pool.reading.dates)),
         "cue_sentence": max((s.score for s in offering), default=-10.0),
         "cue_share": max((s.features["share"] for s in offering), default=0.0),
@@ -195,6 +195,9 @@ def question_features(
         "unmatched_idf": unmatched_idf(pool.asked, held, pool.max_idf),
         "required_missing": required_missing(cue, [s.text for s in by_score[:3]]),
     }
+    named = out["outlet_named"]  # a question naming outlets is another kind: its own slopes
+    out.update({f"{k}_named": out[k] * named for k in ("top_passage", "top_sentence", "best_cos", "unmatched_idf")})
+    return out
 
 
 def _adjacent(chunk, first: tuple[int, int], second: tuple[int, int]) -> bool:

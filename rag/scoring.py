@@ -65,6 +65,14 @@ class Models:
     sentence: Model
     abstain: Model
     low_relevance: float  # a passage whose ranker probability is below this is marked low relevance
+    abstain_named: float | None = None  # the abstention threshold of a question that names an outlet
+
+    def threshold(self, names_outlet: bool) -> float:
+        """Abstain below this probability of being answerable (each kind of question has its own
+        operating point, chosen on dev: at most 3 % of its answerable questions fall below)."""
+        if names_outlet and self.abstain_named is not None:
+            return self.abstain_named
+        return self.abstain.threshold or 0.0
 
 
 @lru_cache(maxsize=4)
@@ -81,4 +89,5 @@ def load(path: str | Path = WEIGHTS) -> Models:
 def models_of(data: Mapping) -> Models:
     m = data["models"]
     return Models(Model.from_dict("ranker", m["ranker"]), Model.from_dict("sentence", m["sentence"]),
-                  Model.from_dict("abstain", m["abstain"]), float(data.get("low_relevance", 0.0)))
+                  Model.from_dict("abstain", m["abstain"]), float(data.get("low_relevance", 0.0)),
+                  data.get("abstain_named"))
