@@ -213,20 +213,12 @@ def score_revision(rev: str, args) -> list[dict]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--sets", default=",".join(S.SETS), help=f"comma-separated, of {', '.join(S.SETS)}")
-    p.add_argument("--indexes", type=Path, default=S.INDEXES, help="where the indexes are built and kept")
+    S.add_options(p)
     p.add_argument("--records", type=Path, help="write the per-question records here (JSON Lines)")
     p.add_argument("--compare", metavar="REV", help="score REV too and print the paired differences")
     p.add_argument("--peers", action="store_true", help="also score the 30-line hybrid script (peers.py)")
     p.add_argument("--quick", action="store_true", help="the first 60 questions of each set")
-    p.add_argument("--use", action="append", default=[], metavar="INDEX=FOLDER",
-                   help="read an index from another folder under --indexes (e.g. bbc=bbc-c1000)")
-    args = p.parse_args()
-    S.use(args.use)
-    args.names = [n.strip() for n in args.sets.split(",") if n.strip()]
-    unknown = [n for n in args.names if n not in S.SETS]
-    if unknown:
-        p.error(f"unknown set {unknown[0]!r}: use some of {', '.join(S.SETS)}")
+    args = S.parse(p)
     import rag
 
     print(f"# quality  {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC  rag from {Path(rag.__file__).parent}  "

@@ -99,11 +99,25 @@ def items(name: str) -> list[Item]:
     return out
 
 
-def use(pairs: list[str]) -> None:
-    """--use NAME=FOLDER: read index NAME from another folder (a variant built apart)."""
-    for pair in pairs:
+def add_options(p) -> None:
+    """--sets, --indexes and --use, as quality.py and train_scoring.py take them."""
+    p.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of {', '.join(SETS)}")
+    p.add_argument("--indexes", type=Path, default=INDEXES, help="where the indexes are built and kept")
+    p.add_argument("--use", action="append", default=[], metavar="INDEX=FOLDER",
+                   help="read an index from another folder under --indexes (e.g. bbc=bbc-c1000)")
+
+
+def parse(p):
+    """The arguments, with --use applied and args.names the sets asked for."""
+    args = p.parse_args()
+    for pair in args.use:  # --use NAME=FOLDER: read index NAME from another folder (a variant built apart)
         name, _, folder = pair.partition("=")
         FOLDERS[name] = folder
+    args.names = [n.strip() for n in args.sets.split(",") if n.strip()]
+    unknown = [n for n in args.names if n not in SETS]
+    if unknown:
+        p.error(f"unknown set {unknown[0]!r}: use some of {', '.join(SETS)}")
+    return args
 
 
 def open_index(name: str, indexes: Path, embedder, settings=None):

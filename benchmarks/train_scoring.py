@@ -178,21 +178,17 @@ def matrix(rows: list[dict], features) -> np.ndarray:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--indexes", type=Path, default=S.INDEXES)
-    p.add_argument("--sets", default=",".join(S.SETS))
+    S.add_options(p)
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "rag" / "weights.json")
     p.add_argument("--candidates", type=int, default=50)
     p.add_argument("--cache", type=Path, help="keep each set's gathered candidates here and reuse them "
                                               "(only while rag/ is unchanged)")
     p.add_argument("--pointwise", action="store_true", help="pointwise logistic regressions instead of Pairwise")
     p.add_argument("--lgbm", action="store_true", help="LightGBM LambdaMART instead of Pairwise (held-out figures only)")
-    p.add_argument("--use", action="append", default=[], metavar="INDEX=FOLDER",
-                   help="read an index from another folder under --indexes (e.g. bbc=bbc-c1000)")
-    args = p.parse_args()
-    S.use(args.use)
+    args = S.parse(p)
     global PAIRWISE, LGBM
     PAIRWISE, LGBM = not args.pointwise, args.lgbm
-    names = [n for n in args.sets.split(",") if n]
+    names = args.names
 
     from rag.answer import question_features, score_sentences
     from rag.retrieve import rank, top

@@ -163,7 +163,7 @@ def score_sentences(
         said = float(np.max(pool.said @ v)) if len(pool.said) else 0.0
         features, covers = sentence_features(
             float(v @ pool.vector), float(v @ pool.own), pool.asked, text, cue, candidates[i].score, i,
-            order.index(span) / max(len(order) - 1, 1), said, bool(candidates[i].features.get("prev_doc")))
+            order.index(span) / max(len(order) - 1, 1), said, bool(candidates[i].features.get("prev_doc")), pool.match)
         out.append(ScoredSentence(i, span, text, features, covers))
     if models is not None and out:
         logits = models.sentence.logits([s.features for s in out])

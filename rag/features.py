@@ -69,6 +69,32 @@ def matched(asked: dict[str, float], held: set[str]) -> frozenset[str]:
     return frozenset(out)
 
 
+class Matcher:
+    """`matched` for one question over many texts, each held term looked at once: a
+    question's candidates hold some thousands of distinct terms and tens of thousands of
+    occurrences."""
+
+    def __init__(self, asked: dict[str, float]):
+        self.asked = asked
+        self._of: dict[str, frozenset[str]] = {}  # held term -> the question's terms it matches
+        self._terms: dict[str, frozenset[str]] = {}  # text -> its terms
+
+    def terms(self, text: str) -> frozenset[str]:
+        got = self._terms.get(text)
+        if got is None:
+            got = self._terms[text] = frozenset(terms(text))
+        return got
+
+    def __call__(self, held) -> frozenset[str]:
+        out: set[str] = set()
+        for h in held:
+            hits = self._of.get(h)
+            if hits is None:
+                hits = self._of[h] = matched(self.asked, {h})
+            out |= hits
+        return frozenset(out)
+
+
 def share(asked: dict[str, float], covers: frozenset[str]) -> float:
     """The part of the question's weight (each term's IDF) that a text holds."""
     total = sum(asked.values())
@@ -81,10 +107,11 @@ def reciprocal_rank(rank: int | None) -> float:
 
 def sentence_features(
     cos: float, cos_own: float, asked: dict[str, float], text: str, cue: Cue | None, passage_logit: float,
-    passage_rank: int, position: float, said: float, prev_doc: bool,
+    passage_rank: int, position: float, said: float, prev_doc: bool, match: Matcher | None = None,
 ) -> tuple[dict[str, float], frozenset[str]]:
     """A sentence's features, and the question terms it holds."""
-    covers = matched(asked, set(terms(text)))
+    match = match or Matcher(asked)
+    covers = match(match.terms(text))
     offered = bool(cue and offers(cue, text))
     return {
         "cos": cos, "cos_own": cos_own, "share": share(asked, covers),

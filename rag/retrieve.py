@@ -27,7 +27,7 @@ from store.keyword import terms
 
 from .conversation import Query
 from .cues import cue_of, offers
-from .features import matched, question_terms, reciprocal_rank, share
+from .features import Matcher, question_terms, reciprocal_rank, share
 from .reading import Reading
 from .scoring import Model
 
@@ -64,6 +64,7 @@ class Pool:
     candidates: list[Candidate]
     reading: Reading = Reading()  # what the question names (outlets, dates)
     sentence_vectors: dict[str, np.ndarray] = field(default_factory=dict)  # of every candidate's sentences, by id
+    match: Matcher | None = None  # the question's terms matched in texts, remembered
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -131,6 +132,7 @@ def gather(
 
     keyword_index = index.keyword_index(wait=False)  # None while it is built: every word weighs the same
     asked = question_terms(question, keyword_index.idf if keyword_index else None)
+    match = Matcher(asked)
     max_idf = keyword_index.idf("\x00") if keyword_index else 1.0
     sentence_of = dict(sentences)
     sentence_floor = min(sentence_of.values(), default=0.0)
@@ -157,15 +159,15 @@ def gather(
             "cue_asked": float(cue is not None),
             "cue_offer": float(cue is not None and any(offers(cue, t) for t in texts)),
             "sent_max": float(max(np.stack(held) @ vector)) if held else float(cos[j]),
-            "sent_share_max": max((share(asked, matched(asked, set(terms(t)))) for t in texts), default=0.0),
+            "sent_share_max": max((share(asked, match(match.terms(t))) for t in texts), default=0.0),
             "dense": float(cos[j]), "dense_own": float(cos_own[j]), "dense_top": float(cos[j]) - best_dense,
             "sentence": sentence_of.get(i, sentence_floor), "keyword": keyword_of.get(i, 0.0) / keyword_top,
             "rr_dense": reciprocal_rank(rank_of["dense"].get(i)),
             "rr_sentence": reciprocal_rank(rank_of["sentence"].get(i)),
             "rr_keyword": reciprocal_rank(rank_of["keyword"].get(i)),
             "rr_own": reciprocal_rank(rank_of["own" if query.follow_up else "dense"].get(i)),
-            "share": share(asked, matched(asked, set(terms(f"{chunk.title}\n{chunk.text}")))),
-            "title_share": share(asked, matched(asked, set(terms(chunk.title)))),
+            "share": share(asked, match(match.terms(chunk.title).union(*(match.terms(t) for t in texts)))),
+            "title_share": share(asked, match(match.terms(chunk.title))),
             "doc_dense": doc_dense[chunk.doc_id], "doc_chunks": min(doc_chunks[chunk.doc_id], 5) / 5,
             "follow_up": float(query.follow_up), "prev_doc": float(chunk.doc_id in query.prefer),
             "rr_named": reciprocal_rank(named_hits.get(i)),
@@ -174,7 +176,7 @@ def gather(
             "recency": _recency(chunk.published, newest) if reading.latest else 0.0,
         }
         out.append(Candidate(chunk, 0.0, float(cos[j]), keyword_of.get(i), features, matrix[j]))
-    return Pool(vector, own, said, asked, max_idf, out, reading, sentence_vectors)
+    return Pool(vector, own, said, asked, max_idf, out, reading, sentence_vectors, match)
 
 
 NAMED = 10  # how many each search restricted to a named outlet or date proposes
