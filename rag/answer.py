@@ -101,6 +101,10 @@ def compose(
             covered = frozenset().union(*(c.covers for c in chosen))
             if not s.covers - covered or any(s.span == c.span for c in chosen):
                 continue
+            cand = candidates[s.passage]
+            if cand.features.get("follow_up") and not cand.features.get("prev_doc") and \
+                    cand.chunk.doc_id != candidates[chosen[0].passage].chunk.doc_id:
+                continue  # a follow-up's second sentence comes from its own article or the conversation's
             mates = [c for c in chosen if c.passage == s.passage]
             if mates and not _adjacent(candidates[s.passage].chunk, mates[0].span, s.span):
                 continue  # one passage shows one contiguous answer span

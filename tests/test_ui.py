@@ -59,14 +59,15 @@ def test_answer_reply_shows_citation_source_and_highlight(client):
     reply, history = ask(client, HEALEY)
     assert len(history) == 2
     assert text_of(history[0]) == HEALEY
-    assert reply.startswith('<div class="cqa-answer">Britain’s defense secretary, John Healey, is now the chairman. '
-                            "<sup><b>[1]</b></sup>"), reply[:300]
+    assert reply.startswith('<div class="cqa-answer">'), reply[:300]
+    assert "Britain’s defense secretary, John Healey, is now the chairman. <sup><b>[1]</b></sup></div>" in reply, \
+        reply[:400]
     assert "cqa-abstain" not in reply
     assert '<div class="cqa-meta">Sources</div>' in reply
     assert '<li value="1" class="cqa-source cqa-n-1"><span class="cqa-cite cqa-ref-' in reply
     assert "<strong class=\"cqa-title\">Hegseth to Attend Ukraine Defense Group Only Virtually</strong>" in reply
     assert "002_404fe9b87144756a.txt" in reply
-    assert "<mark>Britain’s defense secretary, John Healey, is now the chairman.</mark>" in reply
+    assert "Britain’s defense secretary, John Healey, is now the chairman.</mark>" in reply
 
 
 @slow

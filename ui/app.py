@@ -208,10 +208,9 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False, web: WebSettings 
         result, _ = ingest_uploads(qa, paths, progress=lambda x, desc: progress(x, desc=desc))
         return result, None, *refresh(query, view)
 
-    def do_add_urls(text, query, progress=gr.Progress()):
+    def do_add_urls(text, query, view, progress=gr.Progress()):
         result, _ = ingest_from_urls(qa, text, web, progress=lambda x, desc: progress(x, desc=desc))
-        listing, outlets, picks = refresh(query)
-        return result, "", listing, outlets, picks
+        return result, "", *refresh(query, view)
 
     with gr.Blocks(title="corpus-qa", analytics_enabled=False) as app:
         gr.HTML('<div class="cqa-head"><strong>corpus-qa</strong> <span class="cqa-meta">Ask the indexed articles. '
@@ -324,7 +323,7 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False, web: WebSettings 
             upload.upload(do_upload, [upload, search, docview], [upload_result, upload, *listed],
                           concurrency_id="write", concurrency_limit=1, **private)
             for trigger in (url_go.click, url_box.submit):
-                trigger(do_add_urls, [url_box, search], [url_result, url_box, doclist, outlets, picks],
+                trigger(do_add_urls, [url_box, search, docview], [url_result, url_box, *listed],
                         concurrency_id="write", concurrency_limit=1, **private)
     return app
 
