@@ -89,8 +89,10 @@ class Matcher:
         out: set[str] = set()
         for h in held:
             hits = self._of.get(h)
-            if hits is None:
-                hits = self._of[h] = matched(self.asked, {h})
+            if hits is None:  # matched(asked, {h}), spelt out: this runs for every distinct term
+                hits = self._of[h] = frozenset(
+                    t for t in self.asked
+                    if t == h or (len(t) >= 5 and (h.startswith(t) or (len(h) >= 5 and t.startswith(h)))))
             out |= hits
         return frozenset(out)
 
