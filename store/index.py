@@ -337,17 +337,11 @@ class Index:
     @server_errors
     def chunk_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The stored vectors of these chunks (a question's candidates: their exact cosines)."""
-        if not ids:
-            return {}
-        got = self._chunks.get(ids=list(ids), include=["embeddings"])
-        return {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"])}
+        return _vectors(self._chunks, ids)
 
     @server_errors
     def sentence_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        if not ids:
-            return {}
-        got = self._sentences.get(ids=list(ids), include=["embeddings"])
-        return {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"])}
+        return _vectors(self._sentences, ids)
 
     @server_errors
     def vectors_of(self, doc_id: str) -> tuple[dict[tuple[int, int], np.ndarray], dict[tuple[int, int], np.ndarray]]:
@@ -572,6 +566,14 @@ class Index:
                 else:
                     yield values[0] if len(values) == 1 else tuple(values)
             offset += len(got["ids"])
+
+
+def _vectors(collection, ids: Sequence[str]) -> dict[str, np.ndarray]:
+    """The stored vectors of these records of a collection, by id."""
+    if not ids:
+        return {}
+    got = collection.get(ids=list(ids), include=["embeddings"])
+    return {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"])}
 
 
 def sentence_id(doc_id: str, span: tuple[int, int]) -> str:
