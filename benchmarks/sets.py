@@ -151,16 +151,8 @@ def open_index(name: str, indexes: Path, embedder, settings=None):
     return qa
 
 
-def _collapse(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _squeeze(text: str) -> str:
     return re.sub(r"[ \n]", "", text)
-
-
-def _same_doc(source: str, doc: str) -> bool:
-    return source == doc or source.endswith("/" + doc)
 
 
 def hits(item: Item, passages) -> list[int]:
@@ -168,6 +160,8 @@ def hits(item: Item, passages) -> list[int]:
     fact inside the passage, spaces and newlines removed (the paper's rule); the question
     sets: an evidence text inside a passage of at most 1,000 characters of its document
     (qa/README.md); BEIR: a passage of a relevant document."""
+    from rag.evaluate import _collapse, _same_doc  # the question sets' rule, as `corpus-qa eval` scores
+
     out = []
     for rank, p in enumerate(passages[:10], 1):
         if item.relevant:
@@ -200,9 +194,6 @@ def correct(item: Item, answer) -> bool:
         return answer.abstained
     if item.set.startswith(("multihop", "scifact")):
         return not answer.abstained
-    cited = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
-    docs = {d for d, _ in item.evidence}
-    right = any(0 < n <= len(answer.passages) and any(_same_doc(answer.passages[n - 1].source, d) for d in docs)
-                for n in cited)
-    shown = answer.text[:400].lower()
-    return not answer.abstained and right and any(a.lower() in shown for a in item.answers)
+    from rag.evaluate import Question, judge
+
+    return judge(Question(item.id, item.kind, item.question, item.answers, item.evidence), answer).correct

@@ -191,6 +191,7 @@ def main() -> int:
     names = args.names
 
     from rag.answer import question_features, score_sentences
+    from rag.evaluate import _same_doc
     from rag.retrieve import rank, top
     from rag.scoring import Models
     from store import SentenceTransformerEmbedder
@@ -261,13 +262,13 @@ def main() -> int:
         if not q["pool"]:
             continue
         q["top"] = top(q["ranked"], 10)
-        q["sentences"] = score_sentences(q["qa"].index, q["item"].question, q["pool"], q["top"], None)
+        q["sentences"] = score_sentences(q["item"].question, q["pool"], q["top"], None)
         item = q["item"]
         if not item.answerable or not item.answers or item.set.startswith(("multihop", "scifact")):
             continue
         docs = {d for d, _ in item.evidence}
         labels = [any(a.lower() in s.text.lower() for a in item.answers)
-                  and any(S._same_doc(q["top"][s.passage].chunk.source, d) for d in docs) for s in q["sentences"]]
+                  and any(_same_doc(q["top"][s.passage].chunk.source, d) for d in docs) for s in q["sentences"]]
         if not any(labels):
             continue
         for s, label in zip(q["sentences"], labels):

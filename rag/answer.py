@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from store import Index, sentence_id
+from store import sentence_id
 
 from .cues import cue_of
 from .features import required_missing, sentence_features, unmatched_idf
@@ -85,12 +85,13 @@ class ScoredSentence:
 
 
 def compose(
-    index: Index, question: str, pool: Pool, candidates: list[Candidate], models: Models,
-    settings: AnswerSettings = AnswerSettings(),
+    question: str, pool: Pool, candidates: list[Candidate], models: Models, settings: AnswerSettings = AnswerSettings(),
 ) -> Answer:
-    sentences = score_sentences(index, question, pool, candidates, models, settings)
+    sentences = score_sentences(question, pool, candidates, models, settings)
     p_answerable = float(models.abstain.probabilities([question_features(question, pool, candidates, sentences)])[0])
     abstained = not sentences or p_answerable < models.threshold(bool(pool.reading.outlets))
+    # a question about a time the index holds no article from (rag.reading) is not answered
+    abstained = abstained or (pool.reading.no_period and not pool.reading.outlets)
     ranked = sorted(sentences, key=lambda s: -s.score)
     chosen: list[ScoredSentence] = []
     if not abstained:
@@ -144,17 +145,14 @@ def compose(
 
 
 def score_sentences(
-    index: Index, question: str, pool: Pool, candidates: Sequence[Candidate], models: Models | None,
+    question: str, pool: Pool, candidates: Sequence[Candidate], models: Models | None,
     settings: AnswerSettings = AnswerSettings(),
 ) -> list[ScoredSentence]:
     """Every sentence of the first `settings.passages` candidates with its features, and
     its logit under `models.sentence` (0 without models: training computes features only)."""
     spans = [(i, span) for i, cand in enumerate(candidates[: settings.passages]) for span in cand.chunk.sentences]
     ids = [sentence_id(candidates[i].chunk.doc_id, span) for i, span in spans]
-    vectors = pool.sentence_vectors
-    missing = [i for i in dict.fromkeys(ids) if i not in vectors]
-    if missing:
-        vectors = {**vectors, **index.sentence_vectors(missing)}
+    vectors = pool.sentence_vectors  # every candidate's, read with the candidates
     cue = cue_of(question)
     out = []
     for (i, span), sid in zip(spans, ids):

@@ -41,8 +41,8 @@ Question (abstention; rag.answer.question_features):
 
 from __future__ import annotations
 
-import bisect
 import math
+from collections.abc import Iterable
 
 from store.keyword import terms
 
@@ -54,19 +54,17 @@ def question_terms(question: str, idf) -> dict[str, float]:
     return {t: (idf(t) if idf else 1.0) for t in set(terms(question))}
 
 
-def matched(asked: dict[str, float], held: set[str]) -> frozenset[str]:
+def matched(asked: dict[str, float], held: Iterable[str]) -> frozenset[str]:
     """The question's terms a text holds: the same stem, or one stem of five letters or
     more that begins the other ("chair" / "chairman", "ukrain" / "ukrainian", which
     Snowball stems apart)."""
-    out = set(asked).intersection(held)
-    rest = [t for t in asked if t not in out and len(t) >= 5]
-    if rest:
-        ordered = sorted(held)
-        for term in rest:
-            at = bisect.bisect_left(ordered, term)  # the first held term >= it: begins with it, if any does
-            if (at < len(ordered) and ordered[at].startswith(term)) or any(term[:n] in held for n in range(5, len(term))):
-                out.add(term)
-    return frozenset(out)
+    return frozenset(t for t in asked if any(_same_word(t, h) for h in held))
+
+
+def _same_word(term: str, held: str) -> bool:
+    """A question term and a held term are one word: the same stem, or one stem of five
+    letters or more that begins the other."""
+    return term == held or (len(term) >= 5 and (held.startswith(term) or (len(held) >= 5 and term.startswith(held))))
 
 
 class Matcher:
@@ -89,10 +87,8 @@ class Matcher:
         out: set[str] = set()
         for h in held:
             hits = self._of.get(h)
-            if hits is None:  # matched(asked, {h}), spelt out: this runs for every distinct term
-                hits = self._of[h] = frozenset(
-                    t for t in self.asked
-                    if t == h or (len(t) >= 5 and (h.startswith(t) or (len(h) >= 5 and t.startswith(h)))))
+            if hits is None:
+                hits = self._of[h] = matched(self.asked, (h,))
             out |= hits
         return frozenset(out)
 

@@ -35,7 +35,7 @@ from store import (
 
 from store.web import check_web
 
-from .answer import NO_ANSWER, Answer, AnswerSettings, compose
+from .answer import Answer, AnswerSettings, compose
 from .conversation import resolve
 from .reading import Reading, read
 from .retrieve import Candidate, Pool, RetrievalSettings, gather, rank, top
@@ -285,10 +285,7 @@ class QA:
         pool, candidates = self._retrieve(question, list(history or ()), k, filters)
         if pool is None:
             return Answer(question, f"No indexed document matches the filters ({filters.describe()}).", True, ())
-        answer = compose(self.index, question, pool, candidates, self.models, self.settings.answer)
-        if pool.reading.no_period and not pool.reading.outlets:  # it asks of a time the index has no article from
-            answer = dataclasses.replace(answer, text=NO_ANSWER, abstained=True, passages=tuple(
-                dataclasses.replace(p, highlight=None, low_relevance=True) for p in answer.passages))
+        answer = compose(question, pool, candidates, self.models, self.settings.answer)
         notes = ((KEYWORD_BUILDING,) if self.index.keywords.building else ()) + (
             (pool.reading.describe(),) if not pool.reading.empty else ())
         return dataclasses.replace(answer, notes=notes) if notes else answer

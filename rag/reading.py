@@ -20,6 +20,7 @@ import calendar
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, timedelta
 
 _MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
@@ -70,7 +71,8 @@ def _norm(text: str) -> str:
     return f" {re.sub(r'^the ', '', text.strip())} "
 
 
-def outlet_names(outlets: Iterable[str]) -> dict[str, set[str]]:
+@lru_cache(maxsize=8)
+def outlet_names(outlets: tuple[str, ...]) -> dict[str, frozenset[str]]:
     """Normalised name -> the stored outlets it names: each outlet by its whole name, and by
     the part before " - " or " | " ("The Independent - Sports" -> "independent")."""
     names: dict[str, set[str]] = {}
@@ -81,7 +83,7 @@ def outlet_names(outlets: Iterable[str]) -> dict[str, set[str]]:
             key = _norm(name)
             if len(key.strip()) >= 3:
                 names.setdefault(key, set()).add(outlet)
-    return names
+    return {key: frozenset(found) for key, found in names.items()}
 
 
 # "according to Reuters", "as reported by the Verge", "the Wired article": a name in an outlet's place
@@ -100,7 +102,7 @@ def read(question: str, outlets: Iterable[str] = (), newest: str | None = None,
     outlet's place ("according to X") that no indexed outlet matches is reported absent,
     when the index has outlets at all."""
     asked = _norm(question)
-    names = outlet_names(outlets)
+    names = outlet_names(tuple(outlets))  # the index's outlets: the same tuple question after question
     named: set[str] = set()
     taken: list[str] = []
     for key in sorted(names, key=len, reverse=True):  # "the independent sports" before "independent"

@@ -23,7 +23,6 @@ from datetime import date
 import numpy as np
 
 from store import Filters, Index, StoredChunk, sentence_id
-from store.keyword import terms
 
 from .conversation import Query
 from .cues import cue_of, offers
@@ -48,8 +47,7 @@ class Candidate:
     score: float  # the ranker's logit (0 before ranking)
     dense: float | None  # cosine similarity to the query
     keyword: float | None  # BM25 score, when the keyword search proposed it
-    features: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
-    vector: np.ndarray | None = field(default=None, compare=False, repr=False)
+    features: dict[str, float] = field(default_factory=dict, compare=False, repr=False)  # rag.features
 
 
 @dataclass(frozen=True)
@@ -109,23 +107,18 @@ def gather(
     sentences = sentence_job.result()
     keyword = keyword_job.result()
     named_hits: dict[str, int] = {}  # chunk id -> its best rank in a search of what the question names
-    extra: list[tuple[StoredChunk, float]] = []
     for f, job in zip(named, named_keyword):
         found = index.dense(vector, NAMED, f.where())
-        extra += found
         for ranking in ([c.id for c, _ in found], [h.id for h in job.result()]):
             for r, i in enumerate(ranking):
                 named_hits[i] = min(named_hits.get(i, r), r)
 
-    chunks = {c.id: c for c, _ in dense + own_dense + extra}
     rank_of = {name: {i: r for r, i in enumerate(ids)} for name, ids in (
         ("dense", [c.id for c, _ in dense]), ("sentence", [i for i, _ in sentences]),
         ("keyword", [h.id for h in keyword]), ("own", [c.id for c, _ in own_dense]))}
     ids = list(dict.fromkeys([c.id for c, _ in dense] + [i for i, _ in sentences] + [h.id for h in keyword]
                              + [c.id for c, _ in own_dense] + list(named_hits)))
-    chunks.update(index.chunks([i for i in ids if i not in chunks]))
-    ids = [i for i in ids if i in chunks]
-    stored = index.chunk_vectors(ids)
+    chunks, stored = index.chunks_and_vectors(ids)
     ids = [i for i in ids if i in stored]
     matrix = np.stack([stored[i] for i in ids]) if ids else np.zeros((0, len(vector)), np.float32)
     cos, cos_own = matrix @ vector, matrix @ own
@@ -175,7 +168,7 @@ def gather(
             "date_named": float(bool(reading.dates)), "date_match": float(reading.date_match(chunk.published)),
             "recency": _recency(chunk.published, newest) if reading.latest else 0.0,
         }
-        out.append(Candidate(chunk, 0.0, float(cos[j]), keyword_of.get(i), features, matrix[j]))
+        out.append(Candidate(chunk, 0.0, float(cos[j]), keyword_of.get(i), features))
     return Pool(vector, own, said, asked, max_idf, out, reading, sentence_vectors, match)
 
 

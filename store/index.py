@@ -335,13 +335,20 @@ class Index:
         return {i: _stored(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
 
     @server_errors
-    def chunk_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        """The stored vectors of these chunks (a question's candidates: their exact cosines)."""
-        return _vectors(self._chunks, ids)
+    def chunks_and_vectors(self, ids: Sequence[str]) -> tuple[dict[str, StoredChunk], dict[str, np.ndarray]]:
+        """These chunks and their stored vectors, in one read (a question's candidates)."""
+        if not ids:
+            return {}, {}
+        got = self._chunks.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        chunks = {i: _stored(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+        return chunks, {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"])}
 
     @server_errors
     def sentence_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        return _vectors(self._sentences, ids)
+        if not ids:
+            return {}
+        got = self._sentences.get(ids=list(ids), include=["embeddings"])
+        return {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"])}
 
     @server_errors
     def vectors_of(self, doc_id: str) -> tuple[dict[tuple[int, int], np.ndarray], dict[tuple[int, int], np.ndarray]]:
@@ -566,14 +573,6 @@ class Index:
                 else:
                     yield values[0] if len(values) == 1 else tuple(values)
             offset += len(got["ids"])
-
-
-def _vectors(collection, ids: Sequence[str]) -> dict[str, np.ndarray]:
-    """The stored vectors of these records of a collection, by id."""
-    if not ids:
-        return {}
-    got = collection.get(ids=list(ids), include=["embeddings"])
-    return {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"])}
 
 
 def sentence_id(doc_id: str, span: tuple[int, int]) -> str:
