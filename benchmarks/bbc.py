@@ -67,7 +67,7 @@ def main() -> int:
         build(args.index)
     sys.path.insert(0, str(REPO))
     from rag import QA
-    from rag.cli import format_table
+    from ui.cli import format_table
     from rag.evaluate import evaluate, load_questions
 
     qa = QA.open(index=args.index)

@@ -105,7 +105,7 @@ def main() -> int:
             archive = subprocess.run(["git", "archive", args.compare], cwd=REPO, capture_output=True, check=True).stdout
             subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
             env = {**os.environ, "PYTHONPATH": str(old)}
-            old_ask = [sys.executable, "-m", "rag.cli", "--index", str(index), "ask", QUESTION]
+            old_ask = [sys.executable, "-m", "ui.cli", "--index", str(index), "ask", QUESTION]
             print(f"  at {args.compare:<20} {fmt(runs(old_ask, n, env, cwd=old))}")
         print("reference imports (fresh process each):")
         for module in ("sentence_transformers", "torch", "chromadb", "bm25s"):
@@ -115,7 +115,7 @@ def main() -> int:
                              check=True, cwd=REPO).stdout
         print("  " + out.strip().replace("\n", "\n  "))
         print("top-level imports of `ask` (python -X importtime, cumulative):")
-        rows = top_imports([sys.executable, "-X", "importtime", "-m", "rag.cli", "--index", str(index), "ask", QUESTION])
+        rows = top_imports([sys.executable, "-X", "importtime", "-m", "ui.cli", "--index", str(index), "ask", QUESTION])
         print("  " + "  ".join(f"{name} {sec:.2f} s;" for sec, name in rows))
     finally:
         shutil.rmtree(work, ignore_errors=True)

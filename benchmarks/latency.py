@@ -7,10 +7,13 @@ forms, plus the dev questions and some the corpus cannot answer) and SciFact (5,
 abstracts; its claims as questions). The SciFact index is built once under
 --cache-dir (default /tmp/corpus-qa-bench) and reused: later runs only check it.
 
-Each question is timed once, after a few warm-up questions. Steps are timed by
-wrapping the methods QA.ask calls: embed query, dense chunk query, dense sentence query,
-BM25 (with its version check), fetch of chunks, fetch of sentence vectors; "answer"
-is the rest of compose (sentence scoring, citation); "other" is fusion and glue.
+Each question is timed once, after a few warm-up questions. Each stage of the question's
+path (rag.qa: analyse, search, candidate features, rank, sentence features, sentence
+scores, compose) is timed by wrapping the function QA.trace calls, and inside the search
+the calls it makes: embed query, dense chunk query, dense sentence query, BM25, the read
+of the candidates with their vectors, the read of the sentence vectors. The embedding
+and the searches overlap (two threads), so the steps inside the search add up to more
+than its wall time; "other" is what no stage holds (refresh, the keyword index's version check, glue).
 
 Naive: `collection.query(query_texts=[q], n_results=k)` on a collection holding the same
 chunks and vectors, with Chroma's SentenceTransformerEmbeddingFunction pointed at the
@@ -30,8 +33,8 @@ from pathlib import Path
 
 from ._common import REPO, SCIFACT, SHARED, footer, header, parser, percentile, summary_ms
 
-STEPS = ("embed query", "dense chunks", "dense sentences", "BM25", "fetch chunks", "fetch chunk vectors",
-         "fetch sentence vectors")
+STEPS = ("embed query", "dense chunks", "dense sentences", "BM25", "fetch chunks+vectors", "fetch sentence vectors")
+STAGES = ("analyse", "search", "candidate features", "rank", "sentence features", "sentence scores", "compose")
 OFF_TOPIC = [
     "Who won the 2022 FIFA World Cup?", "What is the boiling point of ethanol?", "How do I bake sourdough bread?",
     "Which planet has the most moons?", "What is the capital of Peru?", "Who wrote Pride and Prejudice?",
@@ -90,51 +93,46 @@ class StepTimer:
 
 
 def time_ask(qa, questions: list[str], k: int = 5) -> tuple[list[float], dict[str, list[float]]]:
-    """Seconds per question, and per step a list of seconds per question. The embedding
-    and the three searches overlap (rag.retrieve runs them in two threads): "search, wall"
-    is rag.retrieve.gather (the searches, the candidates' vectors and features), "other"
-    what is neither that nor the answer (the ranker, glue)."""
-    import rag.answer
+    """Seconds per question, and per stage and step a list of seconds per question."""
     import rag.qa
+    from store import KeywordIndex
 
     totals: dict[str, float] = {}
     index = qa.index
-    wrapped = {
-        "embed query": (qa.embedder, "encode"),
-        "dense chunks": (index, "dense"),
-        "dense sentences": (index, "dense_sentences"),
-        "BM25": (index, "keyword"),
-        "fetch chunks": (index, "chunks"),
-        "fetch sentence vectors": (index, "sentence_vectors"),
-        "fetch chunk vectors": (index, "chunk_vectors"),
+    wrapped = {  # (object, attribute) -> name
+        (qa.embedder, "encode"): "embed query", (index, "dense"): "dense chunks",
+        (index, "dense_sentences"): "dense sentences", (index, "chunks_and_vectors"): "fetch chunks+vectors",
+        (index, "sentence_vectors"): "fetch sentence vectors",
+        (rag.qa, "analyse"): "analyse", (rag.qa, "search"): "search", (rag.qa.features, "candidates"): "candidate features",
+        (rag.qa, "rank"): "rank", (rag.qa.features, "sentences"): "sentence features",
+        (rag.qa, "score_sentences"): "sentence scores", (rag.qa, "compose"): "compose",
     }
-    for step, (obj, name) in wrapped.items():
+    saved = {key: getattr(*key) for key in wrapped}
+    for (obj, name), step in wrapped.items():
         setattr(obj, name, StepTimer(getattr(obj, name), step, totals))
-    compose = rag.answer.compose
-    answer_step = StepTimer(compose, "compose", totals)
-    rag.qa.compose = answer_step
-    search = rag.qa.gather  # the searches and every candidate's features
-    rag.qa.gather = StepTimer(search, "search, wall", totals)
+    bm25 = KeywordIndex.search
+    timed = StepTimer(bm25, "BM25", totals)
+    KeywordIndex.search = lambda self, *args, **kwargs: timed(self, *args, **kwargs)
     try:
         for q in questions[:5]:
             qa.ask(q, k=k)  # warm: model, keyword index, Chroma caches
-        seconds, steps = [], {s: [] for s in (*STEPS, "search, wall", "answer", "other")}
+        seconds, steps = [], {s: [] for s in (*STAGES, *STEPS, "other")}
         for q in questions:
             totals.clear()
             start = time.perf_counter()
             qa.ask(q, k=k)
             total = time.perf_counter() - start
             seconds.append(total)
-            for s in STEPS:
+            for s in (*STAGES, *STEPS):
                 steps[s].append(totals.get(s, 0.0))
-            steps["answer"].append(totals.get("compose", 0.0))  # the sentence vectors come with the candidates
-            steps["search, wall"].append(totals.get("search, wall", 0.0))
-            steps["other"].append(total - totals.get("compose", 0.0) - totals.get("search, wall", 0.0))
+            steps["other"].append(total - sum(totals.get(s, 0.0) for s in STAGES))
     finally:
-        rag.qa.compose = compose
-        rag.qa.gather = search
-        for obj, name in wrapped.values():
-            vars(obj).pop(name, None)
+        KeywordIndex.search = bm25
+        for (obj, name), fn in saved.items():
+            if obj is index or obj is qa.embedder:
+                vars(obj).pop(name, None)
+            else:
+                setattr(obj, name, fn)
     return seconds, steps
 
 
@@ -175,22 +173,22 @@ def time_naive(naive, questions: list[str], k: int = 5) -> list[float]:
 
 def report(label: str, qa, questions: list[str], targets: tuple[int, int], compare: bool = False) -> None:
     """QA.ask's latency and steps; with `compare`, also with the searches one after another
-    (RetrievalSettings.parallel=False), the two alternated in blocks of the same questions."""
+    (SearchSettings.parallel=False), the two alternated in blocks of the same questions."""
     import dataclasses
 
-    modes = {"parallel": qa.settings.retrieval}
+    modes = {"parallel": qa.settings.search}
     if compare:
-        modes["sequential"] = dataclasses.replace(qa.settings.retrieval, parallel=False)
+        modes["sequential"] = dataclasses.replace(qa.settings.search, parallel=False)
     results = {m: ([], {}) for m in modes}
     half = (len(questions) + 1) // 2
     for block in ([questions[:half], questions[half:]] if compare else [questions]):
         for mode, retrieval in modes.items():
-            qa.settings = dataclasses.replace(qa.settings, retrieval=retrieval)
+            qa.settings = dataclasses.replace(qa.settings, search=retrieval)
             seconds, steps = time_ask(qa, block)
             results[mode][0].extend(seconds)
             for s, v in steps.items():
                 results[mode][1].setdefault(s, []).extend(v)
-    qa.settings = dataclasses.replace(qa.settings, retrieval=modes["parallel"])
+    qa.settings = dataclasses.replace(qa.settings, search=modes["parallel"])
     print(f"{label}: {qa.index.count()} chunks, {len(questions)} questions")
     for mode, (seconds, steps) in results.items():
         p50, p95 = percentile(seconds, 50) * 1000, percentile(seconds, 95) * 1000

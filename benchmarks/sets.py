@@ -1,7 +1,7 @@
 """The dev sets and their indexes, shared by quality.py and train_scoring.py.
 
 Every set is read in place from ../shared and asked through the path users take
-(QA.ask, QA.gather). Indexes are built once under INDEXES (or --indexes) and reused:
+(QA.ask, QA.trace). Indexes are built once under INDEXES (or --indexes) and reused:
 
     bundled   corpus/ (5 articles)                  dev.jsonl, followups-dev.jsonl
     bbc       ../shared/benchmarks/bbc-news/articles  bbc-dev.jsonl, followups-bbc-dev.jsonl

@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/train_scoring.py [--indexes DIR] [--sets ...] [--out rag/weights.json]
 
 Data: the dev sets only (benchmarks/sets.py: dev, followups-dev, bbc-dev,
-followups-bbc-dev, multihop-dev, scifact-train), each question's candidates gathered
-through QA.gather, the path `ask` takes (conversations turn by turn, each turn after the
-earlier Answers of the shipped models). Labels: a candidate holds the evidence (the
+followups-bbc-dev, multihop-dev, scifact-train), each question's candidates with their
+features taken from QA.trace, the path `ask` takes (conversations turn by turn, each
+turn after the earlier Answers of the shipped models). Labels: a candidate holds the evidence (the
 scoring rule of its set); a sentence holds an expected answer and comes from a right
 document; a question is answerable.
 
@@ -35,13 +35,8 @@ import numpy as np
 sys.path.insert(1, str(Path(__file__).resolve().parent))
 import sets as S  # noqa: E402
 
-RANKER = ("dense", "dense_own", "dense_top", "sentence", "keyword", "rr_dense", "rr_sentence", "rr_keyword",
-          "rr_own", "share", "title_share", "doc_dense", "doc_chunks", "follow_up", "prev_doc",
-          "sent_max", "sent_share_max", "cue_asked", "cue_offer", "rr_named", "outlet_named", "outlet_match", "date_named", "date_match", "recency")
-SENTENCE = ("cos", "cos_own", "share", "cue", "cue_missing", "passage", "first_passage", "position", "length",
-            "said", "prev_doc")
-ABSTAIN = ("outlet_named", "date_named", "cue_sentence", "cue_share", "top_passage", "second_passage", "top_sentence", "best_cos", "best_share", "top_dense", "unmatched_idf",
-           "required_missing", "top_passage_named", "top_sentence_named", "best_cos_named", "unmatched_idf_named")
+from rag.features import ABSTAIN, RANKER, SENTENCE  # noqa: E402  (the names the models weigh: one place)
+
 MAX_ABSTAIN = 0.03  # at most this share of answerable dev questions may abstain
 # each set's questions weigh this much (so no set's style decides for the others: ~200 questions' worth each)
 SET_WEIGHT = {"scifact-train": 0.25, "multihop-dev": 0.35}
@@ -49,23 +44,23 @@ LGBM = False  # --lgbm: LambdaMART instead of Pairwise (compared, not shipped)
 PAIRWISE = True  # the ranker and the sentence model learn the order within a question (Pairwise)
 
 
-def collect(qa, items: list[S.Item], n: int) -> list[dict]:
-    """Per question: its pool (candidates with features) and the labels."""
-    from rag.answer import Passage
+def collect(qa, items: list[S.Item]) -> list[dict]:
+    """Per question: its trace (the analysed question, what was found, every candidate
+    with its features) and the candidates' labels."""
+    from rag import Passage
 
     out, history, conversation = [], [], None
     for item in items:
         if item.conversation != conversation:
             history, conversation = [], item.conversation
-        pool = qa.gather(item.question, history, n=n)
-        cands = pool.candidates if pool else []
+        trace = qa.trace(item.question, k=10, history=history)
         as_passages = [Passage(1, c.chunk.source, c.chunk.title, c.chunk.text, 0, 0, 0.0, None, False)
-                       for c in cands]
+                       for c in trace.candidates]
         labels = [bool(S.hits(item, [p])) for p in as_passages]
         group = item.conversation or item.id
-        out.append({"item": item, "pool": pool, "labels": labels, "group": f"{item.set}/{group}"})
+        out.append({"item": item, "trace": trace, "labels": labels, "group": f"{item.set}/{group}"})
         if item.conversation is not None:
-            history.append(qa.ask(item.question, k=10, history=history))
+            history.append(trace.answer)
     return out
 
 
@@ -182,7 +177,6 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     S.add_options(p)
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "rag" / "weights.json")
-    p.add_argument("--candidates", type=int, default=50)
     p.add_argument("--cache", type=Path, help="keep each set's gathered candidates here and reuse them "
                                               "(only while rag/ is unchanged)")
     p.add_argument("--pointwise", action="store_true", help="pointwise logistic regressions instead of Pairwise")
@@ -192,13 +186,14 @@ def main() -> int:
     PAIRWISE, LGBM = not args.pointwise, args.lgbm
     names = args.names
 
-    from rag.answer import question_features, score_sentences
+    from rag import Settings
+    from rag import features as F
     from rag.evaluate import _same_doc
-    from rag.retrieve import rank, top
-    from rag.scoring import Models
+    from rag.scoring import Models, top
     from store import SentenceTransformerEmbedder
 
     embedder = SentenceTransformerEmbedder()
+    qa_settings = Settings()  # what QA.trace used: its candidates per search, its answer passages
     questions: list[dict] = []
     for name in names:
         started = time.monotonic()
@@ -207,7 +202,7 @@ def main() -> int:
         if cache and cache.exists():
             got = pickle.loads(cache.read_bytes())
         else:
-            got = collect(qa, S.items(name), args.candidates)
+            got = collect(qa, S.items(name))
             if cache:
                 cache.parent.mkdir(parents=True, exist_ok=True)
                 cache.write_bytes(pickle.dumps(got))
@@ -219,10 +214,10 @@ def main() -> int:
     # 1. the ranker: a candidate holds the evidence
     rows, y, w, g, owner = [], [], [], [], []
     for qi, q in enumerate(questions):
-        if not q["pool"] or not q["item"].answerable or not any(q["labels"]):
+        if not q["trace"] or not q["item"].answerable or not any(q["labels"]):
             continue
         weight = SET_WEIGHT.get(q["item"].set, 1.0) / len(q["labels"])
-        for c, label in zip(q["pool"].candidates, q["labels"]):
+        for c, label in zip(q["trace"].candidates, q["labels"]):
             rows.append(c.features), y.append(label), w.append(weight), g.append(q["group"]), owner.append(qi)
     x, y, w = matrix(rows, RANKER), np.array(y), np.array(w)
     g = np.array(g)
@@ -236,20 +231,20 @@ def main() -> int:
     for row, qi in enumerate(owner):
         rows_of.setdefault(qi, []).append(row)
     for qi, q in enumerate(questions):  # every candidate's held-out logit (the final model's if it was not trained on)
-        if q["pool"]:
+        if q["trace"]:
             ids = rows_of.get(qi)
-            logits = oof[ids] if ids else ranker.logits([c.features for c in q["pool"].candidates])
-            q["ranked"] = sorted((replace(c, score=float(z)) for c, z in zip(q["pool"].candidates, logits)),
+            logits = oof[ids] if ids else ranker.logits([c.features for c in q["trace"].candidates])
+            q["ranked"] = sorted((replace(c, score=float(z)) for c, z in zip(q["trace"].candidates, logits)),
                                  key=lambda c: (-c.score, c.chunk.id))
-            q["baseline"] = sorted(q["pool"].candidates, key=lambda c: -rrf(c.features))
+            q["baseline"] = sorted(q["trace"].candidates, key=lambda c: -rrf(c.features))
     print("ranker, held-out (5 folds by question): hit@1 / MRR@10 of the first evidence candidate, "
           "beside plain RRF of the same three rankings")
     for name in names:
-        qs = [q for q in questions if q["item"].set == name and q["pool"] and q["item"].answerable and any(q["labels"])]
+        qs = [q for q in questions if q["item"].set == name and q["trace"] and q["item"].answerable and any(q["labels"])]
         for label, key in (("learned", "ranked"), ("rrf", "baseline")):
             ranks = []
             for q in qs:
-                truth = {c.chunk.id for c, l in zip(q["pool"].candidates, q["labels"]) if l}
+                truth = {c.chunk.id for c, l in zip(q["trace"].candidates, q["labels"]) if l}
                 order = [c.chunk.id for c in top(q[key], 10)]
                 ranks.append(next((r for r, i in enumerate(order, 1) if i in truth), None))
             hit1 = np.mean([r == 1 for r in ranks])
@@ -261,10 +256,10 @@ def main() -> int:
     # 2. the sentence model: a sentence holds an expected answer and comes from a right document
     srows, sy, sw, sg, sowner = [], [], [], [], []
     for qi, q in enumerate(questions):
-        if not q["pool"]:
+        if not q["trace"]:
             continue
         q["top"] = top(q["ranked"], 10)
-        q["sentences"] = score_sentences(q["item"].question, q["pool"], q["top"], None)
+        q["sentences"] = F.sentences(q["trace"].question, q["trace"].found, q["top"], qa_settings.answer.passages)
         item = q["item"]
         if not item.answerable or not item.answers or item.set.startswith(("multihop", "scifact")):
             continue
@@ -304,9 +299,9 @@ def main() -> int:
     # 3. abstention: the question is answerable
     arows, ay, ag, aset = [], [], [], []
     for q in questions:
-        if not q["pool"] or q["item"].set.startswith("scifact"):
+        if not q["trace"] or q["item"].set.startswith("scifact"):
             continue
-        arows.append(question_features(q["item"].question, q["pool"], q["top"], q["sentences"]))
+        arows.append(F.question_features(q["trace"].question, q["top"], q["sentences"]))
         ay.append(q["item"].answerable), ag.append(q["group"]), aset.append(q["item"].set)
     ax, ay = matrix(arows, ABSTAIN), np.array(ay)
     aset = np.array(aset)
@@ -354,7 +349,7 @@ def main() -> int:
     models = Models(ranker, sentence, abstain, low_relevance)
     data = {
         "trained_by": "benchmarks/train_scoring.py", "commit": commit, "date": time.strftime("%Y-%m-%d"),
-        "sets": names, "candidates": args.candidates, "held_out": held_out, "low_relevance": round(low_relevance, 6),
+        "sets": names, "candidates": qa_settings.search.candidates, "held_out": held_out, "low_relevance": round(low_relevance, 6),
         "abstain_named": round(threshold_named, 6),
         "models": {m.name: m.to_dict() for m in (models.ranker, models.sentence, models.abstain)},
     }

@@ -3,12 +3,15 @@
 from store import (Article, CorpusQAError, Filters, IngestReport, InputError, Skipped, StoredDocument, StoreError,
                    WebSettings, text_matches)
 
-from .answer import NO_ANSWER, Answer, AnswerSettings, Passage
-from .qa import QA, Settings, Stats, bundled_corpus
-from .retrieve import RetrievalSettings
+from .answer import NO_ANSWER, AnswerSettings
+from .qa import QA, Settings, Stats, Trace, bundled_corpus
+from .question import check_question
+from .search import SearchSettings
+from .types import PASSAGE_FIELDS, Answer, Passage, answer_dict, passage_dict
 
 __all__ = [
     "Answer", "AnswerSettings", "Article", "CorpusQAError", "Filters", "IngestReport", "InputError", "NO_ANSWER",
-    "Passage", "QA", "RetrievalSettings", "Settings", "Skipped", "Stats", "StoreError", "StoredDocument",
-    "WebSettings", "bundled_corpus", "text_matches",
+    "PASSAGE_FIELDS", "Passage", "QA", "SearchSettings", "Settings", "Skipped", "Stats", "StoreError",
+    "StoredDocument", "Trace", "WebSettings", "answer_dict", "bundled_corpus", "check_question", "passage_dict",
+    "text_matches",
 ]

@@ -8,7 +8,7 @@ retrieval, and the articles that answer cited are marked; the learned ranker and
 model weigh that mark against the question's own words (rag.features), so that a question
 naming a new subject of its own is not dragged back:
 
-    Query(text=what is embedded, keywords=what BM25 searches, prefer={doc id: 1})
+    Query(text=what is embedded, keywords=what BM25 searches, prefer={doc ids}, said=...)
 
 A question that stands alone (no such cue) is searched as it is: history changes nothing.
 """
@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from store.keyword import terms
 
-from .answer import Answer
+from .types import Answer, Query
 
 # words that point back at something said before
 _ANAPHORA = re.compile(
@@ -34,15 +33,6 @@ _ANAPHORA = re.compile(
 )
 _ELLIPSIS = re.compile(r"^\W*(?:and|but|also|what about|how about|what else|anything else)\b", re.I)
 _NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][\w’'-]+(?:\s+[A-Z][\w’'-]+)*")
-
-
-@dataclass(frozen=True)
-class Query:
-    text: str  # what is embedded
-    keywords: str  # what the keyword index searches
-    prefer: dict[str, float] = field(default_factory=dict)  # the last turn's cited articles (doc id -> 1): a ranker feature
-    follow_up: bool = False
-    said: tuple[str, ...] = ()  # what the last turn answered: a follow-up asks for something else
 
 
 def is_follow_up(question: str) -> bool:
@@ -65,21 +55,21 @@ def resolve(question: str, history: Sequence[str | Answer] = ()) -> Query:
     last = history[-1]
     previous = last.question if isinstance(last, Answer) else str(last)
     context = [previous]
-    prefer: dict[str, float] = {}
+    prefer: set[str] = set()
     said: tuple[str, ...] = ()
     if isinstance(last, Answer) and not last.abstained:
         said = (_answer_sentences(last),)
         context.append(said[0])
         for p in last.passages:
             if p.highlight and getattr(p, "doc_id", None):
-                prefer[p.doc_id] = 1.0
+                prefer.add(p.doc_id)
     # a second turn back, when the last one leaned on it too ("What did he say must happen
     # first?" then "How many recruits ...?"): its subject is still the conversation's
     if len(history) > 1 and is_follow_up(previous):
         before = history[-2]
         context.append(before.question if isinstance(before, Answer) else str(before))
     carried = " ".join(c for c in context if c)
-    return Query(f"{carried}\n{question}", f"{question} {carried}", prefer, follow_up=True, said=said)
+    return Query(f"{carried}\n{question}", f"{question} {carried}", frozenset(prefer), follow_up=True, said=said)
 
 
 def _answer_sentences(answer: Answer) -> str:

@@ -1,60 +1,193 @@
-"""Named features of (question, candidate), (question, sentence) and (question, answer):
-what the learned models of rag.scoring weigh. Each is a plain number a test can check on
-one example; none decides anything on its own.
+"""Stage 3: every named feature the learned models weigh (rag.scoring), built here and
+only here. Each is a plain number a test can check on one example; none decides anything
+on its own. The name tuples RANKER, SENTENCE and ABSTAIN are what benchmarks/train_scoring.py
+fits and what rag/weights.json must name, no more and no fewer.
 
-Candidate chunk (the ranker; computed in rag.retrieve.gather):
+Candidate chunk (the ranker; `candidates`):
     dense, dense_own   cosine of the chunk to the query (a follow-up's carries the last
                        turn) and to the question's own words
     dense_top          dense minus the best candidate's dense
     sentence           the chunk's best sentence cosine in the sentence search (its lower
                        bound when no sentence of it is among the top N)
-    sent_max, sent_share_max  the best exact cosine of any of its sentences, and the best
-                       share of the question's IDF weight any one sentence holds
     keyword            BM25 over the question's best BM25 (0: not among the keyword top N)
     rr_dense, rr_sentence, rr_keyword, rr_own, rr_named   1 / (1 + rank) in each search
-                       (0: absent; own: a follow-up's own words; named: the searches
-                       restricted to an outlet or period the question names)
+                       (0: absent; own: a follow-up's own words, else the dense search;
+                       named: the searches restricted to an outlet or period the question names)
     share, title_share the part of the question's IDF weight the chunk (title and text) and
                        its title hold
     doc_dense, doc_chunks  the best dense of the chunk's article among the candidates, and how
-                       many of its chunks are candidates
+                       many of its chunks are candidates (at most 5, over 5)
+    follow_up, prev_doc  a follow-up question; the chunk's article was cited by the last turn
+    sent_max, sent_share_max  the best exact cosine of any of its sentences, and the best
+                       share of the question's IDF weight any one sentence holds
     cue_asked, cue_offer   the question's form asks for a kind of answer (rag.cues), and a
                        sentence of the chunk holds one
-    follow_up, prev_doc  a follow-up question; the chunk's article was cited by the last turn
     outlet_named, outlet_match, date_named, date_match, recency   what rag.reading read, and
                        whether the chunk's article is of a named outlet / period (recency:
                        for "latest", 1 for the newest candidate, less by 1/30 a day)
 
-Sentence (the answer's choice):
-    cos, cos_own, share, cue (holds the kind of answer the question's form asks for),
-    cue_missing (the question asks for a kind it lacks), passage (its passage's ranker
-    logit), first_passage, position (within its chunk, 0-1), length (log characters),
-    said (max cosine to what the last turn answered), prev_doc
+Sentence of a top passage (the answer's choice; `sentences`):
+    cos, cos_own       cosine to the query and to the question's own words
+    share              the part of the question's IDF weight it holds
+    cue, cue_missing   it holds the kind of answer the question's form asks for; the question
+                       asks for a kind and it holds none
+    passage, first_passage  its passage's ranker logit; its passage is ranked first
+    position           where it stands in its passage (0 first, 1 last)
+    length             log(1 + characters)
+    said               its best cosine to what the last turn answered
+    prev_doc           its article was cited by the last turn
 
-Question (abstention; rag.answer.question_features):
-    cue_sentence, cue_share (the best sentence logit and term share among the sentences that
-    hold the kind of answer asked for), top_passage, second_passage, top_sentence, best_cos,
-    best_share, top_dense,
-    unmatched_idf (the rarest question term no top passage holds, over the rarest possible),
-    required_missing (a money/date/count/quantity question whose three best sentences hold none)
+Question (abstention; `question_features`):
+    outlet_named, date_named   the question names an outlet, a period
+    cue_sentence, cue_share    the best sentence logit and term share among the sentences
+                       that hold the kind of answer asked for (all sentences when none is asked)
+    top_passage, second_passage, top_sentence  the two best ranker logits, the best sentence logit
+    best_cos, best_share, top_dense  the best sentence cosine to the question's own words and
+                       share, the best passage cosine to them
+    unmatched_idf      the IDF of the rarest question term no top sentence holds, over the
+                       rarest possible
+    required_missing   a money/date/count/quantity question whose three best sentences hold none
+    top_passage_named, top_sentence_named, best_cos_named, unmatched_idf_named   the same
+                       times outlet_named: a question naming outlets has slopes of its own
+and two that only the hand-set rule of rag.answer reads (not the model):
+    relevance          the best sentence's cos + a quarter of its share
+    required_missing_relevant  required_missing among the three most relevant sentences
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
 
+import numpy as np
+
+from store import sentence_id
 from store.keyword import terms
 
 from .cues import Cue, holds, offers
+from .types import Candidate, Found, Question, Sentence
+
+RANKER = ("dense", "dense_own", "dense_top", "sentence", "keyword", "rr_dense", "rr_sentence", "rr_keyword",
+          "rr_own", "share", "title_share", "doc_dense", "doc_chunks", "follow_up", "prev_doc",
+          "sent_max", "sent_share_max", "cue_asked", "cue_offer", "rr_named", "outlet_named", "outlet_match",
+          "date_named", "date_match", "recency")
+SENTENCE = ("cos", "cos_own", "share", "cue", "cue_missing", "passage", "first_passage", "position", "length",
+            "said", "prev_doc")
+ABSTAIN = ("outlet_named", "date_named", "cue_sentence", "cue_share", "top_passage", "second_passage",
+           "top_sentence", "best_cos", "best_share", "top_dense", "unmatched_idf", "required_missing",
+           "top_passage_named", "top_sentence_named", "best_cos_named", "unmatched_idf_named")
+RULE = ("relevance", "required_missing_relevant")  # read by rag.answer's rule, not by a model
 
 
-def question_terms(question: str, idf) -> dict[str, float]:
-    """The question's stemmed terms, each weighted by its IDF (`idf(term)`; 1 when None)."""
-    return {t: (idf(t) if idf else 1.0) for t in set(terms(question))}
+def candidates(question: Question, found: Found) -> list[Candidate]:
+    """Every chunk found, with its ranker features (RANKER), in the order found."""
+    match = Matcher(question.terms)
+    asked = question.terms
+    reading, query, cue = question.reading, question.query, question.cue
+    chunks = found.chunks
+    cos, cos_own = found.vectors @ found.vector, found.vectors @ found.own
+    rank_of = found.ranks
+    sentence_floor = min(found.sentence_scores.values(), default=0.0)
+    keyword_top = max(found.keyword_scores.values(), default=0.0) or 1.0
+    best_dense = float(cos.max()) if len(chunks) else 0.0
+    doc_dense: dict[str, float] = {}
+    doc_chunks: dict[str, int] = {}
+    for chunk, c in zip(chunks, cos):
+        doc_dense[chunk.doc_id] = max(doc_dense.get(chunk.doc_id, -1.0), float(c))
+        doc_chunks[chunk.doc_id] = doc_chunks.get(chunk.doc_id, 0) + 1
+    newest = max((chunk.published or "" for chunk in chunks), default="")
+    out = []
+    for j, chunk in enumerate(chunks):
+        i = chunk.id
+        vectors = [v for span in chunk.sentences
+                   if (v := found.sentence_vectors.get(sentence_id(chunk.doc_id, span))) is not None]
+        texts = [chunk.text[a - chunk.start : b - chunk.start] for a, b in chunk.sentences]
+        held = [match.held(t) for t in texts]
+        features = {
+            "cue_asked": float(cue is not None),
+            "cue_offer": float(cue is not None and any(offers(cue, t) for t in texts)),
+            "sent_max": float(max(np.stack(vectors) @ found.vector)) if vectors else float(cos[j]),
+            "sent_share_max": max((share(asked, h) for h in held), default=0.0),
+            "dense": float(cos[j]), "dense_own": float(cos_own[j]), "dense_top": float(cos[j]) - best_dense,
+            "sentence": found.sentence_scores.get(i, sentence_floor),
+            "keyword": found.keyword_scores.get(i, 0.0) / keyword_top,
+            "rr_dense": reciprocal_rank(rank_of["dense"].get(i)),
+            "rr_sentence": reciprocal_rank(rank_of["sentence"].get(i)),
+            "rr_keyword": reciprocal_rank(rank_of["keyword"].get(i)),
+            "rr_own": reciprocal_rank(rank_of["own" if query.follow_up else "dense"].get(i)),
+            "share": share(asked, match.held(chunk.title).union(*held)),
+            "title_share": share(asked, match.held(chunk.title)),
+            "doc_dense": doc_dense[chunk.doc_id], "doc_chunks": min(doc_chunks[chunk.doc_id], 5) / 5,
+            "follow_up": float(query.follow_up), "prev_doc": float(chunk.doc_id in query.prefer),
+            "rr_named": reciprocal_rank(rank_of["named"].get(i)),
+            "outlet_named": float(bool(reading.outlets)), "outlet_match": float(chunk.outlet in reading.outlets),
+            "date_named": float(bool(reading.dates)), "date_match": float(reading.date_match(chunk.published)),
+            "recency": recency(chunk.published, newest) if reading.latest else 0.0,
+        }
+        out.append(Candidate(chunk, 0.0, float(cos[j]), found.keyword_scores.get(i), features))
+    return out
 
 
-def matched(asked: dict[str, float], held: Iterable[str]) -> frozenset[str]:
+def sentences(question: Question, found: Found, ranked: Sequence[Candidate], passages: int) -> list[Sentence]:
+    """Every sentence of the first `passages` ranked candidates whose vector is stored, with
+    its features (SENTENCE), best passage first and in passage order."""
+    match = Matcher(question.terms)
+    out = []
+    for i, cand in enumerate(ranked[:passages]):
+        chunk = cand.chunk
+        order = list(chunk.sentences)
+        for span in order:
+            v = found.sentence_vectors.get(sentence_id(chunk.doc_id, span))
+            if v is None:
+                continue
+            text = chunk.text[span[0] - chunk.start : span[1] - chunk.start]
+            covers = match.held(text)
+            offered = bool(question.cue and offers(question.cue, text))
+            features = {
+                "cos": float(v @ found.vector), "cos_own": float(v @ found.own), "share": share(question.terms, covers),
+                "cue": float(offered), "cue_missing": float(bool(question.cue) and not offered),
+                "passage": cand.score, "first_passage": float(i == 0),
+                "position": order.index(span) / max(len(order) - 1, 1), "length": math.log1p(len(text)),
+                "said": float(np.max(found.said @ v)) if len(found.said) else 0.0,
+                "prev_doc": float(bool(cand.features.get("prev_doc"))),
+            }
+            out.append(Sentence(i, span, text, features, covers))
+    return out
+
+
+def question_features(question: Question, ranked: Sequence[Candidate], scored: Sequence[Sentence]) -> dict[str, float]:
+    """How well the best passages and sentences answer (ABSTAIN, and RULE for rag.answer)."""
+    by_score = sorted(scored, key=lambda s: -s.score)
+    held: set[str] = set()
+    for s in scored:
+        held |= s.covers
+    scores = [c.score for c in ranked]
+    relevance = [s.features["cos"] + 0.25 * s.features["share"] for s in scored]  # to the query
+    cue = question.cue
+    offering = [s for s in scored if s.features.get("cue")] if cue else list(scored)
+    out = {
+        "outlet_named": float(bool(question.reading.outlets)), "date_named": float(bool(question.reading.dates)),
+        "cue_sentence": max((s.score for s in offering), default=-10.0),
+        "cue_share": max((s.features["share"] for s in offering), default=0.0),
+        "top_passage": scores[0] if scores else -10.0,
+        "second_passage": scores[1] if len(scores) > 1 else -10.0,
+        "top_sentence": by_score[0].score if by_score else -10.0,
+        "best_cos": max((s.features["cos_own"] for s in scored), default=0.0),
+        "best_share": max((s.features["share"] for s in scored), default=0.0),
+        "top_dense": max((c.features.get("dense_own", 0.0) for c in ranked), default=0.0),
+        "unmatched_idf": unmatched_idf(question.terms, held, question.max_idf),
+        "required_missing": required_missing(cue, [s.text for s in by_score[:3]]),
+        "relevance": max(relevance, default=0.0),
+        "required_missing_relevant": required_missing(cue, [s.text for _, s in sorted(
+            zip(relevance, scored), key=lambda x: -x[0])[:3]]),
+    }
+    named = out["outlet_named"]
+    out.update({f"{k}_named": out[k] * named for k in ("top_passage", "top_sentence", "best_cos", "unmatched_idf")})
+    return out
+
+
+def matched(asked: Mapping[str, float], held: Iterable[str]) -> frozenset[str]:
     """The question's terms a text holds: the same stem, or one stem of five letters or
     more that begins the other ("chair" / "chairman", "ukrain" / "ukrainian", which
     Snowball stems apart)."""
@@ -68,32 +201,30 @@ def _same_word(term: str, held: str) -> bool:
 
 
 class Matcher:
-    """`matched` for one question over many texts, each held term looked at once: a
-    question's candidates hold some thousands of distinct terms and tens of thousands of
-    occurrences."""
+    """`matched` for one question over many texts, each distinct term of them looked at
+    once: a question's candidates hold some thousands of distinct terms and tens of
+    thousands of occurrences."""
 
-    def __init__(self, asked: dict[str, float]):
+    def __init__(self, asked: Mapping[str, float]):
         self.asked = asked
         self._of: dict[str, frozenset[str]] = {}  # held term -> the question's terms it matches
-        self._terms: dict[str, frozenset[str]] = {}  # text -> its terms
+        self._held: dict[str, frozenset[str]] = {}  # text -> the question's terms it holds
 
-    def terms(self, text: str) -> frozenset[str]:
-        got = self._terms.get(text)
+    def held(self, text: str) -> frozenset[str]:
+        """The question's terms that `text` holds."""
+        got = self._held.get(text)
         if got is None:
-            got = self._terms[text] = frozenset(terms(text))
+            out: set[str] = set()
+            for h in set(terms(text)):
+                hits = self._of.get(h)
+                if hits is None:
+                    hits = self._of[h] = matched(self.asked, (h,))
+                out |= hits
+            got = self._held[text] = frozenset(out)
         return got
 
-    def __call__(self, held) -> frozenset[str]:
-        out: set[str] = set()
-        for h in held:
-            hits = self._of.get(h)
-            if hits is None:
-                hits = self._of[h] = matched(self.asked, (h,))
-            out |= hits
-        return frozenset(out)
 
-
-def share(asked: dict[str, float], covers: frozenset[str]) -> float:
+def share(asked: Mapping[str, float], covers: frozenset[str]) -> float:
     """The part of the question's weight (each term's IDF) that a text holds."""
     total = sum(asked.values())
     return sum(asked[t] for t in covers) / total if total else 0.0
@@ -103,23 +234,15 @@ def reciprocal_rank(rank: int | None) -> float:
     return 0.0 if rank is None else 1.0 / (1.0 + rank)
 
 
-def sentence_features(
-    cos: float, cos_own: float, asked: dict[str, float], text: str, cue: Cue | None, passage_logit: float,
-    passage_rank: int, position: float, said: float, prev_doc: bool, match: Matcher | None = None,
-) -> tuple[dict[str, float], frozenset[str]]:
-    """A sentence's features, and the question terms it holds."""
-    match = match or Matcher(asked)
-    covers = match(match.terms(text))
-    offered = bool(cue and offers(cue, text))
-    return {
-        "cos": cos, "cos_own": cos_own, "share": share(asked, covers),
-        "cue": float(offered), "cue_missing": float(bool(cue) and not offered),
-        "passage": passage_logit, "first_passage": float(passage_rank == 0), "position": position,
-        "length": math.log1p(len(text)), "said": said, "prev_doc": float(prev_doc),
-    }, covers
+def recency(published: str | None, newest: str) -> float:
+    """1 for the newest candidate's day, falling by 1/30 a day before it (0 with no date)."""
+    if not published or not newest:
+        return 0.0
+    days = (date.fromisoformat(newest[:10]) - date.fromisoformat(published[:10])).days
+    return max(0.0, 1.0 - days / 30)
 
 
-def unmatched_idf(asked: dict[str, float], held: set[str], max_idf: float) -> float:
+def unmatched_idf(asked: Mapping[str, float], held: set[str], max_idf: float) -> float:
     """The IDF of the rarest question term that no text in `held` holds, over `max_idf`
     (0 when every term is held): a question naming something the top passages never
     mention ("Qatar") is seldom answered by them."""

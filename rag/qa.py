@@ -1,9 +1,14 @@
 """QA: the facade. Open an index, ingest files or records, ask questions (with the
-earlier turns of a conversation and filters), list, show and remove documents."""
+earlier turns of a conversation and filters), list, show and remove documents.
+
+A question's path, one stage a module, each taking what the one before returned:
+
+    QA.ask -> question.analyse -> search.search -> features.candidates -> scoring.rank, top
+           -> features.sentences -> scoring.score_sentences -> answer.compose -> Answer
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -25,6 +30,7 @@ from store import (
     WebProgress,
     WebSettings,
     add_reports,
+    check_web,
     ingest_documents,
     ingest_urls,
     is_url,
@@ -33,19 +39,15 @@ from store import (
     remove_documents,
 )
 
-from store.web import check_web
-
-from .answer import Answer, AnswerSettings, compose
-from .conversation import resolve
-from .reading import Reading, read
-from .retrieve import Candidate, Pool, RetrievalSettings, gather, rank, top
-from .scoring import Models, load
+from . import features
+from .answer import AnswerSettings, compose
+from .question import analyse
+from .scoring import Models, load, rank, score_sentences, top
+from .search import SearchSettings, search
+from .types import Answer, Candidate, Found, Question, Sentence
 
 logger = logging.getLogger(__name__)
-MAX_QUESTION_CHARS = 2000
 DEFAULT_INDEX = ".corpus-qa"
-KEYWORD_BUILDING = ("The keyword index of this collection is being built in the background: this answer comes "
-                    "from vector search alone (exact names and rare words may rank lower until it is ready).")
 
 
 def bundled_corpus() -> Path:
@@ -67,8 +69,20 @@ class Stats:
 
 
 @dataclass(frozen=True)
+class Trace:
+    """Every stage's result for one question (QA.trace): what `ask` answers from."""
+
+    question: Question
+    found: Found
+    candidates: list[Candidate]  # every chunk found, with its features, unranked
+    ranked: list[Candidate]  # the top k by the ranker (overlaps and copies folded)
+    sentences: list[Sentence]  # the sentences of the first passages, scored
+    answer: Answer
+
+
+@dataclass(frozen=True)
 class Settings:
-    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
     chunking: ChunkingOptions = field(default_factory=ChunkingOptions)
 
@@ -98,12 +112,13 @@ class QA:
         collection: str | None = None,
         token: str | None = None,
         settings: Settings | None = None,
-        create: bool = True,
+        create: bool | None = True,
     ) -> QA:
         """Open (or create) an index: embedded in folder `index`, or the collection on the
         Chroma server at `chroma_url`. Loads no model yet. With `create=False`, a folder
         that does not exist raises InputError naming it (and nothing is created): what
-        reading commands use, so a mistyped path is an error, not a new empty index.
+        reading commands use, so a mistyped path is an error, not a new empty index. With
+        `create=None`, only the default location (./.corpus-qa) is created.
 
         Arguments left out come from the environment, as for the CLI: CORPUS_QA_INDEX
         (default ./.corpus-qa), CORPUS_QA_MODEL, CORPUS_QA_CHROMA_URL,
@@ -115,6 +130,8 @@ class QA:
         env = os.environ.get
         index = index or env("CORPUS_QA_INDEX") or None
         chroma_url = chroma_url or env("CORPUS_QA_CHROMA_URL") or None
+        if create is None:
+            create = not chroma_url and _is_default(index or DEFAULT_INDEX)
         if not create and not chroma_url and not Path(index or DEFAULT_INDEX).expanduser().exists():
             raise InputError(missing_index(index or DEFAULT_INDEX, "no index at"))
         store = Index.open(
@@ -267,7 +284,7 @@ class QA:
 
     def at_default_location(self) -> bool:
         """Whether this is the embedded index in ./.corpus-qa (of the current folder)."""
-        return not self.index.remote and Path(self.index.where).resolve() == Path(DEFAULT_INDEX).resolve()
+        return not self.index.remote and _is_default(self.index.where)
 
     def ask(
         self,
@@ -281,14 +298,30 @@ class QA:
         ("Who handed the leadership to him?") is searched in their context. `filters`:
         only documents that match (store.Filters) are searched; when none match, the
         Answer abstains and says so."""
-        question = check_question(question)
-        pool, candidates = self._retrieve(question, list(history or ()), k, filters)
-        if pool is None:
-            return Answer(question, f"No indexed document matches the filters ({filters.describe()}).", True, ())
-        answer = compose(question, pool, candidates, self.models, self.settings.answer)
-        notes = ((KEYWORD_BUILDING,) if self.index.keywords.building else ()) + (
-            (pool.reading.describe(),) if not pool.reading.empty else ())
-        return dataclasses.replace(answer, notes=notes) if notes else answer
+        return self.trace(question, k, history, filters).answer
+
+    def trace(
+        self,
+        question: str,
+        k: int = 5,
+        history: Sequence[str | Answer] = (),
+        filters: Filters | None = None,
+    ) -> Trace:
+        """`ask`, with what every stage of the question's path returned on the way."""
+        self.index.refresh()  # documents another process (a corpus-qa ingest) added since
+        keywords = self.index.keyword_index(wait=False, save_later=True)  # None while a large one is built
+        outlets, published = self._catalogue()
+        asked = analyse(question, list(history or ()), outlets, published, keywords, filters)
+        if k < 1:
+            raise InputError(f"k must be at least 1, got {k}")
+        found = search(self.index, asked, keywords, self.embedder.encode, max(self.settings.search.candidates, k),
+                       self.settings.search)
+        candidates = features.candidates(asked, found)
+        ranked = top(rank(candidates, self.models.ranker), k)
+        sentences = score_sentences(features.sentences(asked, found, ranked, self.settings.answer.passages),
+                                    self.models.sentence)
+        answer = compose(asked, found, ranked, sentences, self.models, self.settings.answer)
+        return Trace(asked, found, candidates, ranked, sentences, answer)
 
     def retrieve(
         self,
@@ -297,39 +330,18 @@ class QA:
         history: Sequence[str | Answer] = (),
         filters: Filters | None = None,
     ) -> list[Candidate]:
-        """The k best chunks, ranked: the retrieval `ask` answers from (and the
-        evaluation measures)."""
-        return self._retrieve(check_question(question), list(history or ()), k, filters)[1]
+        """The k best chunks, ranked: the passages `ask` answers from (the BEIR evaluation ranks them)."""
+        return self.trace(question, k, history, filters).ranked
 
-    def gather(self, question: str, history: Sequence[str | Answer] = (), filters: Filters | None = None,
-               n: int | None = None) -> Pool | None:
-        """Every candidate of the three searches with its features, unranked (what the
-        ranker sees; benchmarks/train_scoring.py learns from it)."""
-        if n is not None and n < 1:
-            raise InputError(f"n must be at least 1, got {n}")
-        self.index.refresh()  # documents another process (a corpus-qa ingest) added since
-        query = resolve(question, list(history or ()))
-        return gather(self.index, question, query, self.embedder.encode, n or self.settings.retrieval.candidates,
-                      self.settings.retrieval, filters, self.reading(question))
-
-    def reading(self, question: str) -> Reading:
-        """The outlets the index holds and the dates that `question` names (rag.reading)."""
+    def _catalogue(self) -> tuple[list[str], list[str]]:
+        """The outlets the index holds and its articles' dates (sorted), read once per index version."""
         version = self.index.version()
         if self._catalog is None or self._catalog[0] != version:
             docs = self.index.documents()
             outlets = sorted({d.outlet for d in docs if d.outlet})
             published = sorted(d.published[:10] for d in docs if d.published)
             self._catalog = (version, outlets, published)
-        _, outlets, published = self._catalog
-        return read(question, outlets, published[-1], published) if outlets or published else Reading()
-
-    def _retrieve(self, question: str, history: list, k: int, filters: Filters | None):
-        if k < 1:
-            raise InputError(f"k must be at least 1, got {k}")
-        pool = self.gather(question, history, filters, n=max(self.settings.retrieval.candidates, k))
-        if pool is None:
-            return None, []
-        return pool, top(rank(pool.candidates, self.models.ranker), k)
+        return self._catalog[1], self._catalog[2]
 
     def stats(self) -> Stats:
         return Stats(
@@ -341,6 +353,11 @@ class QA:
         )
 
 
+def _is_default(folder: str | Path) -> bool:
+    """Whether `folder` is the default index location, ./.corpus-qa of the current folder."""
+    return Path(folder).expanduser().resolve() == Path(DEFAULT_INDEX).resolve()
+
+
 def missing_index(where: str | Path, what: str, problem: str = "") -> str:
     """The one line for an index that is not there (or is empty): its path and the fix."""
     option = "" if str(where) == DEFAULT_INDEX else f"--index {where} "
@@ -349,13 +366,3 @@ def missing_index(where: str | Path, what: str, problem: str = "") -> str:
     return (f"{what} {where}{' ' + problem if problem else ''}: add articles first "
             f"(corpus-qa {option}ingest FOLDER), check the path, or use --demo for the bundled sample corpus")
 
-
-def check_question(question: str) -> str:
-    if not isinstance(question, str) or not question.strip():
-        raise InputError("empty question: type a question, e.g. 'Who chairs the Ukraine Defense Contact Group?'")
-    question = question.strip()
-    if len(question) > MAX_QUESTION_CHARS:
-        raise InputError(
-            f"question too long: {len(question):,} characters (limit {MAX_QUESTION_CHARS:,}); ask it in fewer words"
-        )
-    return question

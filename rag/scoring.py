@@ -1,10 +1,14 @@
-"""The learned decisions: rank the candidates, choose the answer sentence, abstain or not.
+"""Stage 4: the learned decisions: rank the candidates, score the sentences, the
+probability that the question is answered.
 
 Each is a logistic regression over named features (rag.features), fitted offline by
 `benchmarks/train_scoring.py` on the dev sets only (scikit-learn, cross-validated by
 question) and shipped as data in `rag/weights.json`: per model its feature names, the
 standardisation (mean, scale), the coefficients and intercept, and where they came from
 (data sets, commit, the held-out figures). At run time a decision is one dot product.
+A weights file whose models name a feature rag.features does not build, or lack one it
+builds, is refused at load (a renamed feature never silently becomes 0); so is a row
+that lacks a feature its model weighs.
 
     ranker     P(a candidate chunk holds the evidence)    -> the passages' order and score
     sentence   P(a sentence of the top passages answers)  -> the answer sentence
@@ -12,17 +16,25 @@ standardisation (mean, scale), the coefficients and intercept, and where they ca
                abstains below `abstain_named` (chosen on dev: at most 3 % of such answerable
                questions fall below it); one that names none keeps the hand-set rule
                (rag.answer), which abstained better on bbc-dev at every threshold
+
+`rank` orders the candidates by the ranker; `top` takes the first k, folding overlapping
+chunks of one article and copies; `score_sentences` gives each sentence its logit.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+
+from store import StoredChunk
+
+from . import features as F
+from .types import Candidate, Sentence
 
 WEIGHTS = Path(__file__).with_name("weights.json")
 
@@ -38,10 +50,13 @@ class Model:
     threshold: float | None = None  # a probability: the operating point of a decision
 
     def logits(self, rows: Sequence[Mapping[str, float]]) -> np.ndarray:
-        """One logit per row; a feature a row lacks counts as 0."""
+        """One logit per row; a row lacking a feature of the model raises ValueError naming it."""
         if not rows:
             return np.zeros(0, dtype=np.float64)
-        x = np.array([[float(r.get(f, 0.0)) for f in self.features] for r in rows], dtype=np.float64)
+        try:
+            x = np.array([[float(r[f]) for f in self.features] for r in rows], dtype=np.float64)
+        except KeyError as err:
+            raise ValueError(f"the {self.name} model weighs feature {err.args[0]!r}, which a row lacks") from None
         return ((x - self.mean) / self.scale) @ self.coef + self.intercept
 
     def probabilities(self, rows: Sequence[Mapping[str, float]]) -> np.ndarray:
@@ -81,8 +96,57 @@ def load(path: str | Path = WEIGHTS) -> Models:
                            f"or run benchmarks/train_scoring.py") from None
 
 
+BUILT = {"ranker": F.RANKER, "sentence": F.SENTENCE, "abstain": F.ABSTAIN}  # what rag.features builds per model
+
+
 def models_of(data: Mapping) -> Models:
     m = data["models"]
-    return Models(Model.from_dict("ranker", m["ranker"]), Model.from_dict("sentence", m["sentence"]),
-                  Model.from_dict("abstain", m["abstain"]), float(data.get("low_relevance", 0.0)),
+    models = {name: Model.from_dict(name, m[name]) for name in BUILT}
+    for name, model in models.items():
+        unknown = [f for f in model.features if f not in BUILT[name]]
+        lacking = [f for f in BUILT[name] if f not in model.features]
+        if unknown or lacking:
+            raise ValueError(f"the {name} model " + "; ".join(
+                ([f"weighs features rag.features does not build: {', '.join(unknown)}"] if unknown else [])
+                + ([f"lacks features rag.features builds: {', '.join(lacking)}"] if lacking else [])))
+    return Models(models["ranker"], models["sentence"], models["abstain"], float(data.get("low_relevance", 0.0)),
                   float(data.get("abstain_named", 0.0)))
+
+
+def rank(candidates: Sequence[Candidate], ranker: Model) -> list[Candidate]:
+    """The candidates by the ranker's logit, best first (ties by chunk id)."""
+    logits = ranker.logits([c.features for c in candidates])
+    scored = [replace(c, score=float(s)) for c, s in zip(candidates, logits)]
+    return sorted(scored, key=lambda c: (-c.score, c.chunk.id))
+
+
+def top(ranked: Sequence[Candidate], k: int) -> list[Candidate]:
+    """The first k of a ranking, skipping a chunk that overlaps one already taken from its
+    article by more than half, or whose text one taken already has (a copy)."""
+    picked: list[Candidate] = []
+    of_doc: dict[str, list[StoredChunk]] = {}
+    texts: set[str] = set()
+    for cand in ranked:
+        chunk = cand.chunk
+        if chunk.text in texts or any(_overlaps(chunk, o) for o in of_doc.get(chunk.doc_id, ())):
+            continue
+        picked.append(cand)
+        of_doc.setdefault(chunk.doc_id, []).append(chunk)
+        texts.add(chunk.text)
+        if len(picked) == k:
+            break
+    return picked
+
+
+def _overlaps(a: StoredChunk, b: StoredChunk) -> bool:
+    """Whether two chunks of one document share more than half of the shorter one."""
+    if a.doc_id != b.doc_id:
+        return False
+    shared = min(a.end, b.end) - max(a.start, b.start)
+    return shared > 0.5 * min(a.end - a.start, b.end - b.start)
+
+
+def score_sentences(sentences: Sequence[Sentence], model: Model) -> list[Sentence]:
+    """The sentences with their logits under the sentence model."""
+    logits = model.logits([s.features for s in sentences])
+    return [replace(s, score=float(z)) for s, z in zip(sentences, logits)]

@@ -316,10 +316,11 @@ class Index:
         return index.search(query, n, documents) if index is not None else []
 
     @server_errors
-    def keyword_index(self, wait: bool = True) -> KeywordIndex | None:
+    def keyword_index(self, wait: bool = True, save_later: bool = False) -> KeywordIndex | None:
         """The keyword index for the collection as it is now (store.keyword.KeywordSync);
-        with `wait=False`, None while a large one is rebuilt in the background."""
-        return self.keywords.current(wait=wait)
+        with `wait=False`, None while a large one is rebuilt in the background; with
+        `save_later`, one brought up to date here is saved in a thread (a question's path)."""
+        return self.keywords.current(save_later=save_later, wait=wait)
 
     @server_errors
     def keyword_after_write(self) -> None:

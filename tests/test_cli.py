@@ -63,7 +63,8 @@ def asked(cli_index):
     return ok(run(["--index", str(cli_index), "--demo", "ask", "--json", HEALEY, FIFA]))
 
 
-PASSAGE_KEYS = {"n", "source", "title", "text", "start", "end", "score", "highlight", "doc_id", "published", "outlet", "url"}
+PASSAGE_KEYS = {"n", "source", "title", "text", "start", "end", "score", "highlight", "low_relevance", "doc_id",
+                "published", "outlet", "url"}
 
 
 def check_answer_object(obj: dict, question: str, docs) -> None:

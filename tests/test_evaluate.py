@@ -10,7 +10,7 @@ import pytest
 
 from rag import QA, Answer, Passage
 from rag.beir import collection_name, evaluate_beir, index_beir, load_beir, rank_documents, trec_scores
-from rag.cli import main
+from ui.cli import main
 from rag.evaluate import Question, judge, load_questions, parse_question, summarize
 from store import ChunkingOptions, InputError, from_record
 

@@ -332,7 +332,7 @@ def test_a_large_rebuild_runs_in_the_background_and_questions_do_not_wait(tmp_pa
 def test_a_question_during_a_background_rebuild_is_answered_by_vectors_and_says_so(make_qa, tmp_path):
     import threading
 
-    from rag.qa import KEYWORD_BUILDING
+    from rag.answer import KEYWORDS_BUILDING
 
     writer = make_qa()
     writer.ingest([write(tmp_path / "a", {**ARTICLES, "lighthouse.txt": NEW})])
@@ -345,7 +345,7 @@ def test_a_question_during_a_background_rebuild_is_answered_by_vectors_and_says_
 
     answer = reader.ask("Who kept the Cape Wrath light burning?")
     assert sync.building
-    assert answer.notes == (KEYWORD_BUILDING,)
+    assert answer.notes == (KEYWORDS_BUILDING,)
     assert not answer.abstained and "Margaret Olsen" in answer.text, "the vectors alone answer it"
     gate.set()
     assert reader.index.keyword_index() is not None and not sync.building

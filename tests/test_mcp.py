@@ -124,6 +124,19 @@ def test_ask_answers_with_the_cited_passage_and_its_span(stdio):
     assert article["text"][first["start"]:first["end"]] == first["text"]
 
 
+def test_ask_gives_the_cli_json_passages_and_describes_each_field_as_rag_does(stdio, index_dir):
+    out = ok(stdio.call("ask", question=HEALEY))
+    cli = subprocess.run([EXE, "--index", str(index_dir), "ask", "--json", HEALEY], capture_output=True, text=True,
+                         env=cli_env(), timeout=STARTUP)
+    assert cli.returncode == 0, cli.stderr
+    line = json.loads(cli.stdout)
+    assert out["passages"] == line["passages"] and out["answer"] == line["answer"], "one serialisation of an Answer"
+    [ask] = [t for t in stdio.list_tools() if t.name == "ask"]
+    passage = ask.output_schema["$defs"]["PassageOut"]["properties"]
+    assert {k: v.get("description") for k, v in passage.items()} == rag.PASSAGE_FIELDS
+    assert "probability" in passage["score"]["description"], "score is the ranker's probability, not a cosine"
+
+
 def test_k_limits_the_passages_and_search_returns_them_without_an_answer(stdio):
     out = ok(stdio.call("ask", question=HEALEY, k=2))
     assert len(out["passages"]) == 2
@@ -267,7 +280,7 @@ def test_stdout_holds_nothing_but_the_protocol(stdio, index_dir):
 
 
 def test_stdout_to_stderr_diverts_python_and_c_level_writes(capfd):
-    from rag.mcp import stdout_to_stderr
+    from ui.mcp import stdout_to_stderr
 
     with stdout_to_stderr():
         print("from python")
@@ -353,7 +366,7 @@ def test_streamable_http_listens_on_loopback_only(http_url):
 
 
 def test_mcp_offers_no_host_option_and_refuses_a_busy_or_bad_port(tmp_path):
-    from rag.cli import build_parser
+    from ui.cli import build_parser
 
     with pytest.raises(SystemExit):
         build_parser().parse_args(["mcp", "--host", "0.0.0.0", "--port", "8000"])

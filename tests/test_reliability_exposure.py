@@ -67,7 +67,7 @@ def test_other_hosts_are_warned_about(host):
 
 
 def test_serve_binds_loopback_by_default():
-    from rag.cli import build_parser
+    from ui.cli import build_parser
 
     assert build_parser().parse_args(["serve"]).host == "127.0.0.1"
 

@@ -11,9 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import scoring
+from rag import features, scoring
 from rag.cues import cue_of
-from rag.features import matched, required_missing, sentence_features, share, unmatched_idf
+from rag.features import matched, required_missing, share, unmatched_idf
+from rag.question import analyse
+from rag.types import Candidate, Found
+from store import StoredChunk, sentence_id
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -23,9 +26,10 @@ import train_scoring  # noqa: E402
 def test_shipped_weights_load_and_name_the_features_the_code_makes():
     data = json.loads(scoring.WEIGHTS.read_text())
     models = scoring.load()
-    assert set(models.ranker.features) <= set(train_scoring.RANKER), models.ranker.features
-    assert set(models.sentence.features) <= set(train_scoring.SENTENCE), models.sentence.features
-    assert set(models.abstain.features) <= set(train_scoring.ABSTAIN), models.abstain.features
+    assert set(models.ranker.features) == set(features.RANKER), models.ranker.features
+    assert set(models.sentence.features) == set(features.SENTENCE), models.sentence.features
+    assert set(models.abstain.features) == set(features.ABSTAIN), models.abstain.features
+    assert train_scoring.RANKER is features.RANKER, "training must fit the names rag.features builds"
     assert 0 < models.abstain.threshold < 1, f"abstention needs an operating point, got {models.abstain.threshold}"
     assert data["trained_by"] == "benchmarks/train_scoring.py" and data["commit"] and data["held_out"], \
         "the weights file must say which script, commit and held-out figures produced it"
@@ -65,7 +69,44 @@ def test_feature_values_on_one_example():
     assert required_missing(cue, ["The firm bought a stake."]) == 1.0
     assert required_missing(cue, ["The firm paid £24.5m for the stake."]) == 0.0
     assert required_missing(cue_of("Why did the firm buy the stake?"), ["No number here."]) == 0.0
-    features, covers = sentence_features(0.5, 0.4, asked, "The defence secretary, John Healey, is now the chairman of the group.",
-                                         cue_of("Who chairs the contact group?"), 1.5, 0, 0.0, 0.0, False)
-    assert features["cue"] == 1.0 and features["cue_missing"] == 0.0, features
-    assert covers == {"chair", "group"} and features["first_passage"] == 1.0
+    text = "The defence secretary, John Healey, is now the chairman of the group."
+    chunk = StoredChunk("c1", "d1", "a.txt", "Contact group", text, 0, len(text), ((0, len(text)),))
+    unit = np.ones(2, np.float32) / np.sqrt(2)
+    found = Found(unit, unit, np.zeros((0, 2), np.float32), (chunk,), unit[None, :],
+                  {sentence_id("d1", (0, len(text))): unit}, {}, {}, {})
+    [sentence] = features.sentences(analyse("Who chairs the contact group?"), found,
+                                    [Candidate(chunk, 1.5, None, None, {})], passages=5)
+    f = sentence.features
+    assert f["cue"] == 1.0 and f["cue_missing"] == 0.0, f
+    assert sentence.covers == {"chair", "group"} and f["first_passage"] == 1.0 and f["passage"] == 1.5, f
+    assert f["cos"] == pytest.approx(1.0) and set(f) == set(features.SENTENCE), f
+
+
+def _weights(**change) -> dict:
+    data = json.loads(scoring.WEIGHTS.read_text())
+    for name, features_of in change.items():
+        m = data["models"][name]
+        keep = [i for i, f in enumerate(m["features"]) if f in features_of]
+        m["features"] = list(features_of)
+        for key in ("mean", "scale", "coef"):
+            m[key] = [m[key][i] for i in keep] + [0.0 if key != "scale" else 1.0] * (len(features_of) - len(keep))
+    return data
+
+
+def test_weights_naming_a_feature_the_code_does_not_build_are_refused(tmp_path):
+    renamed = tuple("dense_cosine" if f == "dense" else f for f in features.RANKER)
+    path = tmp_path / "weights.json"
+    path.write_text(json.dumps(_weights(ranker=renamed)))
+    with pytest.raises(RuntimeError, match="ranker model weighs features rag.features does not build: dense_cosine"):
+        scoring.load(path)
+    fewer = tuple(f for f in features.SENTENCE if f != "said")
+    path.write_text(json.dumps(_weights(sentence=fewer)))
+    with pytest.raises(RuntimeError, match="sentence model lacks features rag.features builds: said"):
+        scoring.load(path)
+
+
+def test_a_row_lacking_a_feature_of_the_model_is_refused():
+    ranker = scoring.load().ranker
+    row = {f: 0.0 for f in ranker.features if f != "share"}
+    with pytest.raises(ValueError, match="ranker model weighs feature 'share', which a row lacks"):
+        ranker.logits([row])

@@ -1,8 +1,9 @@
 """corpus-qa mcp: the corpus as Model Context Protocol tools, for assistants that speak MCP.
 
 A few lines over rag.QA on the official SDK's MCPServer (mcp >= 2): typed tool functions
-(the SDK derives each input and output JSON schema from the hints), JSON made from
-rag's dataclasses here at the edge, no retrieval logic of its own.
+(the SDK derives each input and output JSON schema from the hints), an answer's JSON
+from rag.answer_dict (the CLI's --json has the same fields, with the same meanings:
+rag.PASSAGE_FIELDS), no retrieval logic of its own.
 
     ask(question, k, since, until, outlets, sources, history)  the answer and its cited passages
     search(question, k, since, until, outlets, sources, history)  the passages only
@@ -28,9 +29,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from store import CorpusQAError, Filters, InputError, text_matches
-
-from .qa import QA
+from rag import PASSAGE_FIELDS, QA, CorpusQAError, Filters, InputError, answer_dict, text_matches
 
 try:
     from mcp.server.mcpserver import MCPServer
@@ -46,24 +45,26 @@ MAX_K = 50
 MAX_LIMIT = 500  # documents per page of the documents tool
 
 
+def _about(name: str):
+    return Field(description=PASSAGE_FIELDS[name])
+
+
 class PassageOut(BaseModel):
-    """One cited passage: `text` is the cleaned article's [start, end)."""
+    """One cited passage (rag.passage_dict): `text` is the cleaned article's [start, end)."""
 
-    model_config = ConfigDict(from_attributes=True)  # read straight from rag.Passage
-
-    n: int = Field(description="the number [n] that cites it in the answer")
-    source: str = Field(description="the article's source (file path or record id)")
-    title: str
-    text: str
-    start: int = Field(description="character offset of `text` in the article (see the show tool)")
-    end: int
-    score: float = Field(description="relevance of its best sentence")
-    highlight: tuple[int, int] | None = Field(description="the answer sentence's span inside `text`, or null")
-    low_relevance: bool
-    published: str | None = Field(description="publication date, YYYY-MM-DD, when known")
-    outlet: str | None
-    url: str | None
-    doc_id: str = Field(description="the article's id, for the show tool")
+    n: int = _about("n")
+    source: str = _about("source")
+    title: str = _about("title")
+    text: str = _about("text")
+    start: int = _about("start")
+    end: int = _about("end")
+    score: float = _about("score")
+    highlight: tuple[int, int] | None = _about("highlight")
+    low_relevance: bool = _about("low_relevance")
+    doc_id: str = _about("doc_id")
+    published: str | None = _about("published")
+    outlet: str | None = _about("outlet")
+    url: str | None = _about("url")
 
 
 class AskResult(BaseModel):
@@ -158,8 +159,7 @@ def build_server(qa: QA) -> MCPServer:
         returned passages, or an abstention when the articles do not answer."""
         with user_errors():
             answer = qa.ask(question, k=k, history=history or (), filters=filters(since, until, outlets, sources))
-        return AskResult(answer=answer.text, abstained=answer.abstained,
-                         passages=[PassageOut.model_validate(p) for p in answer.passages], notes=list(answer.notes))
+        return AskResult.model_validate(answer_dict(answer))
 
     @server.tool(annotations=READ_ONLY)
     def search(question: Question, k: K = 5, since: Since = None, until: Until = None, outlets: Outlets = None,
@@ -167,7 +167,7 @@ def build_server(qa: QA) -> MCPServer:
         """The passages of the corpus that best answer a question (no answer text), best first."""
         with user_errors():
             answer = qa.ask(question, k=k, history=history or (), filters=filters(since, until, outlets, sources))
-        return SearchResult(passages=[PassageOut.model_validate(p) for p in answer.passages])
+        return SearchResult.model_validate(answer_dict(answer))
 
     @server.tool(annotations=READ_ONLY)
     def documents(since: Since = None, until: Until = None, outlets: Outlets = None, sources: Sources = None,

