@@ -4,14 +4,16 @@ from store import (Article, CorpusQAError, Filters, IngestReport, InputError, Sk
                    WebSettings, text_matches)
 
 from .answer import NO_ANSWER, AnswerSettings
-from .qa import QA, Settings, Stats, Trace, bundled_corpus
+from .claims import check
+from .generate import LLM, LLMError
+from .qa import QA, Settings, Stats, Trace, bundled_corpus, open_embedder
 from .question import check_question
 from .search import SearchSettings
-from .types import PASSAGE_FIELDS, Answer, Passage, answer_dict, passage_dict
+from .types import PASSAGE_FIELDS, Answer, CheckedSentence, Passage, Written, answer_dict, passage_dict, sentence_dict
 
 __all__ = [
-    "Answer", "AnswerSettings", "Article", "CorpusQAError", "Filters", "IngestReport", "InputError", "NO_ANSWER",
-    "PASSAGE_FIELDS", "Passage", "QA", "SearchSettings", "Settings", "Skipped", "Stats", "StoreError",
-    "StoredDocument", "Trace", "WebSettings", "answer_dict", "bundled_corpus", "check_question", "passage_dict",
-    "text_matches",
+    "Answer", "AnswerSettings", "Article", "CheckedSentence", "CorpusQAError", "Filters", "IngestReport", "InputError",
+    "LLM", "LLMError", "NO_ANSWER", "PASSAGE_FIELDS", "Passage", "QA", "SearchSettings", "Settings", "Skipped",
+    "Stats", "StoreError", "StoredDocument", "Trace", "WebSettings", "Written", "answer_dict", "bundled_corpus",
+    "check", "check_question", "open_embedder", "passage_dict", "sentence_dict", "text_matches",
 ]

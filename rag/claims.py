@@ -42,6 +42,7 @@ from store import Embedder, sentence_spans
 from store.keyword import terms
 
 from .scoring import Model
+from .types import CheckedSentence
 
 CLAIM_WEIGHTS = Path(__file__).with_name("claims.json")
 MAX_PASSAGES = 50
@@ -83,17 +84,6 @@ class Claim:
 
     text: str
     cites: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class CheckedSentence:
-    """A written sentence and its verdict. `cites` are after any correction; `reason` says
-    why it is not supported, or which marker was corrected ("" when supported as written)."""
-
-    text: str
-    cites: tuple[int, ...]
-    supported: bool
-    reason: str = ""
 
 
 @dataclass(frozen=True)

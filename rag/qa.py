@@ -5,13 +5,14 @@ A question's path, one stage a module, each taking what the one before returned:
 
     QA.ask -> question.analyse -> search.search -> features.candidates -> scoring.rank, top
            -> features.sentences -> scoring.score_sentences -> answer.compose -> Answer
+           [-> generate.write (a language model writes from the passages) -> claims (each sentence checked)]
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from store import (
 
 from . import features
 from .answer import AnswerSettings, compose
+from .generate import LLM, Client, write
 from .question import analyse
 from .scoring import Models, load, rank, score_sentences, top
 from .search import SearchSettings, search
@@ -96,11 +98,13 @@ class QA:
     """
 
     def __init__(self, index: Index, embedder: Embedder, settings: Settings | None = None,
-                 models: Models | None = None):
+                 models: Models | None = None, llm: LLM | None = None):
         self.index = index
         self.embedder = embedder
         self.settings = settings or Settings()
         self.models = models or load()  # rag/weights.json: the learned ranker, sentence choice, abstention
+        self.llm = llm  # an OpenAI-compatible endpoint that writes answers (ask(generate=True)); None: extractive only
+        self._client: Client | None = None
         self._catalog: tuple[str, list[str], list[str]] | None = None  # (version, outlets, sorted dates)
 
     @classmethod
@@ -113,6 +117,7 @@ class QA:
         token: str | None = None,
         settings: Settings | None = None,
         create: bool | None = True,
+        llm: LLM | None = None,
     ) -> QA:
         """Open (or create) an index: embedded in folder `index`, or the collection on the
         Chroma server at `chroma_url`. Loads no model yet. With `create=False`, a folder
@@ -125,7 +130,8 @@ class QA:
         CORPUS_QA_COLLECTION (default "corpus"), CORPUS_QA_CHROMA_TOKEN, CORPUS_QA_ONNX_CACHE
         (where the model's ONNX export is kept; default ~/.cache/corpus-qa/onnx) and
         CORPUS_QA_INT8=1 (the int8-quantised encoder: faster, vectors drift; only for an
-        index built with it).
+        index built with it). `llm`: the language model that writes answers when asked
+        (rag.LLM; the doors build it from --llm-url and CORPUS_QA_LLM_*).
         """
         env = os.environ.get
         index = index or env("CORPUS_QA_INDEX") or None
@@ -141,11 +147,7 @@ class QA:
             token=token or env("CORPUS_QA_CHROMA_TOKEN") or None,
             cache=Path(index) / "cache" if (chroma_url and index) else None,
         )
-        embedder = SentenceTransformerEmbedder(
-            model or env("CORPUS_QA_MODEL") or None, cache_dir=env("CORPUS_QA_ONNX_CACHE") or None,
-            quantize=env("CORPUS_QA_INT8") == "1",
-        )
-        return cls(store, embedder, settings)
+        return cls(store, open_embedder(model), settings, llm=llm)
 
     def ingest(
         self,
@@ -292,13 +294,44 @@ class QA:
         k: int = 5,
         history: Sequence[str | Answer] = (),
         filters: Filters | None = None,
+        generate: bool = False,
     ) -> Answer:
         """Answer `question` from the index. `history`: the earlier turns of the same
         conversation (their questions, or their Answers), oldest first: a follow-up
         ("Who handed the leadership to him?") is searched in their context. `filters`:
         only documents that match (store.Filters) are searched; when none match, the
-        Answer abstains and says so."""
-        return self.trace(question, k, history, filters).answer
+        Answer abstains and says so. `generate`: the language model (`llm`) also writes
+        an answer from the passages, each sentence checked (`Answer.generated`)."""
+        answer = self.trace(question, k, history, filters).answer
+        if not generate:
+            return answer
+        for answer in self.write(answer):
+            pass
+        return answer
+
+    def ask_stream(
+        self,
+        question: str,
+        k: int = 5,
+        history: Sequence[str | Answer] = (),
+        filters: Filters | None = None,
+    ) -> Iterator[Answer]:
+        """`ask(generate=True)` as it happens: the extractive Answer first, then the same
+        Answer each time the model's written answer grows (`generated.pending`, the
+        sentence being written; `generated.sentences`, those complete and checked), the
+        last with `generated.done`. Closing the iterator stops the model."""
+        answer = self.trace(question, k, history, filters).answer
+        yield answer
+        yield from self.write(answer)
+
+    def write(self, answer: Answer) -> Iterator[Answer]:
+        """The written answer for an Answer, as it grows (rag.generate.write)."""
+        if self.llm is None:
+            raise InputError("no language model to write the answer: pass --llm-url URL or set CORPUS_QA_LLM_URL "
+                             "(make llm starts one), or QA.open(llm=LLM(url))")
+        if self._client is None:
+            self._client = Client(self.llm)
+        yield from write(answer, self._client, self.embedder)
 
     def trace(
         self,
@@ -351,6 +384,16 @@ class QA:
             index=self.index.where,
             collection=self.index.name,
         )
+
+
+def open_embedder(model: str | None = None) -> SentenceTransformerEmbedder:
+    """The embedding model `model` names (else CORPUS_QA_MODEL, else the default), with the
+    ONNX cache and int8 choice of CORPUS_QA_ONNX_CACHE and CORPUS_QA_INT8, as QA.open
+    opens it; loads nothing yet. For what needs the model and no index (the claim check)."""
+    env = os.environ.get
+    return SentenceTransformerEmbedder(model or env("CORPUS_QA_MODEL") or None,
+                                       cache_dir=env("CORPUS_QA_ONNX_CACHE") or None,
+                                       quantize=env("CORPUS_QA_INT8") == "1")
 
 
 def _is_default(folder: str | Path) -> bool:

@@ -7,6 +7,8 @@
     Candidate  one candidate chunk with its features (rag.features) and ranker logit (rag.scoring)
     Sentence   one sentence of a top passage with its features and sentence-model logit
     Answer     the answer text with its [n] markers and the cited Passages (rag.answer)
+    Written    optional: an answer a language model wrote from the passages (rag.generate),
+               each sentence with the claim check's verdict (rag.claims: CheckedSentence)
 
 A leaf: it imports only the store and the two small readers whose results a Question
 holds (rag.cues, rag.reading). `answer_dict` is the one JSON form of an Answer, used by
@@ -111,12 +113,48 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class CheckedSentence:
+    """A written sentence and the claim check's verdict (rag.claims). `cites` are after any
+    correction; `reason` says why it is not supported, or which marker was corrected
+    ("" when supported as written)."""
+
+    text: str
+    cites: tuple[int, ...]
+    supported: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Written:
+    """An answer a language model wrote from the answer's passages (numbered as they are
+    shown), sentence by sentence, each checked. While it is being written, `done` is
+    False and `pending` holds the sentence not yet complete."""
+
+    sentences: tuple[CheckedSentence, ...]
+    model: str  # the model that wrote it, as the endpoint names it
+    done: bool = True
+    pending: str = ""
+
+    @property
+    def text(self) -> str:
+        """The supported sentences with their markers: what is shown as the answer ("" when none)."""
+        return " ".join(f"{s.text} {''.join(f'[{n}]' for n in s.cites)}" for s in self.sentences if s.supported)
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
-    text: str
+    text: str  # the extractive answer
     abstained: bool
     passages: tuple[Passage, ...]
     notes: tuple[str, ...] = ()  # how this answer was made, when not as usual (e.g. without the keyword side)
+    generated: Written | None = None  # asked for a written answer (QA.ask(generate=True)): what the model wrote
+
+    @property
+    def shown(self) -> str:
+        """The answer a person is shown: the written answer's supported sentences, or when
+        none (or none was asked for) the extractive answer."""
+        return (self.generated.text if self.generated else "") or self.text
 
 
 # What each field of a passage means, in every door's JSON (CLI --json, MCP, the page)
@@ -145,7 +183,18 @@ def passage_dict(p: Passage) -> dict:
             "url": p.url}
 
 
+def sentence_dict(s: CheckedSentence) -> dict:
+    """A checked sentence as JSON: {text, cites, supported, reason}."""
+    return {"text": s.text, "cites": list(s.cites), "supported": s.supported, "reason": s.reason}
+
+
 def answer_dict(answer: Answer) -> dict:
-    """An Answer as JSON: {question, answer, abstained, passages, notes}."""
-    return {"question": answer.question, "answer": answer.text, "abstained": answer.abstained,
-            "passages": [passage_dict(p) for p in answer.passages], "notes": list(answer.notes)}
+    """An Answer as JSON: {question, answer, abstained, passages, notes}, and `generated`
+    when a written answer was asked for: {text (its supported sentences, what is shown;
+    "" when none: then `answer` is), model, sentences: [{text, cites, supported, reason}]}."""
+    out = {"question": answer.question, "answer": answer.text, "abstained": answer.abstained,
+           "passages": [passage_dict(p) for p in answer.passages], "notes": list(answer.notes)}
+    if answer.generated is not None:
+        g = answer.generated
+        out["generated"] = {"text": g.text, "model": g.model, "sentences": [sentence_dict(s) for s in g.sentences]}
+    return out

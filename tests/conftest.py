@@ -212,3 +212,50 @@ def bbc_qa(tmp_path_factory, embedder) -> rag.QA:
     report = qa.ingest_documents(docs)
     assert report.added == 212, report
     return qa
+
+
+@pytest.fixture(scope="session")
+def llm_server(tmp_path_factory):
+    """llama.cpp's OpenAI-compatible server (llama-cpp-python) with the Gemma 3 270M model
+    on a free loopback port, as `make llm` runs it; yields its base URL (.../v1)."""
+    import urllib.request
+
+    port = free_port()
+    try:
+        import llama_cpp.server  # noqa: F401
+
+        from ui.llm import server_command
+        command = server_command(port)
+    except (ImportError, SystemExit) as err:
+        message = f"no llama.cpp server or Gemma model ({err}): run `make llm-install`"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(message)
+        pytest.skip(message)
+    log = open(tmp_path_factory.mktemp("llm") / "llm-server.log", "wb")
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                log.flush()
+                pytest.fail(f"the llama.cpp server exited with {proc.returncode}:\n"
+                            f"{Path(log.name).read_text(errors='replace')[-2000:]}")
+            try:
+                with urllib.request.urlopen(url + "/models", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the llama.cpp server on {url} did not answer within 120 s")
+                time.sleep(0.5)
+        yield url
+    finally:
+        stop_process(proc)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def written_qa(bundled_qa, llm_server) -> rag.QA:
+    """The bundled corpus's QA with the session's language model: answers can be written."""
+    return rag.QA(bundled_qa.index, bundled_qa.embedder, llm=rag.LLM(llm_server))

@@ -13,6 +13,8 @@ Examples:
   corpus-qa serve --port 7860                 the chat page
   corpus-qa stats --json
   corpus-qa eval ../shared/qa/dev.jsonl       evidence hit@k, answer accuracy, abstention
+  corpus-qa --llm-url http://127.0.0.1:8080/v1 ask --generate "..."   a written answer, each sentence checked
+  echo '{"text": "... [1]", "passages": ["..."]}' | corpus-qa check --json   the claim check alone (no index)
 
 Exit codes: 0 done; 1 ingest finished but skipped some files or pages (each named on stderr);
 2 bad input or an unusable index (one line on stderr, nothing indexed is lost);
@@ -59,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true",
                         help="index the bundled sample corpus (five articles on Ukraine) into an empty index "
                              "before ask/serve/mcp/eval; without it only the default ./.corpus-qa is filled so")
+    parser.add_argument("--llm-url", metavar="URL",
+                        help="an OpenAI-compatible endpoint that writes answers (ask --generate, the page, MCP), "
+                             "its base URL, e.g. http://127.0.0.1:8080/v1 (env CORPUS_QA_LLM_URL; model from "
+                             "--llm-model or CORPUS_QA_LLM_MODEL, key from CORPUS_QA_LLM_API_KEY, seconds to wait "
+                             "from CORPUS_QA_LLM_TIMEOUT, default 60)")
+    parser.add_argument("--llm-model", metavar="NAME",
+                        help="the model to ask at --llm-url (env CORPUS_QA_LLM_MODEL; default: the first it lists)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -96,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", metavar="FILE", help="read questions, one per line, from FILE ('-': stdin)")
     p.add_argument("-k", type=int, default=5, help="passages to return (default 5)")
     p.add_argument("--json", action="store_true", help="one JSON object per question and line")
+    p.add_argument("--generate", action="store_true",
+                   help="also have the language model at --llm-url write the answer from the passages; each "
+                        "sentence is checked against the passage it cites, and only supported ones are the answer")
     p.add_argument("--conversation", action="store_true",
                    help="follow-ups: the QUESTIONs are one conversation, or --file FILE ('-': stdin) holds conversations: JSON lines {\"id\", \"turns\": [{\"question\"}, ...]} (or plain "
                         "question lines, a blank line between conversations); each turn is answered after the earlier ones")
@@ -137,6 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
                        description="A Model Context Protocol server over stdio (default; stdout is the protocol) "
                                    "or, with --port, streamable HTTP at http://127.0.0.1:PORT/mcp (loopback only).")
     p.add_argument("--port", type=int, help="serve streamable HTTP on 127.0.0.1:PORT instead of stdio")
+
+    p = sub.add_parser("check", help="check written sentences against the passages they cite (no index needed)",
+                       description="The claim check alone. stdin: one JSON object a line, {\"text\": \"... [1] ...\", "
+                                   "\"passages\": [\"...\", ...], \"question\": \"...\" (optional)}, where [n] is "
+                                   "passages[n-1]. stdout: per line, each sentence with its verdict.")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object a line: {\"sentences\": [{\"text\", \"cites\", \"supported\", \"reason\"}]}")
 
     p = sub.add_parser("stats", help="what the index holds", description="Documents, chunks, model, index location.")
     p.add_argument("--json", action="store_true")
@@ -201,7 +220,23 @@ def open_qa(args, collection: str | None = None, settings=None, create: bool = F
     from rag import QA
 
     return QA.open(index=args.index, model=args.model, chroma_url=args.chroma_url,
-                   collection=collection or args.collection, settings=settings, create=create)
+                   collection=collection or args.collection, settings=settings, create=create, llm=llm_of(args))
+
+
+def llm_of(args):
+    """The language model the options and CORPUS_QA_LLM_* name, or None (extractive answers only)."""
+    from rag import LLM, InputError
+
+    url = getattr(args, "llm_url", None) or os.environ.get("CORPUS_QA_LLM_URL")
+    if not url:
+        return None
+    timeout = os.environ.get("CORPUS_QA_LLM_TIMEOUT") or "60"
+    try:
+        seconds = float(timeout)
+    except ValueError:
+        raise InputError(f"bad CORPUS_QA_LLM_TIMEOUT {timeout!r}: give seconds, e.g. 60") from None
+    return LLM(url, model=getattr(args, "llm_model", None) or os.environ.get("CORPUS_QA_LLM_MODEL") or "",
+               api_key=os.environ.get("CORPUS_QA_LLM_API_KEY") or None, timeout=seconds)
 
 
 def open_filled(args):
@@ -392,7 +427,7 @@ def read_conversations(args) -> list[tuple[str, list[str]]]:
 
 
 def cmd_ask(args) -> int:
-    from rag import answer_dict, check_question
+    from rag import InputError, answer_dict, check_question
 
     filters = filters_of(args)
     if args.conversation:
@@ -402,11 +437,14 @@ def cmd_ask(args) -> int:
                 check_question(q)
     else:
         conversations = [(None, [check_question(q) for q in read_questions(args)])]  # all checked before any work
+    if args.generate and llm_of(args) is None:
+        raise InputError("--generate needs a language model: pass --llm-url URL (e.g. http://127.0.0.1:8080/v1) or "
+                         "set CORPUS_QA_LLM_URL; `make llm` starts one")
     qa = open_filled(args)
     for conversation, questions in conversations:
         history = []
         for turn, question in enumerate(questions):
-            answer = qa.ask(question, k=args.k, history=history, filters=filters)
+            answer = qa.ask(question, k=args.k, history=history, filters=filters, generate=args.generate)
             if args.conversation:
                 history.append(answer)
             if args.json:
@@ -423,7 +461,9 @@ def cmd_ask(args) -> int:
 
 
 def render_text(answer) -> str:
-    lines = [answer.text, ""]
+    lines = [answer.shown, ""]
+    if answer.generated is not None:
+        lines[-1:] = written_lines(answer) + [""]
     if answer.abstained and answer.passages:
         lines.append("Closest passages (low relevance):")
     for p in answer.passages:
@@ -435,6 +475,71 @@ def render_text(answer) -> str:
         lines.append("    " + snippet.replace("\n", " "))
     lines += [f"Note: {note}" for note in answer.notes]
     return "\n".join(lines)
+
+
+def written_lines(answer) -> list[str]:
+    """Under a written answer: how many of its sentences the check kept, the others apart
+    (marked "not in the cited passage"), and the extractive answer."""
+    g = answer.generated
+    kept = [s for s in g.sentences if s.supported]
+    out = [f"({len(kept)} of {len(g.sentences)} sentences written by {g.model} are held by the passage they cite"
+           + ("; the extractive answer is shown)" if not kept else ")")]
+    out += [f"Not in the cited passage: {s.text} {cite_marks(s.cites)} ({s.reason})".replace(" ()", "")
+            for s in g.sentences if not s.supported]
+    out += [f"Corrected: {s.text} {cite_marks(s.cites)} ({s.reason})" for s in kept if s.reason]
+    if kept:
+        out.append(f"Extractive answer: {answer.text}")
+    return out
+
+
+def cite_marks(cites) -> str:
+    return "".join(f"[{n}]" for n in cites)
+
+
+def cmd_check(args) -> int:
+    """Each stdin line {text, passages, question?} -> its sentences, checked (no index)."""
+    from rag import open_embedder, sentence_dict
+    from rag.claims import Checker
+
+    embedder = open_embedder(args.model)
+    for number, line in enumerate(sys.stdin, 1):
+        if not line.strip():
+            continue
+        text, passages, question = read_check_line(line, number)
+        verdicts = Checker(passages, embedder, question=question).check(text)
+        if args.json:
+            print(json.dumps({"sentences": [sentence_dict(v) for v in verdicts]}, ensure_ascii=False), flush=True)
+        else:
+            for v in verdicts:
+                mark = "supported" if v.supported else "NOT SUPPORTED"
+                print(f"{mark}: {v.text} {cite_marks(v.cites)}" + (f" ({v.reason})" if v.reason else ""), flush=True)
+            print(flush=True)
+    return 0
+
+
+def read_check_line(line: str, number: int):
+    """(text, passages, question) of one `check` input line; InputError naming the line and the fix."""
+    from rag import InputError
+    from rag.claims import MAX_PASSAGES, MAX_TEXT_CHARS
+
+    shape = 'one JSON object a line: {"text": "... [1] ...", "passages": ["...", ...]} ([n] is passages[n-1])'
+    try:
+        item = json.loads(line)
+    except ValueError as err:
+        raise InputError(f"line {number} of stdin is not JSON ({err.msg} at column {err.colno}): write {shape}") from None
+    if not isinstance(item, dict):
+        raise InputError(f"line {number} of stdin is not a JSON object: write {shape}")
+    text, passages, question = item.get("text"), item.get("passages"), item.get("question")
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(f"line {number} of stdin has no \"text\" string: write {shape}")
+    if not isinstance(passages, list) or not passages or not all(isinstance(p, str) for p in passages):
+        raise InputError(f"line {number} of stdin has no \"passages\" list of strings: write {shape}")
+    if question is not None and not isinstance(question, str):
+        raise InputError(f"line {number} of stdin: \"question\" must be a string when given")
+    if len(passages) > MAX_PASSAGES or len(text) > MAX_TEXT_CHARS:
+        raise InputError(f"line {number} of stdin is too large: at most {MAX_PASSAGES} passages and "
+                         f"{MAX_TEXT_CHARS:,} characters of text")
+    return text, passages, question
 
 
 def document_json(d) -> dict:
@@ -571,7 +676,7 @@ def format_table(metrics: dict) -> str:
 
 
 COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "serve": cmd_serve, "stats": cmd_stats, "eval": cmd_eval,
-            "documents": cmd_documents, "show": cmd_show, "remove": cmd_remove, "mcp": cmd_mcp}
+            "documents": cmd_documents, "show": cmd_show, "remove": cmd_remove, "mcp": cmd_mcp, "check": cmd_check}
 
 if __name__ == "__main__":
     sys.exit(main())
