@@ -99,15 +99,28 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False, web: WebSettings 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
-    def answer_html(question, history, filters) -> tuple[str, Answer | None]:
+    def answers_html(question, history, filters):
+        """(HTML, Answer or None) as the answer is made: once, or with a language model
+        (qa.llm) again each time its written answer grows by a checked sentence."""
         try:
-            answer = qa.ask(question, k=k, history=history, filters=filters)
-            return render_answer(answer), answer
+            if qa.llm is None:
+                answer = qa.ask(question, k=k, history=history, filters=filters)
+                yield render_answer(answer), answer
+                return
+            for answer in qa.ask_stream(question, k=k, history=history, filters=filters):
+                yield render_answer(answer), answer
         except CorpusQAError as err:
-            return render_error(str(err)), None
+            yield render_error(str(err)), None
         except Exception as err:  # the index or server failing: say so on the page, keep serving
             logger.exception("question failed")
-            return render_error(f"the index could not be searched ({type(err).__name__}); try again in a moment"), None
+            yield render_error(f"the index could not be searched ({type(err).__name__}); try again in a moment"), None
+
+    def answer_html(question, history, filters) -> tuple[str, Answer | None]:
+        """The finished answer's HTML (the written answer, when there is a model, complete)."""
+        out = (render_error("no answer"), None)
+        for out in answers_html(question, history, filters):
+            pass
+        return out
 
     def respond(question: str, history: list):
         """The /ask API: the question and the chat so far (its questions are the
@@ -122,21 +135,37 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False, web: WebSettings 
 
     def page_respond(question, history, outlets, since, until, picks, request: gr.Request):
         """The page's ask: the chat's earlier Answers (kept per browser session) as
-        history, and the filters."""
+        history, and the filters. With a language model the reply streams: the extractive
+        answer and sources first, then the written answer sentence by sentence, each
+        checked as it completes (Stop ends it)."""
         history = list(history or [])
         answers = chats.get(request) if history else []
+        history.append({"role": "user", "content": _esc(question or "")})
+        history.append({"role": "assistant", "content": ""})
         try:
             filters = make_filters(outlets, since, until, picks)
         except CorpusQAError as err:
-            reply, answer = render_error(str(err)), None
+            made = iter([(render_error(str(err)), None)])
         else:
-            reply, answer = answer_html(question, answers[-HISTORY_TURNS:], filters)
-        if answer is not None:
-            answers = (answers + [answer])[-HISTORY_TURNS:]
-        chats.put(request, answers)
-        history.append({"role": "user", "content": _esc(question or "")})
-        history.append({"role": "assistant", "content": reply})
-        return "", history
+            made = answers_html(question, answers[-HISTORY_TURNS:], filters)
+        answer = None
+        for reply, answer in made:
+            history[-1] = {"role": "assistant", "content": reply}
+            if answer is not None and (answer.generated is None or answer.generated.done):
+                chats.put(request, (answers + [answer])[-HISTORY_TURNS:])
+            yield "", history
+        if answer is None:
+            chats.put(request, answers)
+
+    def stopped(history):
+        """Stop: the reply keeps what was written and checked; the sentence being written is dropped."""
+        history = list(history or [])
+        if history and isinstance(history[-1], dict) and history[-1].get("role") == "assistant":
+            content = _text_of(history[-1].get("content"))
+            content = re.sub(r'<span class="cqa-pending">.*?</span>',
+                             '<span class="cqa-pending">(stopped: the rest was not written)</span>', content)
+            history[-1] = {"role": "assistant", "content": content}
+        return history
 
     def documents_view(query="", view=""):
         try:
@@ -234,6 +263,8 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False, web: WebSettings 
                     box = gr.Textbox(placeholder="Ask a question about the articles…", show_label=False, scale=8,
                                      elem_id="question", max_lines=4)
                     ask = gr.Button("Ask", variant="primary", scale=1, min_width=70, elem_id="ask")
+                    stop = gr.Button("Stop", variant="stop", scale=1, min_width=70, elem_id="cqa-stop",
+                                     visible=qa.llm is not None)
                     new_chat = gr.Button("New chat", scale=1, min_width=90, elem_id="cqa-new-chat")
                 examples = gr.HTML("", elem_id="cqa-examples")
             with gr.Column(scale=2, min_width=320):
@@ -299,8 +330,9 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False, web: WebSettings 
         # the API: stateless, (question, history) -> ("", history); the page uses page_respond
         api_go.click(respond, [box, chat], [box, chat], api_name="ask")
         ask_inputs = [box, chat, outlets, since, until, picks]
-        box.submit(page_respond, ask_inputs, [box, chat], **private)
-        ask.click(page_respond, ask_inputs, [box, chat], **private)
+        asked = [box.submit(page_respond, ask_inputs, [box, chat], **private),
+                 ask.click(page_respond, ask_inputs, [box, chat], **private)]
+        stop.click(stopped, chat, chat, cancels=asked, **private)
 
         new_chat.click(new, None, [chat, box, viewer], **private)
         chat.clear(cleared, None, None, **private)

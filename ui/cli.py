@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="let the page's \"Add from URL\" fetch from loopback, private and link-local addresses "
                         "(default: refused, so a visitor cannot make the server fetch its own network)")
 
-    p = sub.add_parser("mcp", help="serve the corpus to MCP clients (ask, search, documents, show)",
+    p = sub.add_parser("mcp", help="serve the corpus to MCP clients (ask, search, documents, show, check)",
                        description="A Model Context Protocol server over stdio (default; stdout is the protocol) "
                                    "or, with --port, streamable HTTP at http://127.0.0.1:PORT/mcp (loopback only).")
     p.add_argument("--port", type=int, help="serve streamable HTTP on 127.0.0.1:PORT instead of stdio")

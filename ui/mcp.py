@@ -5,7 +5,9 @@ A few lines over rag.QA on the official SDK's MCPServer (mcp >= 2): typed tool f
 from rag.answer_dict (the CLI's --json has the same fields, with the same meanings:
 rag.PASSAGE_FIELDS), no retrieval logic of its own.
 
-    ask(question, k, since, until, outlets, sources, history)  the answer and its cited passages
+    ask(question, k, since, until, outlets, sources, history, generate)  the answer and its cited passages
+                                                                (generate: also a written answer, checked)
+    check(text, passages, question)                             each sentence of a text against the passage it cites
     search(question, k, since, until, outlets, sources, history)  the passages only
     documents(since, until, outlets, sources, query, limit, offset)  what is indexed, a page at a time
     show(document)                                              one article's text and metadata
@@ -29,7 +31,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag import PASSAGE_FIELDS, QA, CorpusQAError, Filters, InputError, answer_dict, text_matches
+from rag import PASSAGE_FIELDS, QA, CorpusQAError, Filters, InputError, answer_dict, sentence_dict, text_matches
+from rag.claims import MAX_PASSAGES, MAX_TEXT_CHARS, Checker
 
 try:
     from mcp.server.mcpserver import MCPServer
@@ -67,11 +70,32 @@ class PassageOut(BaseModel):
     url: str | None = _about("url")
 
 
+class SentenceOut(BaseModel):
+    text: str = Field(description="the sentence, without its [n] markers")
+    cites: list[int] = Field(description="the passages it cites (n of [n]), after any correction")
+    supported: bool = Field(description="true when the passage it cites holds it (claim check)")
+    reason: str = Field(description="why it is not supported, or which marker was corrected; empty otherwise")
+
+
+class GeneratedOut(BaseModel):
+    text: str = Field(description="the written answer's supported sentences with their [n] markers: the answer "
+                                  "to show ('' when none: then show `answer`)")
+    model: str = Field(description="the language model that wrote it")
+    sentences: list[SentenceOut] = Field(description="every written sentence with the check's verdict; those "
+                                                     "not supported are not part of the answer")
+
+
 class AskResult(BaseModel):
     answer: str = Field(description="the extractive answer; [n] cites passages[n-1]")
     abstained: bool = Field(description="true when the corpus does not answer (the answer says so)")
     passages: list[PassageOut]
     notes: list[str] = Field(default=[], description="how the answer was made, when not as usual")
+    generated: GeneratedOut | None = Field(default=None, description="with generate: the answer the language "
+                                                                     "model wrote from the passages, checked")
+
+
+class CheckResult(BaseModel):
+    sentences: list[SentenceOut]
 
 
 class SearchResult(BaseModel):
@@ -114,6 +138,10 @@ Sources = Annotated[list[str] | None, Field(description="only sources matching a
 History = Annotated[list[str] | None, Field(description="the earlier questions of the same conversation, oldest "
                                                         "first: a follow-up is searched in their context")]
 
+Generate = Annotated[bool, Field(description="also have the server's language model (corpus-qa --llm-url) write "
+                                            "the answer from the passages, each sentence checked against the "
+                                            "passage it cites")]
+
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
 
@@ -146,20 +174,40 @@ def build_server(qa: QA) -> MCPServer:
         "corpus-qa",
         instructions="Questions over an indexed corpus of news articles. `ask` answers with [n] citations of "
                      "passages (source, title, character span, date); `search` returns the passages only; "
-                     "`documents` lists what is indexed; `show` gives an article's text. When the corpus does "
-                     "not answer, `ask` says so (abstained) rather than guessing.",
+                     "`documents` lists what is indexed; `show` gives an article's text; `check` tells whether "
+                     "each sentence of a text is held by the passage it cites (check your own answers written "
+                     "from `search`'s passages). When the corpus does not answer, `ask` says so (abstained) "
+                     "rather than guessing.",
         log_level="WARNING",
         version=package_version(),
     )
 
     @server.tool(annotations=READ_ONLY)
     def ask(question: Question, k: K = 5, since: Since = None, until: Until = None, outlets: Outlets = None,
-            sources: Sources = None, history: History = None) -> AskResult:
+            sources: Sources = None, history: History = None, generate: Generate = False) -> AskResult:
         """Answer a question from the corpus: a short extractive answer whose [n] markers cite the
-        returned passages, or an abstention when the articles do not answer."""
+        returned passages, or an abstention when the articles do not answer. With `generate`, also
+        a written answer whose sentences were each checked against the passage they cite."""
         with user_errors():
-            answer = qa.ask(question, k=k, history=history or (), filters=filters(since, until, outlets, sources))
+            answer = qa.ask(question, k=k, history=history or (), filters=filters(since, until, outlets, sources),
+                            generate=generate)
         return AskResult.model_validate(answer_dict(answer))
+
+    @server.tool(annotations=READ_ONLY)
+    def check(text: Annotated[str, Field(description="sentences to check, each ending in [n] markers: [n] is "
+                                                     "passages[n-1]")],
+              passages: Annotated[list[str], Field(min_length=1, max_length=MAX_PASSAGES,
+                                                   description="the passages the text cites, in order")],
+              question: Annotated[str | None, Field(description="the question the text answers, when there is one "
+                                                                "(its own names and numbers are then given)")] = None,
+              ) -> CheckResult:
+        """Check each sentence of a text against the passage it cites (numbers, names, negation and
+        meaning): whether that passage holds it, with the reason when not, and its marker corrected
+        when another of the passages holds it. Needs no index: give the passages, e.g. from `search`."""
+        if len(text) > MAX_TEXT_CHARS:
+            raise ToolError(f"text too long: {len(text):,} characters (limit {MAX_TEXT_CHARS:,})")
+        verdicts = Checker(passages, qa.embedder, question=question).check(text)
+        return CheckResult(sentences=[SentenceOut.model_validate(sentence_dict(v)) for v in verdicts])
 
     @server.tool(annotations=READ_ONLY)
     def search(question: Question, k: K = 5, since: Since = None, until: Until = None, outlets: Outlets = None,

@@ -30,6 +30,15 @@ CSS = """
 .cqa-open .cqa-passage { max-height: none; overflow: visible; border-left: 3px solid var(--border-color-primary, #ddd);
   margin: .3em 0 .3em .2em; padding-left: .6em; }
 .cqa-md { display: none; }
+.cqa-tick { color: #15803d; font-weight: 700; }
+.dark .cqa-tick { color: #4ade80; }
+.cqa-pending { color: var(--body-text-color-subdued, #6b7280); font-style: italic; }
+.cqa-unsupported { font-size: .9em; margin: .2em 0 .4em 0; }
+.cqa-unsupported ul { margin: .1em 0 0 1.2em; padding: 0; }
+.cqa-unsupported s { color: #b91c1c; }
+.dark .cqa-unsupported s { color: #fca5a5; }
+.cqa-why { color: var(--body-text-color-subdued, #6b7280); font-style: italic; }
+.cqa-extractive { color: var(--body-text-color); }
 .cqa-tools { font-size: .9em; margin-top: .2em; }
 mark, .cqa-sources mark { background: #fde68a; color: inherit; padding: 0 .1em; }
 .dark mark, .dark .cqa-sources mark { background: #854d0e; color: #fef9c3; }

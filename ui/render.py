@@ -52,11 +52,17 @@ def meta_parts(source: str, outlet: str | None, published: str | None) -> list[s
 
 def render_answer(answer: Answer) -> str:
     """The reply as HTML: the answer with [n] markers, then one line per source (the full
-    passage on demand), then the answer as Markdown for the copy button."""
+    passage on demand), then the answer as Markdown for the copy button. With a written
+    answer (answer.generated): its supported sentences, each with a check mark, are the
+    answer (the sentence being written after them, greyed); the sentences the check did
+    not support are shown apart, struck and marked "not in the cited passage"; the
+    extractive answer follows under its own label."""
     esc = _esc
     cited = set(cited_numbers(answer))
     if answer.abstained:
         head = f'<div class="cqa-answer cqa-abstain"><strong>No answer in the corpus.</strong> {esc(answer.text)}</div>'
+    elif answer.generated is not None:
+        head = _written(answer, cited)
     else:
         head = '<div class="cqa-answer">' + _markers(esc(answer.text), cited) + "</div>"
     first: dict[str, int] = {}  # an article's first source number
@@ -70,7 +76,7 @@ def render_answer(answer: Answer) -> str:
         title = "Closest passages (low relevance)" if answer.abstained else "Sources"
         sources = f'<div class="cqa-meta">{title}</div><ol class="cqa-sources">{"".join(items)}</ol>'
     tools = ""
-    if not answer.abstained and answer.passages:
+    if not answer.abstained and answer.passages and (answer.generated is None or answer.generated.done):
         md = esc(answer_markdown(answer)).replace("\n", "&#10;")
         tools = ('<div class="cqa-tools"><span class="cqa-copy" role="button" tabindex="0" '
                  f'title="Copy the answer and its sources as Markdown">Copy as Markdown</span>'
@@ -79,11 +85,51 @@ def render_answer(answer: Answer) -> str:
     return (head + notes + sources + tools).replace("\n", "<br>")
 
 
+def _written(answer: Answer, cited: set[int]) -> str:
+    """The written answer's block: supported sentences (check mark, [n] superscripts), the
+    sentence being written, then those not supported, apart; the extractive answer last
+    (it is the answer when no written sentence is supported)."""
+    esc, g = _esc, answer.generated
+    kept = [s for s in g.sentences if s.supported]
+    parts = [f'<span class="cqa-ok" title="{esc(s.reason or "held by the passage it cites")}">'
+             + _markers(esc(f"{s.text} {_marks(s.cites)}"), cited) + ' <span class="cqa-tick">✓</span></span>'
+             for s in kept]
+    if not g.done:
+        parts.append(f'<span class="cqa-pending">{esc(g.pending) or "…"}</span>')
+    out = []
+    if parts:
+        out.append(f'<div class="cqa-answer cqa-written">{" ".join(parts)}</div>')
+    dropped = [s for s in g.sentences if not s.supported]
+    if dropped:
+        items = "".join(f'<li><s>{esc(s.text)} {esc(_marks(s.cites))}</s> <span class="cqa-why">not in the cited '
+                        f"passage: {esc(s.reason)}</span></li>" for s in dropped)
+        out.append(f'<div class="cqa-unsupported"><div class="cqa-meta">Written by {esc(g.model)}, not shown as '
+                   f'the answer:</div><ul>{items}</ul></div>')
+    label = "Extractive answer" if kept or not g.done else "Answer (no written sentence held up: the extractive one)"
+    out.append(f'<div class="cqa-meta">{label}</div><div class="cqa-answer cqa-extractive">'
+               + _markers(esc(answer.text), set(_extractive_numbers(answer))) + "</div>")
+    return "".join(out)
+
+
+def _marks(cites) -> str:
+    return "".join(f"[{n}]" for n in cites)
+
+
 def cited_numbers(answer: Answer) -> list[int]:
-    """The [n] the answer text puts after its sentences (" [n]" at a part's end), in
-    order, each once, and only those naming a passage with an answer sentence: the one
-    list that the page's superscripts, the marked source lines and Copy as Markdown all
-    follow. A bracketed number inside a quoted sentence ("as shown [12].") is no marker."""
+    """The [n] the shown answer cites, in order, each once: a written answer's supported
+    sentences' markers, else the extractive answer's (below). The one list that the page's
+    superscripts, the marked source lines and Copy as Markdown all follow."""
+    if answer.abstained:
+        return []
+    if answer.generated is not None and answer.generated.text:
+        return list(dict.fromkeys(n for s in answer.generated.sentences if s.supported for n in s.cites))
+    return _extractive_numbers(answer)
+
+
+def _extractive_numbers(answer: Answer) -> list[int]:
+    """The [n] the extractive answer text puts after its sentences (" [n]" at a part's end), in
+    order, each once, and only those naming a passage with an answer sentence. A bracketed
+    number inside a quoted sentence ("as shown [12].") is no marker."""
     if answer.abstained:
         return []
     has = {p.n for p in answer.passages if p.highlight}
@@ -172,14 +218,15 @@ def render_error(message: str) -> str:
 
 
 def answer_markdown(answer: Answer) -> str:
-    """The answer as Markdown: the question, the answer with its [n] markers, then
+    """The answer as Markdown: the question, the shown answer (a written answer's supported
+    sentences only, else the extractive answer) with its [n] markers, then
     "Sources:" listing exactly the [n] the answer text holds (title, outlet, date, url or
     file, and each span labelled: the quoted sentence's characters in the article, then
     the passage's), then the other passages shown under "Other passages:"."""
     by_n = {p.n: p for p in answer.passages}
     cited = [by_n[n] for n in cited_numbers(answer)]
     others = [p for p in answer.passages if p not in cited]
-    lines = [f"**Q:** {_md_text(answer.question)}", "", _md_text(answer.text, keep_markers=True)]
+    lines = [f"**Q:** {_md_text(answer.question)}", "", _md_text(answer.shown, keep_markers=True)]
     for heading, group in (("Sources:", cited), ("Other passages:", others)):
         if group:
             lines += ["", heading] + [_md_source(p, quoted=group is cited) for p in group]
