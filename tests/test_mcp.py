@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 STARTUP = 180  # s: indexing the bundled corpus and loading the model, on a busy 2-core machine
 CALL = 60
 HEALEY_SOURCE = "002_404fe9b87144756a.txt"
-TOOLS = {"ask", "search", "documents", "show"}
+TOOLS = {"ask", "search", "documents", "show", "check"}
 FILTERS = {"since", "until", "outlets", "sources"}
 
 
@@ -87,16 +87,17 @@ def error_text(result) -> str:
     return result.content[0].text
 
 
-def test_lists_four_tools_with_typed_input_and_output_schemas(stdio):
+def test_lists_five_tools_with_typed_input_and_output_schemas(stdio):
     tools = {t.name: t for t in stdio.list_tools()}
     assert set(tools) == TOOLS
     ask = tools["ask"].input_schema
     assert ask["required"] == ["question"]
-    assert set(ask["properties"]) == {"question", "k", *FILTERS, "history"}
+    assert set(ask["properties"]) == {"question", "k", *FILTERS, "history", "generate"}
     assert ask["properties"]["question"]["type"] == "string"
     assert ask["properties"]["k"] == {**ask["properties"]["k"], "type": "integer", "default": 5, "minimum": 1}
     assert {"type": "array", "items": {"type": "string"}} in ask["properties"]["outlets"]["anyOf"]
-    assert tools["search"].input_schema["properties"] == ask["properties"]
+    assert tools["search"].input_schema["properties"] == {k: v for k, v in ask["properties"].items() if k != "generate"}
+    assert set(tools["check"].input_schema["required"]) == {"text", "passages"}
     assert set(tools["documents"].input_schema["properties"]) == {*FILTERS, "query", "limit", "offset"}
     assert tools["documents"].input_schema.get("required", []) == []
     assert tools["show"].input_schema["required"] == ["document"]
