@@ -200,7 +200,8 @@ def cross_validate(claims: list[dict], rows: list[Row], encode, folds: int = FOL
     held_p = np.zeros(len(rows))
     for train, test in GroupKFold(n_splits=folds).split(np.zeros(len(rows)), groups=groups):
         m = fit([rows[i] for i in train])
-        held_p[test] = m.model.probabilities([rows[i].features for i in test])
+        scored = [i for i in test if not rows[i].ruled_out]  # the rules decide the others
+        held_p[scored] = m.model.probabilities([rows[i].features for i in scored])
         for i in test:
             models[rows[i].claim] = m
     return models, held_p

@@ -29,6 +29,7 @@ from .types import Answer, CheckedSentence, Passage, Written
 
 logger = logging.getLogger(__name__)
 NO_ANSWER_SAID = "The passages do not answer this question."
+STEP = 24  # characters: while a sentence is being written, it is passed on this many at a time
 RULES = (
     "Answer the question using only the numbered passages below. Write at most three short sentences. Put the "
     "number of the passage each sentence comes from in square brackets after it, like [1]. Use only facts the "
@@ -210,7 +211,7 @@ def write(answer: Answer, client: Client, embedder: Embedder, model: ClaimModel 
     passages = answer.passages[: client.llm.passages]
     checker = Checker([p.text for p in passages], embedder, model, question=answer.question)
     checked: list[CheckedSentence] = []
-    text = ""
+    text, shown = "", 0  # shown: how much of the text the last yield carried
     try:
         name = client.model()
         yield replace(answer, generated=Written((), name, done=False))
@@ -218,10 +219,13 @@ def write(answer: Answer, client: Client, embedder: Embedder, model: ClaimModel 
             text += piece
             ready = complete(text)
             claims = split(text)
+            grew = len(checked) < ready
             while len(checked) < ready:
                 checked.append(checker.verdict(claims[len(checked)]))
-            pending = " ".join(c.text for c in claims[len(checked):])
-            yield replace(answer, generated=Written(tuple(checked), name, done=False, pending=pending))
+            if grew or len(text) - shown >= STEP:  # a new verdict, or a few more words
+                shown = len(text)
+                pending = " ".join(c.text for c in claims[len(checked):])
+                yield replace(answer, generated=Written(tuple(checked), name, done=False, pending=pending))
     except LLMError as err:
         yield replace(answer, generated=Written(tuple(checked), name), notes=answer.notes + (
             f"No written answer: {err}",))
