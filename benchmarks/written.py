@@ -68,6 +68,7 @@ def main() -> None:
     ap.add_argument("--llm-url", help="an OpenAI-compatible endpoint (default: start Gemma 3 270M here)")
     ap.add_argument("--llm-model", default="")
     ap.add_argument("--limit", type=int, help="only the first N questions")
+    ap.add_argument("--max-tokens", type=int, default=120, help="the longest written answer, in tokens (default 120)")
     ap.add_argument("--records", type=Path, help="write one JSON line per question here")
     args = ap.parse_args()
 
@@ -79,7 +80,7 @@ def main() -> None:
     url = args.llm_url
     if not url:
         proc, url = serve_gemma(args.indexes / "llm-server.log")
-    qa.llm = LLM(url, model=args.llm_model, timeout=120)
+    qa.llm = LLM(url, model=args.llm_model, timeout=120, max_tokens=args.max_tokens)
     items = S.items("bbc-dev")[: args.limit]
     print(f"# written  {time.strftime('%Y-%m-%d %H:%M')}  load {load1():.2f}  {len(items)} bbc-dev questions, "
           f"model at {url}", flush=True)

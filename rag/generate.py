@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
-from store import CorpusQAError, Embedder
+from store import CorpusQAError, Embedder, sentence_spans
 
 from .claims import Checker, ClaimModel, complete, split
 from .types import Answer, CheckedSentence, Passage, Written
@@ -31,10 +31,9 @@ logger = logging.getLogger(__name__)
 NO_ANSWER_SAID = "The passages do not answer this question."
 STEP = 24  # characters: while a sentence is being written, it is passed on this many at a time
 RULES = (
-    "Answer the question using only the numbered passages below. Write at most three short sentences. Put the "
-    "number of the passage each sentence comes from in square brackets after it, like [1]. Use only facts the "
-    "passages state; copy names and numbers exactly. If the passages do not answer the question, write only: "
-    f"{NO_ANSWER_SAID}"
+    "Answer the question in at most three short sentences, using only the passages above. End each sentence "
+    "with the number of the passage it comes from in square brackets, as the passages do, like [1]. Copy names "
+    f"and numbers exactly. If the passages do not answer the question, write only: {NO_ANSWER_SAID}"
 )
 
 
@@ -52,7 +51,7 @@ class LLM:
     model: str = ""
     api_key: str | None = None
     timeout: float = 60.0
-    max_tokens: int = 300
+    max_tokens: int = 200
     temperature: float = 0.0
     passages: int = 5  # the model reads the first this many of the shown passages
 
@@ -73,9 +72,15 @@ class LLM:
 
 def messages(question: str, passages: Sequence[Passage]) -> list[dict]:
     """The chat the model gets: one user turn (some chat formats drop a system turn,
-    Gemma's among them) with the rules, the passages numbered as shown, the question."""
-    numbered = "\n\n".join(f"[{p.n}] {p.title}\n{' '.join(p.text.split())}" for p in passages)
-    return [{"role": "user", "content": f"{RULES}\n\nPassages:\n\n{numbered}\n\nQuestion: {question}"}]
+    Gemma's among them): the passages numbered as they are shown, each of their sentences
+    ending in its passage's marker (the form the answer should take), the question, then
+    the rules."""
+    numbered = "\n\n".join(f"[{p.n}] {' '.join(p.title.split())}\n{_marked(p)}" for p in passages)
+    return [{"role": "user", "content": f"Passages:\n\n{numbered}\n\nQuestion: {question}\n\n{RULES}"}]
+
+
+def _marked(p: Passage) -> str:
+    return " ".join(f"{' '.join(p.text[a:b].split())} [{p.n}]" for a, b in sentence_spans(p.text))
 
 
 class Client:

@@ -255,7 +255,10 @@ def llm_server(tmp_path_factory):
         log.close()
 
 
+LLM_TOKENS = 60  # a written answer's length in the tests: two or three sentences (Gemma 3 270M never stops by itself)
+
+
 @pytest.fixture(scope="session")
 def written_qa(bundled_qa, llm_server) -> rag.QA:
     """The bundled corpus's QA with the session's language model: answers can be written."""
-    return rag.QA(bundled_qa.index, bundled_qa.embedder, llm=rag.LLM(llm_server))
+    return rag.QA(bundled_qa.index, bundled_qa.embedder, llm=rag.LLM(llm_server, max_tokens=LLM_TOKENS))

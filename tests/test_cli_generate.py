@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import HEALEY, free_port
+import subprocess
+
+from conftest import EXE, HEALEY, LLM_TOKENS, cli_env, free_port
 from test_cli import finish, ok, run, start
 
 pytestmark = pytest.mark.slow
@@ -19,6 +21,12 @@ PASSAGES = ["Umbro, which recently lost sponsorship deals with Chelsea and Celti
             "the most deprived areas, a report says."]
 
 
+def run_llm(args: list[str]) -> subprocess.CompletedProcess:
+    """corpus-qa with the tests' answer length (CORPUS_QA_LLM_MAX_TOKENS)."""
+    return subprocess.run([EXE, *args], capture_output=True, text=True, encoding="utf-8", timeout=600,
+                          env={**cli_env(), "CORPUS_QA_LLM_MAX_TOKENS": str(LLM_TOKENS)})
+
+
 @pytest.fixture(scope="module")
 def cli_index(tmp_path_factory):
     """An index folder the CLI fills with the bundled corpus (--demo) on its first `ask`."""
@@ -26,8 +34,8 @@ def cli_index(tmp_path_factory):
 
 
 def test_ask_generate_adds_the_checked_written_answer_beside_todays_fields(cli_index, llm_server):
-    result = ok(run(["--index", str(cli_index), "--demo", "--llm-url", llm_server, "ask", "--generate", "--json",
-                     HEALEY]))
+    result = ok(run_llm(["--index", str(cli_index), "--demo", "--llm-url", llm_server, "ask", "--generate", "--json",
+                         HEALEY]))
     out = json.loads(result.stdout)
     assert {"question", "answer", "abstained", "passages", "notes", "generated"} == set(out), out.keys()
     assert "Healey" in out["answer"], out["answer"]  # the extractive answer, as today
@@ -43,7 +51,7 @@ def test_ask_generate_adds_the_checked_written_answer_beside_todays_fields(cli_i
 
 
 def test_ask_generate_text_shows_the_written_answer_and_the_check(cli_index, llm_server):
-    result = ok(run(["--index", str(cli_index), "--demo", "--llm-url", llm_server, "ask", "--generate", HEALEY]))
+    result = ok(run_llm(["--index", str(cli_index), "--demo", "--llm-url", llm_server, "ask", "--generate", HEALEY]))
     assert "written by gemma-3-270m are held by the passage they cite" in result.stdout, result.stdout
     assert "[1]" in result.stdout, result.stdout
 

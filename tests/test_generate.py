@@ -43,7 +43,9 @@ def test_the_model_gets_the_passages_numbered_as_they_are_shown(bundled_qa):
     content = turn["content"]
     at = [content.index(f"[{p.n}] {p.title}\n") for p in answer.passages]
     assert at == sorted(at) and len(at) == len(answer.passages) >= 3, at
-    assert content.rstrip().endswith(f"Question: {HEALEY}") and "[1]" in content.split("Passages:")[0], content[:400]
+    first = answer.passages[0]
+    assert f"{' '.join(first.text.split()[:6])}" in content and f". [{first.n}]" in content, content[:600]
+    assert f"Question: {HEALEY}\n" in content and "like [1]" in content.split("Question:")[1], content[-600:]
 
 
 def _with(bundled_qa, url: str, timeout: float = 5.0) -> rag.QA:

@@ -8,7 +8,7 @@ import pytest
 from anyio.from_thread import start_blocking_portal
 from mcp import StdioServerParameters, stdio_client
 
-from conftest import EXE, HEALEY, cli_env
+from conftest import EXE, HEALEY, LLM_TOKENS, cli_env
 from test_mcp import Connected, error_text, ok, session_over
 
 pytestmark = pytest.mark.slow
@@ -22,7 +22,7 @@ def written(tmp_path_factory, llm_server):
     index = tmp_path_factory.mktemp("mcp-llm") / "index"
     log = tmp_path_factory.mktemp("mcp-llm-log") / "stdio-server.log"
     params = StdioServerParameters(command=EXE, args=["--index", str(index), "--demo", "--llm-url", llm_server, "mcp"],
-                                   env=cli_env())
+                                   env={**cli_env(), "CORPUS_QA_LLM_MAX_TOKENS": str(LLM_TOKENS)})
     with open(log, "w") as errlog, start_blocking_portal() as portal:
         try:
             with portal.wrap_async_context_manager(session_over(stdio_client(params, errlog=errlog))) as session:

@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="an OpenAI-compatible endpoint that writes answers (ask --generate, the page, MCP), "
                              "its base URL, e.g. http://127.0.0.1:8080/v1 (env CORPUS_QA_LLM_URL; model from "
                              "--llm-model or CORPUS_QA_LLM_MODEL, key from CORPUS_QA_LLM_API_KEY, seconds to wait "
-                             "from CORPUS_QA_LLM_TIMEOUT, default 60)")
+                             "from CORPUS_QA_LLM_TIMEOUT, default 60; longest answer in tokens from CORPUS_QA_LLM_MAX_TOKENS, default 200)")
     parser.add_argument("--llm-model", metavar="NAME",
                         help="the model to ask at --llm-url (env CORPUS_QA_LLM_MODEL; default: the first it lists)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
@@ -231,12 +231,15 @@ def llm_of(args):
     if not url:
         return None
     timeout = os.environ.get("CORPUS_QA_LLM_TIMEOUT") or "60"
+    tokens = os.environ.get("CORPUS_QA_LLM_MAX_TOKENS") or "200"
     try:
         seconds = float(timeout)
     except ValueError:
         raise InputError(f"bad CORPUS_QA_LLM_TIMEOUT {timeout!r}: give seconds, e.g. 60") from None
+    if not tokens.isdigit():
+        raise InputError(f"bad CORPUS_QA_LLM_MAX_TOKENS {tokens!r}: give a number of tokens, e.g. 200")
     return LLM(url, model=getattr(args, "llm_model", None) or os.environ.get("CORPUS_QA_LLM_MODEL") or "",
-               api_key=os.environ.get("CORPUS_QA_LLM_API_KEY") or None, timeout=seconds)
+               api_key=os.environ.get("CORPUS_QA_LLM_API_KEY") or None, timeout=seconds, max_tokens=int(tokens))
 
 
 def open_filled(args):
