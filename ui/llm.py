@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 
 HOST = "127.0.0.1"
@@ -53,10 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Gemma 3 270M on llama.cpp's server at {url} (Ctrl-C stops it). In another shell:\n"
           f"  corpus-qa --llm-url {url} ask --generate \"Who is now the chairman of the Ukraine Defense Contact Group?\"\n"
           f"  corpus-qa --llm-url {url} serve", flush=True)
-    try:
-        return subprocess.call(server_command(args.port, args.threads))
-    except KeyboardInterrupt:
-        return 0
+    command = server_command(args.port, args.threads)
+    os.execv(command[0], command)  # the server takes this process's place: Ctrl-C or a signal stops it
 
 
 if __name__ == "__main__":
