@@ -137,7 +137,13 @@ def _prepare(text: str) -> str:
 def split(text: str) -> list[Claim]:
     """The sentences of a written answer with the passages each cites, in order. A marker
     standing alone (after the last full stop, or on a line of its own) goes to the
-    sentence before it."""
+    sentence before it; a sentence without a marker takes the next one's when no line
+    break parts them ("A. B [1]." cites [1] for both: each is still checked against [1])."""
+    return _split(text)[0]
+
+
+def _split(text: str) -> tuple[list[Claim], list[bool]]:
+    """The claims, and for each whether a line break comes before it."""
     text = _prepare(text)
     claims: list[Claim] = []
     ends: list[int] = []  # where each claim's sentence ends
@@ -158,24 +164,21 @@ def split(text: str) -> list[Claim]:
         claims.append(Claim(bare, tuple(cites)))
         breaks.append("\n" in text[ends[-1] if ends else 0 : a] if claims[:-1] else False)
         ends.append(b)
-    # a sentence without a marker takes the next one's when no line break parts them
-    # ("A. B [1]." cites [1] for both: each is still checked against [1])
     for i in range(len(claims) - 2, -1, -1):
         if not claims[i].cites and claims[i + 1].cites and not breaks[i + 1]:
             claims[i] = Claim(claims[i].text, claims[i + 1].cites)
-    return claims
+    return claims, breaks
 
 
 def complete(text: str) -> int:
-    """How many sentences of a partly written answer are complete: all but the last,
-    unless what follows the last full stop could still be its marker."""
-    claims = split(text)
-    if not claims:
-        return 0
-    tail = _prepare(text).rstrip()
-    if tail.endswith(("[", "]")) or re.search(r"\[[\d,;\s-]*$", tail):
-        return max(0, len(claims) - 1)
-    return len(claims) - 1
+    """How many sentences of a partly written answer are settled: all but the last (more
+    words or markers may still come), and none from a sentence without a marker on
+    whose next sentence's marker it may still wait (split: "A. B [1].")."""
+    claims, breaks = _split(text)
+    n = max(0, len(claims) - 1)
+    while n > 0 and not claims[n - 1].cites and not breaks[n]:
+        n -= 1
+    return n
 
 
 # --- what a text holds -------------------------------------------------------------

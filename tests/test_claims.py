@@ -47,6 +47,8 @@ def test_complete_holds_back_a_sentence_whose_marker_may_still_come():
     assert complete("It rose [1]. It fell. [") == 1
     assert complete("It rose [1]. It fell. [2") == 1
     assert complete("It rose [1]. It fell [2]. Then") == 2
+    assert complete("It rose [1]. It fell. Then it") == 1  # "It fell." may take the next sentence's marker
+    assert complete("It rose [1]. It fell.\nThen it") == 2  # not across a line break
 
 
 def test_numbers_are_normalised():
