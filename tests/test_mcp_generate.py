@@ -13,8 +13,10 @@ from test_mcp import Connected, error_text, ok, session_over
 
 pytestmark = pytest.mark.slow
 
-PASSAGES = ["The firm, which is to receive a payment from Chelsea of £24.5m, said it is appraising a number of "
-            "additional investment opportunities.", "Tuition fees and student loans made no major difference."]
+PASSAGES = ["Umbro, which recently lost sponsorship deals with Chelsea and Celtic, said on Thursday it had signed "
+            "a new four-year agreement with Scottish club Rangers. The firm, which is to receive a payment from "
+            "Chelsea of £24.5m, said it is appraising a number of additional investment opportunities.",
+            "Tuition fees and student loans made no major difference."]
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,7 @@ def test_ask_with_generate_returns_the_written_answer_checked(written):
     assert g["model"] == "gemma-3-270m" and g["sentences"], g
     numbered = {p["n"] for p in out["passages"]}
     assert all(set(s["cites"]) <= numbered for s in g["sentences"] if s["supported"]), g
-    assert ok(written.call("ask", question=HEALEY))["generated"] is None
+    assert "generated" not in ok(written.call("ask", question=HEALEY))
 
 
 def test_check_verifies_sentences_against_the_given_passages(written):

@@ -29,7 +29,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from rag import PASSAGE_FIELDS, QA, CorpusQAError, Filters, InputError, answer_dict, sentence_dict, text_matches
 from rag.claims import MAX_PASSAGES, MAX_TEXT_CHARS, Checker
@@ -92,6 +92,13 @@ class AskResult(BaseModel):
     notes: list[str] = Field(default=[], description="how the answer was made, when not as usual")
     generated: GeneratedOut | None = Field(default=None, description="with generate: the answer the language "
                                                                      "model wrote from the passages, checked")
+
+    @model_serializer(mode="wrap")
+    def _without_unasked(self, handler):
+        out = handler(self)
+        if out.get("generated") is None:  # not asked for: the answer is exactly as without a language model
+            out.pop("generated", None)
+        return out
 
 
 class CheckResult(BaseModel):
