@@ -68,6 +68,7 @@ def main() -> None:
     ap.add_argument("--llm-url", help="an OpenAI-compatible endpoint (default: start Gemma 3 270M here)")
     ap.add_argument("--llm-model", default="")
     ap.add_argument("--limit", type=int, help="only the first N questions")
+    ap.add_argument("--every", type=int, default=1, help="only every N-th question (a spread-out sample)")
     ap.add_argument("--max-tokens", type=int, default=120, help="the longest written answer, in tokens (default 120)")
     ap.add_argument("--records", type=Path, help="write one JSON line per question here")
     args = ap.parse_args()
@@ -81,7 +82,9 @@ def main() -> None:
     if not url:
         proc, url = serve_gemma(args.indexes / "llm-server.log")
     qa.llm = LLM(url, model=args.llm_model, timeout=120, max_tokens=args.max_tokens)
-    items = S.items("bbc-dev")[: args.limit]
+    items = S.items("bbc-dev")[:: args.every][: args.limit]
+    if args.records:
+        args.records.write_text("", encoding="utf-8")
     print(f"# written  {time.strftime('%Y-%m-%d %H:%M')}  load {load1():.2f}  {len(items)} bbc-dev questions, "
           f"model at {url}", flush=True)
     rows, records = [], []
@@ -103,12 +106,16 @@ def main() -> None:
                             "extractive": answer.text, "shown": answer.shown, "notes": answer.notes,
                             "passages": [{"n": p.n, "source": p.source, "text": p.text} for p in answer.passages],
                             "sentences": [dataclasses.asdict(s) for s in g.sentences], **rows[-1]})
+            if args.records:  # as it goes: a long run can be read before it ends
+                with args.records.open("a", encoding="utf-8") as out:
+                    out.write(json.dumps(records[-1], ensure_ascii=False) + "\n")
+            if len(rows) % 20 == 0:
+                print(f"  {len(rows)} questions, {sum(r['supported'] for r in rows)} of "
+                      f"{sum(r['written'] for r in rows)} written sentences supported", flush=True)
     finally:
         if proc:
             proc.terminate()
             proc.wait(30)
-    if args.records:
-        args.records.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
     report(rows)
     print(f"1-min load at end {load1():.2f}", flush=True)
 

@@ -149,11 +149,15 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False, web: WebSettings 
         else:
             made = answers_html(question, answers[-HISTORY_TURNS:], filters)
         answer = None
-        for reply, answer in made:
-            history[-1] = {"role": "assistant", "content": reply}
-            if answer is not None and (answer.generated is None or answer.generated.done):
-                chats.put(request, (answers + [answer])[-HISTORY_TURNS:])
-            yield "", history
+        try:
+            for reply, answer in made:
+                history[-1] = {"role": "assistant", "content": reply}
+                if answer is not None and (answer.generated is None or answer.generated.done):
+                    chats.put(request, (answers + [answer])[-HISTORY_TURNS:])
+                yield "", history
+        finally:  # Stop closes this generator: close the model's stream with it
+            if hasattr(made, "close"):
+                made.close()
         if answer is None:
             chats.put(request, answers)
 
