@@ -69,9 +69,10 @@ def test_stop_ends_the_writing_and_keeps_what_was_checked(page):
     page.wait_for_selector("#chat .cqa-pending", timeout=120_000)
     page.click("#cqa-stop")
     page.wait_for_function("() => document.querySelector('#chat').innerText.includes('(stopped')", timeout=30_000)
-    page.wait_for_timeout(1500)  # nothing more arrives after Stop
+    page.wait_for_timeout(3000)  # nothing more arrives after Stop (and the reply's event ends)
     text = page.inner_text("#chat")
     assert "(stopped: the rest was not written)" in text, text
     assert page.locator("#chat .cqa-copy").count() == 0, text
     ask(page, HEALEY)  # the page still answers
     page.wait_for_selector("#chat .cqa-copy", timeout=180_000)
+    assert "Healey" in page.locator("#chat .cqa-extractive").last.inner_text()

@@ -40,6 +40,7 @@ EXAMPLES = SAMPLE_QUESTIONS  # the sample corpus's; other indexes get theirs fro
 HISTORY_TURNS = 10  # earlier Answers of a chat kept for follow-ups
 _VIEW = re.compile(r"^view:([0-9a-f]{8,64}):(\d{1,9}):(\d{1,9}):(\d{1,9}):(\d{1,9})$")
 _DOC = re.compile(r"^(doc|remove):([0-9a-f]{8,64})$")
+STOPPED = re.compile(r'<span class="cqa-pending">.*?</span>')  # the sentence being written, in a reply
 
 
 def _text_of(content) -> str:
@@ -99,6 +100,8 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False, web: WebSettings 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
+    stops: set[str] = set()  # browser sessions whose Stop was pressed while an answer was written
+
     def answers_html(question, history, filters):
         """(HTML, Answer or None) as the answer is made: once, or with a language model
         (qa.llm) again each time its written answer grows by a checked sentence."""
@@ -149,27 +152,31 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False, web: WebSettings 
         else:
             made = answers_html(question, answers[-HISTORY_TURNS:], filters)
         answer = None
+        session = Chats._key(request)
+        stops.discard(session)
         try:
             for reply, answer in made:
+                if session and session in stops:  # Stop: keep what was checked, end the model's stream
+                    stops.discard(session)
+                    note = '<span class="cqa-pending">(stopped: the rest was not written)</span>'
+                    history[-1] = {"role": "assistant",
+                                   "content": STOPPED.sub(note, reply) if STOPPED.search(reply) else reply + note}
+                    yield "", history
+                    break
                 history[-1] = {"role": "assistant", "content": reply}
                 if answer is not None and (answer.generated is None or answer.generated.done):
                     chats.put(request, (answers + [answer])[-HISTORY_TURNS:])
                 yield "", history
-        finally:  # Stop closes this generator: close the model's stream with it
+        finally:
             if hasattr(made, "close"):
-                made.close()
+                made.close()  # closes the model's stream
         if answer is None:
             chats.put(request, answers)
 
-    def stopped(history):
-        """Stop: the reply keeps what was written and checked; the sentence being written is dropped."""
-        history = list(history or [])
-        if history and isinstance(history[-1], dict) and history[-1].get("role") == "assistant":
-            content = _text_of(history[-1].get("content"))
-            content = re.sub(r'<span class="cqa-pending">.*?</span>',
-                             '<span class="cqa-pending">(stopped: the rest was not written)</span>', content)
-            history[-1] = {"role": "assistant", "content": content}
-        return history
+    def stop_writing(request: gr.Request):
+        """Stop: the reply being written keeps what was checked; the model's stream is closed."""
+        if Chats._key(request):
+            stops.add(Chats._key(request))
 
     def documents_view(query="", view=""):
         try:
@@ -328,15 +335,15 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False, web: WebSettings 
             chats.put(request, [])
 
         # the module's annotations are strings (from __future__): give Gradio the class
-        for fn in (page_respond, new, cleared):
+        for fn in (page_respond, new, cleared, stop_writing):
             fn.__annotations__["request"] = gr.Request
         private = {"api_visibility": "private"}
         # the API: stateless, (question, history) -> ("", history); the page uses page_respond
         api_go.click(respond, [box, chat], [box, chat], api_name="ask")
         ask_inputs = [box, chat, outlets, since, until, picks]
-        asked = [box.submit(page_respond, ask_inputs, [box, chat], **private),
-                 ask.click(page_respond, ask_inputs, [box, chat], **private)]
-        stop.click(stopped, chat, chat, cancels=asked, **private)
+        box.submit(page_respond, ask_inputs, [box, chat], **private)
+        ask.click(page_respond, ask_inputs, [box, chat], **private)
+        stop.click(stop_writing, None, None, **private)
 
         new_chat.click(new, None, [chat, box, viewer], **private)
         chat.clear(cleared, None, None, **private)
