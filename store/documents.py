@@ -51,6 +51,9 @@ class Document:
     url: str | None = None
     author: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # other fields of the input
+    # set at ingest (store.nearcopies): the near-copy group it joins (None: its own) and its LSH bands
+    near: str | None = field(default=None, compare=False)
+    bands: tuple[int, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def content(self) -> str:

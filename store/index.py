@@ -19,14 +19,14 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import chroma, lease
+from . import chroma, lease, nearcopies
 from .chunking import Chunk
 from .chroma import server_errors
 from .documents import Document
@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 VERSION_KEY = "corpus_qa_version"
 JOURNAL_KEY = "corpus_qa_journal"  # set: every write since is announced in the -writing collection
 FORMAT_KEY = "corpus_qa_format"
+NEAR_KEY = "corpus_qa_near"  # set: every document record carries its near-copy fingerprint (store.nearcopies)
 PENDING = "pending-"  # the stamp of a write under way (or cut short: killed, crashed)
 PAGE = 10_000  # records per page of a full read: a page's cost grows with its offset (at 1,000,000 chunks,
 # offset 800,000: 3.0 s for 2,000 records, 4.8 s for 10,000); SQLite refuses 50,000 with their texts
@@ -77,10 +78,22 @@ class StoredDocument:
     content: str  # hash of title + text: copies share it
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     copies: tuple[str, ...] = ()  # sources of other documents with the same text
+    near: str = ""  # its near-copy group as recorded at ingest ("": none recorded, its own)
+    near_copies: tuple[str, ...] = ()  # sources of its near-copies: the same article with small edits
 
     @property
     def doc_id(self) -> str:
         return self.id
+
+    @property
+    def group(self) -> str:
+        """The article it is a copy or near-copy of (store.nearcopies): equal for all of them."""
+        return self.near or self.content
+
+    @property
+    def also_in(self) -> tuple[str, ...]:
+        """Every other document holding this article: its copies, then its near-copies."""
+        return self.copies + self.near_copies
 
 
 @dataclass(frozen=True)
@@ -152,7 +165,7 @@ class Index:
         if found == chroma.FORMAT:
             return
         if found is None and not self._chunks.count():
-            self._chunks.modify(metadata={**metadata, FORMAT_KEY: chroma.FORMAT, JOURNAL_KEY: 1})
+            self._chunks.modify(metadata={**metadata, FORMAT_KEY: chroma.FORMAT, JOURNAL_KEY: 1, NEAR_KEY: 1})
             return
         raise StoreError(
             f"collection {self.name!r} at {self.where} was built by another corpus-qa version (format {found!r}, "
@@ -225,13 +238,52 @@ class Index:
             return cached[1]
         docs = [_document(i, m) for i, m in self._records(self.document_ids(), "metadatas")]
         by_content: dict[str, list[str]] = {}
+        by_group: dict[str, list[StoredDocument]] = {}
         for d in docs:
             by_content.setdefault(d.content, []).append(d.source)
+            by_group.setdefault(d.group, []).append(d)
         docs = sorted(
-            (_with_copies(d, by_content[d.content]) for d in docs), key=lambda d: (d.source, d.id)
+            (_with_copies(d, by_content[d.content], by_group[d.group]) for d in docs), key=lambda d: (d.source, d.id)
         )
         self._registry = (version, docs)
         return docs
+
+    def near_ready(self) -> bool:
+        """Whether every document record carries its near-copy fingerprint (an index made
+        before near-copy detection gets them on its next ingest: store.ingest)."""
+        return bool((self._chunks.metadata or {}).get(NEAR_KEY))
+
+    @server_errors
+    def near_candidates(self, many: Sequence[tuple[int, ...]], exclude: Iterable[str] = ()) -> Iterator[nearcopies.Known]:
+        """The stored documents (but those of `exclude`) sharing an LSH band with any of
+        `many` (store.nearcopies), read 40 texts' bands at a time."""
+        seen: set[str] = set(exclude)
+        for at in range(0, len(many), 40):
+            where = nearcopies.band_where(many[at : at + 40])
+            if where is None:
+                continue
+            got = self._docs.get(where=where, include=["documents", "metadatas"])
+            for doc_id, text, m in zip(got["ids"], got["documents"], got["metadatas"]):
+                if doc_id not in seen:
+                    seen.add(doc_id)
+                    yield nearcopies.known(m.get("title", ""), text or "", m)
+
+    @server_errors
+    def texts(self, doc_ids: Sequence[str]) -> Iterator[tuple[str, str, dict]]:
+        """(id, cleaned text, metadata) of these documents' records."""
+        yield from self._records(doc_ids, "documents", "metadatas")
+
+    @server_errors
+    def record_near(self, found: dict[str, tuple[str | None, tuple[int, ...]]]) -> None:
+        """Write each document's near-copy group and bands into its record, then mark the
+        index as having them all (a write: hold `writing()`)."""
+        ids = list(found)
+        step = self._max_batch()
+        for at in range(0, len(ids), step):
+            part = ids[at : at + step]
+            self._docs.update(ids=part, metadatas=[_near_meta(*found[i]) for i in part])
+        metadata = dict(self._chunks.metadata or {})
+        self._chunks.modify(metadata={**metadata, NEAR_KEY: 1})
 
     def _records(self, doc_ids: Sequence[str], *include: str) -> Iterator[tuple]:
         """(id, *the fields of `include`) of those of these document records that exist, read
@@ -455,6 +507,7 @@ class Index:
                 record["author"] = doc.author
             if doc.extra:
                 record["extra"] = json.dumps(doc.extra, ensure_ascii=False, default=str)
+            record.update(_near_meta(doc.near, doc.bands))
             d_meta.append(record)
         step = self._max_batch()
         self._announce(d_ids)
@@ -596,11 +649,19 @@ def _document(doc_id: str, m: dict) -> StoredDocument:
     return StoredDocument(
         doc_id, m["source"], m.get("path", ""), m.get("title", ""), m.get("published"), m.get("outlet"),
         m.get("url"), m.get("author"), int(m.get("n_chunks", 0)), int(m.get("chars", 0)), m.get("content", ""), extra,
+        near=m.get(nearcopies.NEAR_KEY) or "",
     )
 
 
-def _with_copies(doc: StoredDocument, sources: list[str]) -> StoredDocument:
+def _with_copies(doc: StoredDocument, sources: list[str], group: list[StoredDocument]) -> StoredDocument:
     others = tuple(sorted(s for s in sources if s != doc.source))
-    if not others:
+    near = tuple(sorted(d.source for d in group if d.content != doc.content))
+    if not others and not near:
         return doc
-    return StoredDocument(**{**{f: getattr(doc, f) for f in StoredDocument.__dataclass_fields__}, "copies": others})
+    fields = {f: getattr(doc, f) for f in StoredDocument.__dataclass_fields__}
+    return StoredDocument(**{**fields, "copies": others, "near_copies": near})
+
+
+def _near_meta(near: str | None, bands: tuple[int, ...]) -> dict[str, Any]:
+    """A record's near-copy keys: its group (when it joined another's) and its LSH bands."""
+    return {**({nearcopies.NEAR_KEY: near} if near else {}), **nearcopies.band_metadata(bands)}

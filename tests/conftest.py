@@ -212,3 +212,32 @@ def bbc_qa(tmp_path_factory, embedder) -> rag.QA:
     report = qa.ingest_documents(docs)
     assert report.added == 212, report
     return qa
+
+
+# tech stories with near-copies among them (benchmarks/nearcopies.py): 064 ~ 338 (a figure and
+# a firm's name corrected), 060 ~ 007 (a word of the title); exact copies: 063 = 004, 339 = 042
+NEAR_TECH = tuple(range(60, 71)) + tuple(range(330, 341)) + (4, 7, 42)
+
+
+@pytest.fixture(scope="session")
+def near_folder(tmp_path_factory) -> Path:
+    """A folder shaped like the archive (tech/nnn.txt) of the NEAR_TECH stories, copied
+    from ../shared into a temp folder (the archive itself is never written to)."""
+    if not BBC_ARTICLES.is_dir():
+        pytest.skip(f"no BBC archive at {BBC_ARTICLES}")
+    import shutil
+
+    folder = tmp_path_factory.mktemp("near") / "articles"
+    (folder / "tech").mkdir(parents=True)
+    for n in NEAR_TECH:
+        shutil.copy(BBC_ARTICLES / "tech" / f"{n:03d}.txt", folder / "tech" / f"{n:03d}.txt")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def near_qa(tmp_path_factory, embedder, near_folder) -> rag.QA:
+    """The NEAR_TECH stories indexed once (as `corpus-qa ingest articles/` names them); read only."""
+    qa = rag.QA(store.Index.open(path=tmp_path_factory.mktemp("near-index") / "index"), embedder)
+    report = qa.ingest([near_folder])
+    assert report.added == len(NEAR_TECH), report
+    return qa

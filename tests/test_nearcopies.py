@@ -1,0 +1,124 @@
+"""Near-copies (store.nearcopies): the same article under two names with small edits is
+one article, as exact copies are. On the BBC archive's own near-copies (tech/064.txt and
+tech/338.txt: "Looks and music to drive mobiles", a figure and a firm's name corrected),
+with the real model and a real Chroma."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+
+import pytest
+
+import store
+from store import nearcopies
+
+from conftest import BBC_ARTICLES, NEAR_TECH
+
+pytestmark = pytest.mark.slow
+
+NEAR_PAIRS = {("tech/064.txt", "tech/338.txt"), ("tech/007.txt", "tech/060.txt")}
+COPY_PAIRS = {("tech/004.txt", "tech/063.txt"), ("tech/042.txt", "tech/339.txt")}
+
+
+def _docs(folder):
+    return {d.source: d for d in store.load_paths([folder]).documents}
+
+
+def test_groups_match_brute_force_jaccard(near_folder):
+    """Every pair at or above the threshold by exact Jaccard (all pairs, brute force) is
+    grouped, and no other: the LSH bands miss none here."""
+    docs = _docs(near_folder)
+    names = sorted(docs)
+    grams = {n: nearcopies.shingles(docs[n].title, docs[n].text) for n in names}
+    brute = {(a, b) for a, b in itertools.combinations(names, 2)
+             if nearcopies.jaccard(grams[a], grams[b]) >= nearcopies.THRESHOLD}
+    assert brute == NEAR_PAIRS | COPY_PAIRS, f"the fixture's pairs changed: {sorted(brute)}"
+    found = nearcopies.groups([(docs[n].title, docs[n].text, docs[n].content) for n in names])
+    group = {n: g or docs[n].content for n, (g, _) in zip(names, found)}
+    grouped = {(a, b) for a, b in itertools.combinations(names, 2) if group[a] == group[b]}
+    assert grouped == brute, f"grouped {sorted(grouped)}, expected {sorted(brute)}"
+
+
+def test_the_bbc_near_copy_is_close_and_its_neighbours_are_not(near_folder):
+    docs = _docs(near_folder)
+    g = {n: nearcopies.shingles(docs[n].title, docs[n].text) for n in ("tech/064.txt", "tech/338.txt", "tech/065.txt")}
+    near = nearcopies.jaccard(g["tech/064.txt"], g["tech/338.txt"])
+    other = nearcopies.jaccard(g["tech/064.txt"], g["tech/065.txt"])
+    assert near > 0.95 and other < 0.05, (near, other)
+
+
+def test_documents_list_near_copies_and_copies(near_qa):
+    docs = {d.source: d for d in near_qa.documents()}
+    assert len(docs) == len(NEAR_TECH)
+    for a, b in NEAR_PAIRS:
+        assert docs[a].near_copies == (b,) and docs[b].near_copies == (a,), (docs[a], docs[b])
+        assert docs[a].copies == () and docs[a].group == docs[b].group
+        assert docs[a].also_in == (b,)
+    for a, b in COPY_PAIRS:
+        assert docs[a].copies == (b,) and docs[a].near_copies == (), docs[a]
+        assert docs[a].also_in == (b,)
+    alone = set(docs) - {s for pair in NEAR_PAIRS | COPY_PAIRS for s in pair}
+    assert all(not docs[s].also_in for s in alone), [docs[s] for s in alone if docs[s].also_in]
+
+
+def test_a_near_copy_ingested_later_joins_the_stored_one(make_qa, tmp_path):
+    """338 ingested into an index that holds 064 (found through the stored bands), and an
+    edit of 338 re-ingested: it replaces 338 and stays with 064, not with its own old text."""
+    folder = tmp_path / "articles"
+    (folder / "tech").mkdir(parents=True)
+    for n in ("064", "065"):
+        shutil.copy(BBC_ARTICLES / "tech" / f"{n}.txt", folder / "tech" / f"{n}.txt")
+    qa = make_qa()
+    qa.ingest([folder])
+    shutil.copy(BBC_ARTICLES / "tech" / "338.txt", folder / "tech" / "338.txt")
+    report = qa.ingest([folder])
+    assert (report.added, report.unchanged) == (1, 2), report
+    docs = {d.source: d for d in qa.documents()}
+    assert docs["tech/338.txt"].near_copies == ("tech/064.txt",), docs["tech/338.txt"]
+    assert docs["tech/064.txt"].near_copies == ("tech/338.txt",)
+    edited = (folder / "tech" / "338.txt").read_text().replace("Juniper Research", "Juniper Research Ltd")
+    (folder / "tech" / "338.txt").write_text(edited)
+    report = qa.ingest([folder])
+    assert report.updated == 1, report
+    docs = {d.source: d for d in qa.documents()}
+    assert docs["tech/338.txt"].near_copies == ("tech/064.txt",), docs["tech/338.txt"]
+    assert docs["tech/065.txt"].also_in == ()
+
+
+def test_an_index_made_before_near_copies_gets_them_on_its_next_ingest(make_qa, tmp_path, embedder):
+    """Records without fingerprints (as an older corpus-qa wrote them): the next ingest,
+    even of unchanged files, records them, embeds nothing and loses nothing."""
+    folder = tmp_path / "articles"
+    (folder / "tech").mkdir(parents=True)
+    for n in ("064", "338", "065"):
+        shutil.copy(BBC_ARTICLES / "tech" / f"{n}.txt", folder / "tech" / f"{n}.txt")
+    qa = make_qa()
+    qa.ingest([folder])
+    index = qa.index
+    ids = [d.id for d in index.documents()]
+    keys = [nearcopies.NEAR_KEY] + [f"{nearcopies.BAND_KEY}{i}" for i in range(nearcopies.BANDS)]
+    index._docs.update(ids=ids, metadatas=[dict.fromkeys(keys) for _ in ids])  # as an older version left them
+    metadata = dict(index._chunks.metadata)
+    metadata.pop(store.index.NEAR_KEY)
+    index._chunks.modify(metadata=metadata)
+    index.touch()
+
+    class Counting:
+        def __init__(self, inner):
+            self.inner, self.calls = inner, 0
+
+        def __getattr__(self, name):
+            self.calls += 1
+            return getattr(self.inner, name)
+
+    old = make_qa(reopen=qa, model=Counting(embedder))
+    assert not old.index.near_ready()
+    assert all(not d.also_in for d in old.documents()), "the fingerprints should be gone before the upgrade"
+    report = old.ingest([folder])
+    assert (report.added, report.updated, report.unchanged, report.chunks) == (0, 0, 3, 0), report
+    assert old.embedder.calls == 0, "nothing should be embedded"
+    docs = {d.source: d for d in old.documents()}
+    assert docs["tech/064.txt"].near_copies == ("tech/338.txt",), docs["tech/064.txt"]
+    assert old.index.near_ready()
+    assert old.ask("How much was the full-track music download market worth in 2004?").passages
