@@ -7,11 +7,13 @@ robots.txt's `Sitemap:` lines; any other HTML page is an article. Articles are e
 as .html files are (store.documents: trafilatura's text and metadata, then the cleaner);
 a Document's id and source are its canonical URL.
 
-Keeping current without refetching: each document keeps the page's ETag, Last-Modified
-and its sitemap/feed date in `extra`; the next run skips an article whose listed date is
-the one stored, sends the others as conditional requests (304: unchanged), and lets the
-content hash catch the rest. Documents are indexed in batches as they arrive, so an
-interrupted run keeps what it indexed and a re-run goes on from there.
+Keeping current without downloading again: each document keeps the page's ETag,
+Last-Modified and its sitemap/feed date in `extra`; the next run asks for every article a
+listing names with a conditional request (If-None-Match, If-Modified-Since: a 304 costs no
+download) and lets the content hash catch the rest. A listing's date is not trusted to
+say an article is unchanged: an RSS pubDate stays as it was when the story is edited, and
+so, on many sites, does a sitemap's lastmod. Documents are indexed in batches as they
+arrive, so an interrupted run keeps what it indexed and a re-run goes on from there.
 """
 
 from __future__ import annotations
@@ -50,10 +52,9 @@ class Entry:
 
 @dataclass(frozen=True)
 class Unchanged:
-    """An article already indexed as it is now (its listing date or a 304 says so)."""
+    """An article already indexed as it is now (a conditional request answered 304)."""
 
     url: str
-    requested: bool  # a conditional request was sent (False: the listing's date sufficed)
 
 
 @dataclass(frozen=True)
@@ -277,16 +278,13 @@ class _Crawl:
 
     def document(self, entry: Entry, page: Page | None) -> Document | Skipped | Unchanged | None:
         """The entry's article as a Document (None: older than `since`), or why not."""
-        stored = self.known.get(entry.url)
         if page is None:
-            if stored and entry.modified and stored.extra.get("listed") == entry.modified:
-                return Unchanged(entry.url, requested=False)
             try:
                 page = self.get(entry.url, self._validators(entry.url))
             except FetchError as err:
                 return Skipped(entry.url, str(err))
         if page.status == 304:
-            return Unchanged(entry.url, requested=True)
+            return Unchanged(entry.url)
         if not _is_html(page) or b"\x00" in page.body[:8192]:
             return Skipped(entry.url, f"not an HTML page ({page.content_type or 'no content type'})")
         text, meta = prepare(_decode(page), ".html", where=entry.url)

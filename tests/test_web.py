@@ -69,12 +69,14 @@ def test_a_sitemap_brings_in_every_allowed_article_whole_with_its_metadata_and_a
     moved = docs[site.url + f"/news/{news_site.MOVED}.html"]
     assert moved.extra["fetched_from"] == site.url + "/news/old-address.html", "reached through the redirect"
 
-    # again: the sitemap's dates say nothing changed, so no article is requested and nothing is written
+    # again: every article is asked for conditionally (its stored ETag), each answers 304, nothing is written
     before = index_files(qa)
     site.log.clear()
     again = qa.ingest([site.url + "/sitemap.xml"], web=FAST)
     assert (again.added, again.updated, again.unchanged, again.chunks) == (0, 0, 20, 0), again
-    assert article_requests(site) == [], [h.path for h in article_requests(site)]
+    asked = [h for h in article_requests(site) if h.path != "/news/old-address.html"]
+    assert len(asked) == 20 and all(h.status == 304 and h.headers.get("If-None-Match") for h in asked), \
+        [(h.path, h.status) for h in asked]
     assert index_files(qa) == before, "a run that finds nothing new must write nothing"
 
 
@@ -141,11 +143,12 @@ def test_cli_ingests_urls_names_each_skipped_page_and_a_rerun_sends_conditional_
 
     site.log.clear()
     second = subprocess.run(cmd[:-1], capture_output=True, text=True, env=cli_env(), timeout=300)
-    assert second.returncode == 1, second.stderr
     assert "added 0, updated 0, unchanged 3" in second.stdout and "nothing new, nothing written" in second.stdout
-    asked = article_requests(site)
-    assert [(h.path, h.status) for h in asked] == [("/news/business-001.html", 304)], asked
-    assert asked[0].headers.get("If-None-Match"), "the stored ETag goes with the request"
+    asked = {(h.path, h.status) for h in article_requests(site) if h.path != "/news/old-address.html"}
+    assert asked == {("/news/business-001.html", 304), ("/news/tech-009.html", 304), ("/news/tech-010.html", 304)}, \
+        asked
+    assert all(h.headers.get("If-None-Match") for h in article_requests(site) if h.status == 304), \
+        "the stored ETag goes with each request"
 
 
 @pytest.mark.parametrize("args, message", [
@@ -191,5 +194,33 @@ def test_an_interrupted_run_keeps_its_finished_batches_and_the_next_run_goes_on_
     site.log.clear()
     report = ingest_urls(qa.index, qa.embedder, [site.url + "/sitemap.xml"], FAST, batch=5)
     assert (report.added, report.unchanged) == (15, 5), report
-    fetched_again = {site.url + h.path for h in article_requests(site)} & kept
-    assert not fetched_again, f"indexed before the interruption, fetched again: {fetched_again}"
+    fetched_again = {site.url + h.path for h in article_requests(site) if h.status != 304} & kept
+    assert not fetched_again, f"indexed before the interruption, downloaded again: {fetched_again}"
+
+
+def test_an_article_edited_on_the_site_is_read_again_from_its_feed_and_the_summary_says_updated(tmp_path):
+    """The newsroom corrects a story; its feed entry (pubDate) stays as it was. The next
+    run of `corpus-qa ingest FEED` asks for every article conditionally: the edited one
+    answers 200 with its new text and replaces the old one, the others answer 304."""
+    served, stop = news_site.serve()
+    try:
+        feed = served.url + "/feeds/rss.xml"
+        cmd = [EXE, "--index", str(tmp_path / "index"), "ingest", feed, "--delay", "0"]
+        first = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=300)
+        assert first.returncode == 0 and "added 8, updated 0" in first.stdout, first.stdout + first.stderr
+        url = served.canonical(served.edit("tech-009", "Sony Walkman at number three", "Sony Walkman at number four"))
+        served.log.clear()
+        second = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=300)
+        assert second.returncode == 0, second.stderr
+        assert "added 0, updated 1, unchanged 7" in second.stdout and "nothing new" not in second.stdout, second.stdout
+        statuses = sorted(h.status for h in article_requests(served))
+        assert statuses == [200] + [304] * 7, statuses
+        shown = subprocess.run([EXE, "--index", str(tmp_path / "index"), "show", url, "--text-only"],
+                               capture_output=True, text=True, env=cli_env(), timeout=120)
+        assert "Sony Walkman at number four" in shown.stdout and "number three" not in shown.stdout, shown.stdout[:500]
+        listed = subprocess.run([EXE, "--index", str(tmp_path / "index"), "documents", "--json"],
+                                capture_output=True, text=True, env=cli_env(), timeout=120)
+        assert sum(json.loads(line)["source"] == url for line in listed.stdout.splitlines()) == 1, \
+            "the edit replaces the old version: one document"
+    finally:
+        stop()
