@@ -63,10 +63,14 @@ class Document:
 
 @dataclass(frozen=True)
 class Skipped:
-    """An input that could not be indexed, and why (one line)."""
+    """An input that could not be indexed, and why (one line). For a web page: whether
+    the reason may pass by itself (`transient`: no connection, HTTP 5xx or 429), and the
+    day an earlier run first reported the same page for the same lasting reason (`known`)."""
 
     path: str
     reason: str
+    transient: bool = False
+    known: str | None = None
 
 
 def make_document(source: str, path: str, title: str, text: str, meta: dict[str, Any] | None = None) -> Document:

@@ -38,7 +38,10 @@ logger = logging.getLogger(__name__)
 VERSION_KEY = "corpus_qa_version"
 JOURNAL_KEY = "corpus_qa_journal"  # set: every write since is announced in the -writing collection
 FORMAT_KEY = "corpus_qa_format"
-NEAR_KEY = "corpus_qa_near"  # set: every document record carries its near-copy fingerprint (store.nearcopies)
+# in the documents collection's metadata: every record carries its near-copy fingerprint
+# (store.nearcopies); the web pages skipped for a lasting reason (store.web), as JSON
+NEAR_KEY = "corpus_qa_near"
+WEB_SKIPS_KEY = "corpus_qa_web_skipped"
 PENDING = "pending-"  # the stamp of a write under way (or cut short: killed, crashed)
 PAGE = 10_000  # records per page of a full read: a page's cost grows with its offset (at 1,000,000 chunks,
 # offset 800,000: 3.0 s for 2,000 records, 4.8 s for 10,000); SQLite refuses 50,000 with their texts
@@ -165,7 +168,8 @@ class Index:
         if found == chroma.FORMAT:
             return
         if found is None and not self._chunks.count():
-            self._chunks.modify(metadata={**metadata, FORMAT_KEY: chroma.FORMAT, JOURNAL_KEY: 1, NEAR_KEY: 1})
+            self._chunks.modify(metadata={**metadata, FORMAT_KEY: chroma.FORMAT, JOURNAL_KEY: 1})
+            self._set_docs_metadata(**{NEAR_KEY: 1})
             return
         raise StoreError(
             f"collection {self.name!r} at {self.where} was built by another corpus-qa version (format {found!r}, "
@@ -251,7 +255,29 @@ class Index:
     def near_ready(self) -> bool:
         """Whether every document record carries its near-copy fingerprint (an index made
         before near-copy detection gets them on its next ingest: store.ingest)."""
-        return bool((self._chunks.metadata or {}).get(NEAR_KEY))
+        return bool(self._docs_metadata().get(NEAR_KEY))
+
+    def web_skips(self) -> dict[str, dict[str, str]]:
+        """Web pages earlier runs skipped for a lasting reason: {url: {"reason", "since"}}
+        (store.web: a scheduled run reports them again, but not as a failure)."""
+        try:
+            return dict(json.loads(self._docs_metadata().get(WEB_SKIPS_KEY) or "{}"))
+        except ValueError:
+            return {}
+
+    def set_web_skips(self, skips: dict[str, dict[str, str]]) -> None:
+        """Replace the remembered web skips (a write: hold `writing()`)."""
+        self._set_docs_metadata(**{WEB_SKIPS_KEY: json.dumps(skips, sort_keys=True)})
+
+    @server_errors
+    def _docs_metadata(self) -> dict[str, Any]:
+        """The documents collection's own metadata, read afresh (another process may have
+        changed it): the index-wide marks that are not the version stamp."""
+        return dict(self.client.get_collection(f"{self.name}-documents").metadata or {})
+
+    @server_errors
+    def _set_docs_metadata(self, **values: Any) -> None:
+        self._docs.modify(metadata={**self._docs_metadata(), **values})
 
     @server_errors
     def near_candidates(self, many: Sequence[tuple[int, ...]], exclude: Iterable[str] = ()) -> Iterator[nearcopies.Known]:
@@ -282,8 +308,7 @@ class Index:
         for at in range(0, len(ids), step):
             part = ids[at : at + step]
             self._docs.update(ids=part, metadatas=[_near_meta(*found[i]) for i in part])
-        metadata = dict(self._chunks.metadata or {})
-        self._chunks.modify(metadata={**metadata, NEAR_KEY: 1})
+        self._set_docs_metadata(**{NEAR_KEY: 1})
 
     def _records(self, doc_ids: Sequence[str], *include: str) -> Iterator[tuple]:
         """(id, *the fields of `include`) of those of these document records that exist, read

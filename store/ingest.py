@@ -48,6 +48,12 @@ class IngestReport:
     skipped: tuple[Skipped, ...] = ()  # inputs that could not be indexed, with the reason
     fetched: int = 0  # web pages downloaded (store.web; 0 for files)
 
+    @property
+    def failed(self) -> tuple[Skipped, ...]:
+        """The skipped inputs that make a run fail (exit code 1): every file and record, and
+        every web page but one an earlier run reported already for the same lasting reason."""
+        return tuple(s for s in self.skipped if not s.known)
+
 
 @dataclass(frozen=True)
 class ChunkingOptions:

@@ -59,6 +59,12 @@ class Site:
     stories: dict[str, Story]
     log: list[Hit] = field(default_factory=list)
     pages: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # path -> (content type, body)
+    broken: int = 500  # what /news/broken.html answers
+
+    def take_down(self, slug: str) -> str:
+        """Remove a story's page (it answers 404 from now on); its listings still name it."""
+        del self.pages[self.stories[slug].path]
+        return self.url + self.stories[slug].path
 
     def edit(self, slug: str, old: str, new: str) -> Story:
         """Edit a story in place, as a newsroom corrects one: its page changes (and so its
@@ -166,7 +172,7 @@ def serve(stories: list[Story] | None = None):
             path = self.path.split("?", 1)[0]
             status, ctype, body, extra = 404, "text/plain", b"not found", {}
             if path == "/news/broken.html":
-                status, body = 500, b"internal error"
+                status, body = site.broken, b"broken"
             elif path == "/news/old-address.html":
                 status, body, extra = 301, b"", {"Location": f"/news/{MOVED}.html"}
             elif path == "/news/photo.html":

@@ -99,9 +99,9 @@ def test_an_index_made_before_near_copies_gets_them_on_its_next_ingest(make_qa, 
     ids = [d.id for d in index.documents()]
     keys = [nearcopies.NEAR_KEY] + [f"{nearcopies.BAND_KEY}{i}" for i in range(nearcopies.BANDS)]
     index._docs.update(ids=ids, metadatas=[dict.fromkeys(keys) for _ in ids])  # as an older version left them
-    metadata = dict(index._chunks.metadata)
+    metadata = index._docs_metadata()
     metadata.pop(store.index.NEAR_KEY)
-    index._chunks.modify(metadata=metadata)
+    index._docs.modify(metadata=metadata or {"other": 1})
     index.touch()
 
     class Counting:

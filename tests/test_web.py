@@ -224,3 +224,42 @@ def test_an_article_edited_on_the_site_is_read_again_from_its_feed_and_the_summa
             "the edit replaces the old version: one document"
     finally:
         stop()
+
+
+def test_a_scheduled_rerun_fails_only_for_new_or_passing_skips(make_qa):
+    """A page skipped for a lasting reason (404, robots.txt, not HTML) fails the run that
+    first meets it and is reported again, as known, by the runs after it; a new one fails
+    again; a passing reason (HTTP 503) fails every run; a page that comes back is forgotten."""
+    served, stop = news_site.serve()
+    served.broken = 404
+    try:
+        qa = make_qa()
+        sitemap = [served.url + "/sitemap.xml"]
+        first = qa.ingest(sitemap, web=FAST)
+        lasting = {served.url + p for p in ("/news/photo.html", "/news/broken.html", "/private/embargoed.html")}
+        assert {s.path for s in first.failed} == lasting and not any(s.transient for s in first.skipped), first
+
+        again = qa.ingest(sitemap, web=FAST)
+        assert {s.path for s in again.skipped} == lasting and again.failed == (), again.skipped
+        today = again.skipped[0].known
+        assert today and all(s.known == today for s in again.skipped)
+
+        gone = served.take_down("tech-009")
+        third = qa.ingest(sitemap, web=FAST)
+        assert [(s.path, s.reason) for s in third.failed] == [(gone, "HTTP 404")], third.failed
+        assert qa.ingest(sitemap, web=FAST).failed == ()
+
+        served.broken = 503
+        for _ in range(2):
+            run = qa.ingest(sitemap, web=FAST)
+            assert [(s.path, s.reason, s.transient) for s in run.failed] == [
+                (served.url + "/news/broken.html", "HTTP 503", True)], run.failed
+
+        served.broken = 404
+        served.pages[served.stories["tech-009"].path] = ("text/html; charset=utf-8", b"<html><body><p>" +
+                                                        b"Back again. " * 40 + b"</p></body></html>")
+        back = qa.ingest(sitemap, web=FAST)
+        assert gone not in {s.path for s in back.skipped} and gone not in qa.index.web_skips()
+        assert back.failed == (), back.failed  # broken.html: a 404 again, as first reported
+    finally:
+        stop()
