@@ -3,6 +3,8 @@ render_answer's escaping of hostile article text."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 
 import pytest
@@ -270,7 +272,7 @@ def test_uploads_go_through_the_cli_checks_and_report_per_file(make_qa, tmp_path
     html, changed = ui.documents.ingest_uploads(qa, paths)
     assert changed, html
     rows = html.split("<tr")[2:]
-    assert "good.md" in rows[0] and "1 added" in rows[0] and "cqa-ok" in rows[0]
+    assert "good.md" in rows[0] and "<td>1 document: 1 added, 1 chunk</td>" in rows[0] and "cqa-ok" in rows[0], rows[0]
     assert "notes.pdf" in rows[1] and "refused: unsupported file type .pdf" in rows[1]
     assert "empty.txt" in rows[2] and "refused" in rows[2] and str(up) not in html, html
     assert "bad.txt" in rows[3] and "refused" in rows[3]
@@ -290,5 +292,7 @@ def test_documents_list_is_escaped_and_searchable():
     html = ui.documents.render_documents(docs, removable=True)
     assert "<script>" not in html and "<b>x</b>" not in html and "&lt;script&gt;t()&lt;/script&gt;" in html
     assert "2 documents · 5 chunks" in html and html.count("cqa-doc-remove") == 2
+    one = dataclasses.replace(docs[1], chunks=1)
+    assert "1 document · 1 chunk<" in ui.documents.render_documents([one]), "one, not 1 documents or 1 chunks"
     found = ui.documents.render_documents(docs, "ferry times")
     assert "1 of 2 documents" in found and "Ferry fares" in found and "t()" not in found and "cqa-doc-remove" not in found
