@@ -4,7 +4,7 @@ from store import (Article, CorpusQAError, Filters, IngestReport, InputError, Sk
                    WebSettings, text_matches)
 
 from .answer import NO_ANSWER, AnswerSettings
-from .qa import QA, Settings, Stats, Trace, bundled_corpus
+from .qa import QA, Settings, Stats, Trace, UnknownDocument, bundled_corpus
 from .question import check_question
 from .search import SearchSettings
 from .types import PASSAGE_FIELDS, Answer, Passage, answer_dict, passage_dict
@@ -12,6 +12,6 @@ from .types import PASSAGE_FIELDS, Answer, Passage, answer_dict, passage_dict
 __all__ = [
     "Answer", "AnswerSettings", "Article", "CorpusQAError", "Filters", "IngestReport", "InputError", "NO_ANSWER",
     "PASSAGE_FIELDS", "Passage", "QA", "SearchSettings", "Settings", "Skipped", "Stats", "StoreError",
-    "StoredDocument", "Trace", "WebSettings", "answer_dict", "bundled_corpus", "check_question", "passage_dict",
+    "StoredDocument", "Trace", "UnknownDocument", "WebSettings", "answer_dict", "bundled_corpus", "check_question", "passage_dict",
     "text_matches",
 ]

@@ -143,7 +143,7 @@ class Index:
         self._seen = self.version()  # the stamp this client's view of the collection is from
         self._reopen_lock = threading.Lock()
         self._private_api = None  # the Chroma state this Index made itself in refresh()
-        self._registry: tuple[str, list[StoredDocument]] | None = None
+        self._registry: tuple[str, list[StoredDocument], dict[str, StoredDocument]] | None = None
         self.keywords = KeywordSync(keyword_dir, self.version, documents=self.document_ids, chunks=self.chunk_rows,
                                     pending=PENDING, count=self.count)
 
@@ -240,6 +240,19 @@ class Index:
         cached = self._registry
         if cached is not None and cached[0] == version:
             return cached[1]
+        return self._read_registry(version)[1]
+
+    def by_id(self) -> dict[str, StoredDocument]:
+        """Every complete document by its id (what `documents` lists), read once per version
+        stamp: a question maps its passages to their articles' copies and near-copies here."""
+        version = self.version()
+        cached = self._registry
+        if cached is None or cached[0] != version:
+            cached = self._read_registry(version)
+        return cached[2]
+
+    @server_errors
+    def _read_registry(self, version: str) -> tuple[str, list[StoredDocument], dict[str, StoredDocument]]:
         docs = [_document(i, m) for i, m in self._records(self.document_ids(), "metadatas")]
         by_content: dict[str, list[str]] = {}
         by_group: dict[str, list[StoredDocument]] = {}
@@ -249,8 +262,8 @@ class Index:
         docs = sorted(
             (_with_copies(d, by_content[d.content], by_group[d.group]) for d in docs), key=lambda d: (d.source, d.id)
         )
-        self._registry = (version, docs)
-        return docs
+        self._registry = (version, docs, {d.id: d for d in docs})
+        return self._registry
 
     def near_ready(self) -> bool:
         """Whether every document record carries its near-copy fingerprint (an index made
@@ -324,7 +337,7 @@ class Index:
         got = self._docs.get(ids=[doc_id], include=["documents", "metadatas"])
         if not got["ids"]:
             return None
-        listed = next((d for d in self.documents() if d.id == doc_id), None)
+        listed = self.by_id().get(doc_id)
         doc = listed or _document(doc_id, got["metadatas"][0])
         return Article(**{f: getattr(doc, f) for f in StoredDocument.__dataclass_fields__}, text=got["documents"][0] or "")
 

@@ -52,6 +52,13 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     return len(a & b) / len(a | b)
 
 
+def containment(a: frozenset[str], b: frozenset[str]) -> float:
+    """The share of the smaller set that the other holds (0 when either is empty)."""
+    if not a or not b:
+        return 0.0
+    return len(a & b) / min(len(a), len(b))
+
+
 @functools.cache
 def _empty():
     from datasketch import MinHash

@@ -150,9 +150,11 @@ def test_copy_as_markdown_puts_answer_and_numbered_sources_on_the_clipboard(brow
         lines = copy_markdown(page).splitlines()
         assert lines[0] == f"**Q:** {HEALEY}"
         assert "John Healey, is now the chairman. [1]" in lines[2]
-        assert lines[4] == "Sources:"
-        assert lines[5].startswith("[1] Hegseth to Attend Ukraine Defense Group Only Virtually — file "
-                                   "`002_404fe9b87144756a.txt` — quoted sentence: chars "), lines[5]
+        assert lines[4:6] == ["Sources:", ""]
+        quoted = qa.ask(HEALEY).passages[0]
+        sentence = " ".join(quoted.text[quoted.highlight[0]:quoted.highlight[1]].split())
+        assert lines[6] == (f"- [1] “{sentence}” — *Hegseth to Attend Ukraine Defense Group Only Virtually*, "
+                            "`002_404fe9b87144756a.txt`"), lines[6]
     finally:
         page.close()
 

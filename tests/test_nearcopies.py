@@ -6,14 +6,18 @@ with the real model and a real Chroma."""
 from __future__ import annotations
 
 import itertools
+import json
 import shutil
+import subprocess
 
+import anyio
 import pytest
+from mcp import ClientSession, StdioServerParameters, stdio_client
 
 import store
 from store import nearcopies
 
-from conftest import BBC_ARTICLES, NEAR_TECH
+from conftest import BBC_ARTICLES, EXE, NEAR_TECH, cli_env
 
 pytestmark = pytest.mark.slow
 
@@ -122,3 +126,70 @@ def test_an_index_made_before_near_copies_gets_them_on_its_next_ingest(make_qa, 
     assert docs["tech/064.txt"].near_copies == ("tech/338.txt",), docs["tech/064.txt"]
     assert old.index.near_ready()
     assert old.ask("How much was the full-track music download market worth in 2004?").passages
+
+
+MUSIC = "How much was the market for full-track music downloads worth in 2004?"
+LAPTOP = "How much will Negroponte's laptop cost?"
+PAIR = {"tech/064.txt", "tech/338.txt"}
+
+
+def test_an_answer_folds_a_near_copy_into_one_source_that_names_it(near_qa):
+    """Today's bug: 064 and 338 answered as [1] and [2], the same passage twice."""
+    answer = near_qa.ask(MUSIC)
+    assert not answer.abstained and "$20 million" in answer.text, answer.text
+    of_pair = [p for p in answer.passages if p.source in PAIR]
+    assert len({p.source for p in of_pair}) == 1, [(p.n, p.source) for p in answer.passages]
+    assert all(p.also_in == tuple(PAIR - {p.source}) for p in of_pair), of_pair
+    assert answer.passages[0].source in PAIR and answer.passages[0].highlight
+    others = [p for p in answer.passages if p.source not in PAIR]
+    assert all(not p.also_in for p in others), others
+
+
+def test_an_answer_names_the_exact_copies_of_its_source(near_qa):
+    answer = near_qa.ask(LAPTOP)
+    first = answer.passages[0]
+    assert {first.source, *first.also_in} == {"tech/004.txt", "tech/063.txt"}, first
+    assert sum(p.source in ("tech/004.txt", "tech/063.txt") for p in answer.passages) == len(
+        {(p.start, p.end) for p in answer.passages if p.source in ("tech/004.txt", "tech/063.txt")})
+
+
+def test_the_cli_shows_the_marker_in_text_json_and_documents(near_qa):
+    index = near_qa.index.where
+    text = subprocess.run([EXE, "--index", index, "ask", MUSIC], capture_output=True, text=True, env=cli_env(),
+                          timeout=180)
+    assert text.returncode == 0, text.stderr
+    marker = [line.strip() for line in text.stdout.splitlines() if line.strip().startswith("also in: ")]
+    assert marker and marker[0] in ("also in: tech/338.txt", "also in: tech/064.txt"), text.stdout
+    assert not ("tech/064.txt" in text.stdout.split("also in")[0] and "tech/338.txt" in text.stdout.split("also in")[0])
+    out = json.loads(subprocess.run([EXE, "--index", index, "ask", "--json", MUSIC], capture_output=True, text=True,
+                                    env=cli_env(), timeout=180).stdout)
+    assert out["passages"][0]["also_in"] == sorted(PAIR - {out["passages"][0]["source"]}), out["passages"][0]
+    listed = subprocess.run([EXE, "--index", index, "documents"], capture_output=True, text=True, env=cli_env(),
+                            timeout=180)
+    line = next(x for x in listed.stdout.splitlines() if "  tech/064.txt  " in x)
+    assert line.endswith("· near-copies: tech/338.txt"), line
+    assert listed.stderr.strip() == f"{len(NEAR_TECH)} documents"
+    docs = {d["source"]: d for d in map(json.loads, subprocess.run(
+        [EXE, "--index", index, "documents", "--json"], capture_output=True, text=True, env=cli_env(),
+        timeout=180).stdout.splitlines())}
+    assert docs["tech/064.txt"]["near_copies"] == ["tech/338.txt"] and docs["tech/063.txt"]["copies"] == ["tech/004.txt"]
+    assert "near" not in docs["tech/064.txt"]
+
+
+def test_mcp_passages_and_documents_carry_the_marker(near_qa):
+    params = StdioServerParameters(command=EXE, args=["--index", near_qa.index.where, "mcp"], env=cli_env())
+
+    async def main():
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            asked = await session.call_tool("ask", {"question": MUSIC})
+            listed = await session.call_tool("documents", {"query": "Looks and music"})
+            return asked.structured_content, listed.structured_content
+
+    asked, listed = anyio.run(main)
+    first = asked["passages"][0]
+    assert first["source"] in PAIR and first["also_in"] == sorted(PAIR - {first["source"]}), first
+    assert sum(p["source"] in PAIR for p in asked["passages"]) >= 1
+    assert {p["source"] for p in asked["passages"]} & PAIR == {first["source"]}
+    assert {d["source"]: d["near_copies"] for d in listed["documents"]} == {
+        "tech/064.txt": ["tech/338.txt"], "tech/338.txt": ["tech/064.txt"]}

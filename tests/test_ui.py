@@ -174,9 +174,8 @@ def test_render_answer_exact_html_of_a_small_answer():
         '</li></ol>'
         '<div class="cqa-tools"><span class="cqa-copy" role="button" tabindex="0" '
         'title="Copy the answer and its sources as Markdown">Copy as Markdown</span>'
-        '<div class="cqa-md">**Q:** q&#10;&#10;Two. &#91;1&#93;&#10;&#10;Sources:&#10;'
-        '&#91;1&#93; A &amp; B — The \\&lt;Times\\&gt; — 2025-02-11 — file `news/a.txt` — quoted sentence: chars 5–9; '
-        'passage: chars 0–9 of the article</div></div>'
+        '<div class="cqa-md">**Q:** q&#10;&#10;Two. &#91;1&#93;&#10;&#10;Sources:&#10;&#10;'
+        '- &#91;1&#93; “Two.” — *A &amp; B*, The \\&lt;Times\\&gt;, 2025-02-11, `news/a.txt`</div></div>'
     )
 
 
@@ -213,12 +212,16 @@ def test_a_repeated_article_names_its_title_and_the_source_it_repeats():
 def test_answer_markdown_lists_numbered_sources_and_escapes_markdown():
     p = rag.Passage(1, "n/a.txt", "![x](http://evil.example/p.png) Title", "Alpha beta.", 10, 21, 0.9, (0, 11), False,
                     doc_id="ab" * 8, published="2024-05-01", outlet="Daily", url="https://example.org/a")
-    md = ui.render.answer_markdown(rag.Answer("Who?", "Alpha beta. [1]", False, (p,)))
+    other = rag.Passage(2, "n/b.txt", "Gamma", "Gamma delta.", 0, 12, 0.4, None, False, doc_id="cd" * 8,
+                        also_in=("n/c.txt", "n/d.txt"))
+    md = ui.render.answer_markdown(rag.Answer("Who?", "Alpha beta. [1]", False, (p, other)))
     assert md.splitlines() == [
-        "**Q:** Who?", "", "Alpha beta. [1]", "", "Sources:",
-        "[1] \\!\\[x\\]\\(http://evil.example/p.png\\) Title — Daily — 2024-05-01 — https://example.org/a — "
-        "quoted sentence: chars 10–21; passage: chars 10–21 of the article",
-    ]
+        "**Q:** Who?", "", "Alpha beta. [1]", "", "Sources:", "",
+        "- [1] “Alpha beta.” — *\\!\\[x\\]\\(http://evil.example/p.png\\) Title*, Daily, 2024-05-01, "
+        "<https://example.org/a>",
+        "", "Other passages:", "",
+        "- [2] *Gamma*, `n/b.txt` (also in: n/c.txt, n/d.txt)",
+    ], md
 
 
 def test_article_viewer_marks_the_span_and_escapes_everything():

@@ -84,7 +84,7 @@ def render_documents(docs: list[StoredDocument], query: str = "", removable: boo
         rows.append(
             f'<tr class="cqa-doc"><td class="cqa-col-title"><button type="button" class="cqa-doc-open cqa-doc-{d.id}" '
             f'title="Read the article">{_esc(d.title or d.source)}</button>'
-            f'<div class="cqa-meta">{_esc(d.source)}</div></td>'
+            f'<div class="cqa-meta">{_esc(d.source)}{_also_in(d)}</div></td>'
             f'<td class="cqa-col-outlet">{_esc(d.outlet or "")}</td><td class="cqa-col-date">{_esc((d.published or "")[:10])}</td>'
             f'<td class="cqa-num cqa-col-chunks">{d.chunks}</td><td class="cqa-col-remove">{remove}</td></tr>'
         )
@@ -96,6 +96,13 @@ def render_documents(docs: list[StoredDocument], query: str = "", removable: boo
                 f'<th class="cqa-col-remove"></th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
     return (f'<div class="cqa-doclist"><div class="cqa-meta">{summary}</div>{_pager(view, pages, first, len(shown))}'
             f"{body}</div>")
+
+
+def _also_in(d: StoredDocument) -> str:
+    """' · copy of a, b · near-copy of c': the other documents holding the same article."""
+    parts = [f"{label} {', '.join(names)}" for label, names in (("copy of", d.copies), ("near-copy of", d.near_copies))
+             if names]
+    return "".join(f' <span class="cqa-also-in">· {_esc(p)}</span>' for p in parts)
 
 
 def _sort_head(view: ListView, key: str, label: str) -> str:
