@@ -263,3 +263,39 @@ def test_a_scheduled_rerun_fails_only_for_new_or_passing_skips(make_qa):
         assert back.failed == (), back.failed  # broken.html: a 404 again, as first reported
     finally:
         stop()
+
+
+def test_scheduled_cli_runs_exit_0_once_their_lasting_skips_are_known_and_1_for_a_new_one(tmp_path):
+    """A cron job's view: the first run meets a 404, a robots.txt rule and a photo (exit 1,
+    each named); the runs after it list them as still skipped and exit 0; a story taken
+    down makes the next run exit 1 naming it alone."""
+    served, stop = news_site.serve()
+    served.broken = 404
+    try:
+        cmd = [EXE, "--index", str(tmp_path / "index"), "ingest", served.url + "/sitemap.xml", "--delay", "0",
+               "--limit", "6"]
+
+        def run():
+            out = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=300)
+            lines = [line for line in out.stderr.splitlines() if line.startswith("corpus-qa: ")]
+            return out.returncode, out.stdout, [line for line in lines if " skipped " in line]
+
+        code, stdout, lines = run()
+        assert code == 1 and "skipped 3 (listed above)" in stdout, (stdout, lines)
+        assert sorted(lines) == sorted(f"corpus-qa: skipped {served.url}{p}: {r}" for p, r in (
+            ("/news/photo.html", "not an HTML page (image/png)"), ("/news/broken.html", "HTTP 404"),
+            ("/private/embargoed.html", "disallowed by robots.txt"))), lines
+
+        code, stdout, lines = run()
+        assert code == 0, (stdout, lines)
+        assert "still skipped 3 as before (listed above)" in stdout and "skipped 3 (listed" not in stdout, stdout
+        assert len(lines) == 3 and all(line.startswith("corpus-qa: still skipped ") and
+                                       line.endswith("; not a failure)") for line in lines), lines
+
+        gone = served.take_down("tech-009")
+        code, stdout, lines = run()
+        assert code == 1 and "skipped 1 (listed above); still skipped 3 as before" in stdout, (stdout, lines)
+        assert f"corpus-qa: skipped {gone}: HTTP 404" in lines
+        assert run()[0] == 0
+    finally:
+        stop()
