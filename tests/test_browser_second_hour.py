@@ -103,3 +103,32 @@ def test_add_from_url_results_wrap_inside_their_column(browser, make_qa, width, 
         page.close()
     finally:
         app.close()
+
+
+PAIR = {"tech/064.txt", "tech/338.txt"}
+
+
+@pytest.mark.parametrize("width, height", WIDTHS)
+def test_a_near_copy_is_one_source_that_says_where_else_it_is(browser, near_page, width, height):
+    """064 and 338 ("Looks and music to drive mobiles", a figure corrected) were [1] and [2]:
+    now one source line, "also in" the other; Copy as Markdown says so too."""
+    qa, url = near_page
+    page = open_page(browser, url, width=width, height=height, permissions=["clipboard-read", "clipboard-write"])
+    try:
+        page.ask(QUESTION, "#chat .cqa-answer", 1)
+        page.page.wait_for_timeout(500)
+        lines = page.page.evaluate("""() => [...document.querySelectorAll('#chat .cqa-source')].map(li => ({
+            meta: li.querySelector('.cqa-meta').textContent, also: li.querySelector('.cqa-also-in')?.textContent}))""")
+        of_pair = [line for line in lines if line["meta"].split(" ")[0] in PAIR]
+        assert len({line["meta"].split(" ")[0] for line in of_pair}) == 1, lines
+        source = of_pair[0]["meta"].split(" ")[0]
+        assert of_pair[0]["also"] == f"· also in: {(PAIR - {source}).pop()}", of_pair[0]
+        visible = page.page.locator("#chat .cqa-also-in").first
+        assert visible.is_visible() and visible.bounding_box()["x"] + visible.bounding_box()["width"] <= width
+        page.page.screenshot(path=str(REPO / "docs" / f"near-copy-{width}.png"))
+        page.page.locator("#chat .cqa-copy").first.click()
+        page.page.wait_for_function("() => document.querySelector('#chat .cqa-copy').textContent === 'Copied'")
+        markdown = page.page.evaluate("navigator.clipboard.readText()")
+        assert f"(also in: {(PAIR - {source}).pop()})" in markdown and "“" in markdown, markdown
+    finally:
+        page.close()
