@@ -299,3 +299,22 @@ def test_documents_list_is_escaped_and_searchable():
     assert "1 document · 1 chunk<" in ui.documents.render_documents([one]), "one, not 1 documents or 1 chunks"
     found = ui.documents.render_documents(docs, "ferry times")
     assert "1 of 2 documents" in found and "Ferry fares" in found and "t()" not in found and "cqa-doc-remove" not in found
+
+
+def test_example_questions_are_answered_from_the_lead_of_distinct_articles(near_qa):
+    """Today's bug: an example answered with a side sentence of its story ("What is the
+    story behind “Looks and music to drive mobiles”?" quoted its 13th sentence), and an
+    article with a copy offered twice. Each example offered now quotes its article's lead."""
+    from ui.examples import answers_from_lead, example_questions, question_for, quotes_lead
+
+    docs = near_qa.documents()
+    by_question = {question_for(d): d for d in docs}
+    offered = example_questions(docs, check=answers_from_lead(near_qa))
+    assert len(offered) == 4, offered
+    assert len({by_question[q].group for q in offered}) == 4, f"an article offered twice: {offered}"
+    for q in offered:
+        answer = near_qa.ask(q)
+        assert quotes_lead(answer, by_question[q], lambda i: near_qa.document(i).text), (q, answer.text)
+    side = question_for(next(d for d in docs if d.source == "tech/064.txt"))
+    assert not quotes_lead(near_qa.ask(side), by_question[side], lambda i: near_qa.document(i).text)
+    assert side not in offered
