@@ -24,7 +24,7 @@ import sys
 import threading
 from pathlib import Path
 
-from rag import QA, Answer, CorpusQAError, Filters, InputError, WebSettings
+from rag import QA, Answer, CorpusQAError, Filters, InputError, UnknownDocument, WebSettings
 
 from .documents import (MAX_UPLOAD_FILES, MAX_UPLOAD_MB, UPLOAD_TYPES, ListView, ingest_from_urls, ingest_uploads,
                         render_documents)
@@ -209,6 +209,8 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False, web: WebSettings 
                 text = (f'<div class="cqa-confirm">Remove <strong>{_esc(found.title or found.source)}</strong> '
                         f'<span class="cqa-meta">{_esc(found.source)}</span> from the index?</div>')
                 return keep, gr.Tabs(selected="documents"), gr.update(visible=True), text, found.id, ""
+        except UnknownDocument as err:  # removed since the page listed it: the page's fix, not the CLI's
+            return render_error(str(err.with_fix("reload the page for the current Documents list"))), *[keep] * 4, ""
         except CorpusQAError as err:
             return render_error(str(err)), keep, keep, keep, keep, ""
         return keep, keep, keep, keep, keep, ""
