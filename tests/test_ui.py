@@ -318,3 +318,18 @@ def test_example_questions_are_answered_from_the_lead_of_distinct_articles(near_
     side = question_for(next(d for d in docs if d.source == "tech/064.txt"))
     assert not quotes_lead(near_qa.ask(side), by_question[side], lambda i: near_qa.document(i).text)
     assert side not in offered
+
+
+def test_a_passage_of_a_near_copy_reads_as_the_same_source():
+    """Two passages of one article under two names (a near-copy): the second says "also
+    from [1]", as a second passage of the same file does, and both name the other file."""
+    a = rag.Passage(1, "tech/064.txt", "Looks and music", "One. Two.", 0, 9, 0.9, (5, 9), False, doc_id="ab" * 8,
+                    also_in=("tech/338.txt",))
+    b = rag.Passage(2, "tech/338.txt", "Looks and music", "Three.", 20, 26, 0.5, None, False, doc_id="cd" * 8,
+                    also_in=("tech/064.txt",))
+    c = rag.Passage(3, "tech/065.txt", "Yahoo", "Four.", 0, 5, 0.4, None, False, doc_id="ef" * 8)
+    html = ui.app.render_answer(rag.Answer("q", "Two. [1]", False, (a, b, c)))
+    items = [item.split("</li>")[0] for item in html.split("<li ")[1:]]
+    assert "also from &#91;1&#93;" not in items[0] and "· also in: tech/338.txt" in items[0], items[0]
+    assert '<span class="cqa-again">also from &#91;1&#93;:</span>' in items[1] and "also in: tech/064.txt" in items[1]
+    assert "cqa-again" not in items[2] and "also in" not in items[2], items[2]

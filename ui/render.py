@@ -59,12 +59,13 @@ def render_answer(answer: Answer) -> str:
         head = f'<div class="cqa-answer cqa-abstain"><strong>No answer in the corpus.</strong> {esc(answer.text)}</div>'
     else:
         head = '<div class="cqa-answer">' + _markers(esc(answer.text), cited) + "</div>"
-    first: dict[str, int] = {}  # an article's first source number
+    first: dict[object, int] = {}  # an article's first source number (its copies and near-copies are the article)
     items = []
     for p in answer.passages:
-        again = first.get(p.doc_id) if p.doc_id else None
+        article = frozenset((p.source, *p.also_in)) if p.also_in else p.doc_id
+        again = first.get(article) if p.doc_id else None
         items.append(_source_item(p, answer.question, also=again, cited=p.n in cited))
-        first.setdefault(p.doc_id, p.n)
+        first.setdefault(article, p.n)
     sources = ""
     if items:
         title = "Closest passages (low relevance)" if answer.abstained else "Sources"
