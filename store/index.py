@@ -4,6 +4,9 @@
     <name>-sentences   one vector per sentence (pooled at ingest), with the same filter keys
     <name>-documents   one record per article: its cleaned text and metadata, the mean of
                        its chunk vectors; written last, so it marks the article complete
+    <name>-near        one record per article: its near-copy LSH band hashes as metadata
+                       (store.nearcopies), read only by an ingest looking for near-copies,
+                       so listing the documents never reads them
     <name>-writing     the documents a write is under way for (a repair's candidates) and,
                        on a server, the writer's lease (store/lease.py)
 
@@ -161,6 +164,7 @@ class Index:
         # the documents a write or a removal is under way for (one 1-d record each, no
         # vector search): what one cut short can have left half written
         self._writing = get(f"{self.name}-writing")
+        self._near = get(f"{self.name}-near")
 
     def _check_format(self) -> None:
         metadata = self._chunks.metadata or {}
@@ -295,17 +299,17 @@ class Index:
     @server_errors
     def near_candidates(self, many: Sequence[tuple[int, ...]], exclude: Iterable[str] = ()) -> Iterator[nearcopies.Known]:
         """The stored documents (but those of `exclude`) sharing an LSH band with any of
-        `many` (store.nearcopies), read 40 texts' bands at a time."""
+        `many` (store.nearcopies), read 40 texts' bands at a time, then their texts."""
         seen: set[str] = set(exclude)
         for at in range(0, len(many), 40):
             where = nearcopies.band_where(many[at : at + 40])
             if where is None:
                 continue
-            got = self._docs.get(where=where, include=["documents", "metadatas"])
-            for doc_id, text, m in zip(got["ids"], got["documents"], got["metadatas"]):
-                if doc_id not in seen:
-                    seen.add(doc_id)
-                    yield nearcopies.known(m.get("title", ""), text or "", m)
+            got = self._near.get(where=where, include=["metadatas"])
+            bands = {i: m for i, m in zip(got["ids"], got["metadatas"]) if i not in seen}
+            seen.update(bands)
+            for doc_id, text, m in self._records(sorted(bands), "documents", "metadatas"):  # complete ones only
+                yield nearcopies.known(m.get("title", ""), text or "", {**m, **bands[doc_id]})
 
     @server_errors
     def texts(self, doc_ids: Sequence[str]) -> Iterator[tuple[str, str, dict]]:
@@ -320,7 +324,9 @@ class Index:
         step = self._max_batch()
         for at in range(0, len(ids), step):
             part = ids[at : at + step]
-            self._docs.update(ids=part, metadatas=[_near_meta(*found[i]) for i in part])
+            self._near.upsert(ids=part, embeddings=np.ones((len(part), 1), dtype=np.float32),
+                              metadatas=[nearcopies.band_metadata(found[i][1]) for i in part])
+            self._docs.update(ids=part, metadatas=[{nearcopies.NEAR_KEY: found[i][0]} for i in part])
         self._set_docs_metadata(**{NEAR_KEY: 1})
 
     def _records(self, doc_ids: Sequence[str], *include: str) -> Iterator[tuple]:
@@ -545,7 +551,8 @@ class Index:
                 record["author"] = doc.author
             if doc.extra:
                 record["extra"] = json.dumps(doc.extra, ensure_ascii=False, default=str)
-            record.update(_near_meta(doc.near, doc.bands))
+            if doc.near:  # the near-copy group it joined (store.nearcopies)
+                record[nearcopies.NEAR_KEY] = doc.near
             d_meta.append(record)
         step = self._max_batch()
         self._announce(d_ids)
@@ -557,6 +564,11 @@ class Index:
             for at in range(0, len(c_ids), step):
                 self._chunks.upsert(ids=c_ids[at : at + step], embeddings=vectors[at : at + step],
                                     documents=c_texts[at : at + step], metadatas=c_meta[at : at + step])
+        banded = [(doc.id, nearcopies.band_metadata(doc.bands)) for doc, *_ in rows if doc.bands]
+        for at in range(0, len(banded), step):
+            part = banded[at : at + step]
+            self._near.upsert(ids=[i for i, _ in part], embeddings=np.ones((len(part), 1), dtype=np.float32),
+                              metadatas=[m for _, m in part])
         for at in range(0, len(d_ids), step):
             self._docs.upsert(ids=d_ids[at : at + step], embeddings=np.stack(d_vectors[at : at + step]),
                               documents=d_texts[at : at + step], metadatas=d_meta[at : at + step])
@@ -587,6 +599,7 @@ class Index:
         self._docs.delete(ids=[doc_id])
         self._chunks.delete(where={"doc_id": doc_id})
         self._sentences.delete(where={"doc_id": doc_id})
+        self._near.delete(ids=[doc_id])
         self._settled([doc_id])
 
     @server_errors
@@ -647,6 +660,7 @@ class Index:
             part = {"doc_id": {"$in": orphans[at : at + 500]}}
             self._chunks.delete(where=part)
             self._sentences.delete(where=part)
+            self._near.delete(ids=orphans[at : at + 500])
         self._settled(announced)
         if not metadata.get(JOURNAL_KEY):
             self._chunks.modify(metadata={**metadata, JOURNAL_KEY: 1})
@@ -700,6 +714,4 @@ def _with_copies(doc: StoredDocument, sources: list[str], group: list[StoredDocu
     return StoredDocument(**{**fields, "copies": others, "near_copies": near})
 
 
-def _near_meta(near: str | None, bands: tuple[int, ...]) -> dict[str, Any]:
-    """A record's near-copy keys: its group (when it joined another's) and its LSH bands."""
-    return {**({nearcopies.NEAR_KEY: near} if near else {}), **nearcopies.band_metadata(bands)}
+

@@ -4,10 +4,12 @@ outlet retouched, a corrected figure, a changed paragraph).
 Two documents are near-copies when the Jaccard similarity of their sets of word
 5-grams (title and text, lower-cased) is at least `THRESHOLD` (chosen on the BBC archive:
 benchmarks/nearcopies.py, benchmarks/RESULTS.md). Candidates come from MinHash LSH
-(datasketch's MinHash and its band parameters): each document record carries its band
-hashes as integer metadata (`lsh0`, `lsh1`, ...), so the candidates for a new document
-are one Chroma `where` query away and nothing is held in memory between runs; every
-candidate is then checked with the exact Jaccard of the two texts.
+(datasketch's MinHash): each document's band hashes are integer metadata (`lsh0`,
+`lsh1`, ...) of its record in the index's `-near` collection (store.index), so the
+candidates for a new document are one Chroma `where` query away, nothing is held in
+memory between runs, and listing the documents never reads them (24 more keys on each
+document record doubled the time of that read); every candidate is then checked with the
+exact Jaccard of the two texts.
 
 A document's near-copy group is recorded at ingest (`near`: the content hash of the
 group's first document), so a question pays only a dictionary lookup. Exact copies share

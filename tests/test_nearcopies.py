@@ -101,8 +101,11 @@ def test_an_index_made_before_near_copies_gets_them_on_its_next_ingest(make_qa, 
     qa.ingest([folder])
     index = qa.index
     ids = [d.id for d in index.documents()]
-    keys = [nearcopies.NEAR_KEY] + [f"{nearcopies.BAND_KEY}{i}" for i in range(nearcopies.BANDS)]
-    index._docs.update(ids=ids, metadatas=[dict.fromkeys(keys) for _ in ids])  # as an older version left them
+    records = index._docs.get(ids=ids, include=["metadatas"])["metadatas"]
+    assert not any(k.startswith(nearcopies.BAND_KEY) for m in records for k in m), \
+        "the band hashes stay out of the document records (listing documents reads those)"
+    index._docs.update(ids=ids, metadatas=[{nearcopies.NEAR_KEY: None} for _ in ids])  # as an older version left them
+    index._near.delete(ids=ids)
     metadata = index._docs_metadata()
     metadata.pop(store.index.NEAR_KEY)
     index._docs.modify(metadata=metadata or {"other": 1})
