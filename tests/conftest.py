@@ -10,6 +10,7 @@ folder, or a real `chroma run` server on loopback), the bundled corpus indexed o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -58,6 +59,20 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served_page(qa, **options):
+    """The page over `qa` (ui.app.launch with `options`) on a free loopback port, closed
+    afterwards; yields its URL."""
+    import ui.app
+
+    port = free_port()
+    app = ui.app.launch(qa, host="127.0.0.1", port=port, block=False, **options)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 import ui.app
-from conftest import HEALEY, REPO, free_port
+from conftest import HEALEY, REPO, free_port, served_page
 from test_browser import Page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -23,12 +23,8 @@ PWN = "window.__pwned=1"
 
 @pytest.fixture(scope="module")
 def served(bundled_qa):
-    port = free_port()
-    app = ui.app.launch(bundled_qa, host="127.0.0.1", port=port, block=False, allow_upload=False)
-    try:
-        yield bundled_qa, f"http://127.0.0.1:{port}/"
-    finally:
-        app.close()
+    with served_page(bundled_qa, allow_upload=False) as url:
+        yield bundled_qa, url
 
 
 def open_page(browser, url: str, width: int = 1280, height: int = 800, **context) -> Page:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-import ui.app
-from conftest import REPO, free_port
+from conftest import REPO, served_page
 from test_browser_features import open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -20,12 +19,8 @@ WIDTHS = ((1280, 800), (400, 800))
 
 @pytest.fixture(scope="module")
 def near_page(near_qa):
-    port = free_port()
-    app = ui.app.launch(near_qa, host="127.0.0.1", port=port, block=False, allow_upload=False)
-    try:
-        yield near_qa, f"http://127.0.0.1:{port}/"
-    finally:
-        app.close()
+    with served_page(near_qa, allow_upload=False) as url:
+        yield near_qa, url
 
 
 def one_line(page, selector: str) -> dict:
@@ -83,10 +78,8 @@ LONG = "http://127.0.0.1:9/news/2005/03/24/" + "a" * 90 + "-the-longest-address-
 
 @pytest.mark.parametrize("width, height", WIDTHS)
 def test_add_from_url_results_wrap_inside_their_column(browser, make_qa, width, height):
-    port = free_port()
-    app = ui.app.launch(make_qa(), host="127.0.0.1", port=port, block=False, allow_private_urls=True)
-    try:
-        page = open_page(browser, f"http://127.0.0.1:{port}/", width=width, height=height)
+    with served_page(make_qa(), allow_private_urls=True) as url:
+        page = open_page(browser, url, width=width, height=height)
         page.page.get_by_role("tab", name="Documents").click()
         page.page.locator("#cqa-url textarea, #cqa-url input").first.fill(LONG)
         page.page.locator("#cqa-url-add").click()
@@ -101,8 +94,6 @@ def test_add_from_url_results_wrap_inside_their_column(browser, make_qa, width, 
         assert sizes["right"] <= sizes["edge"] + 1 and sizes["right"] <= sizes["page"], sizes
         assert sizes["cut"] == [], f"cells whose text runs out of them at {width} px: {sizes['cut']}"
         page.close()
-    finally:
-        app.close()
 
 
 PAIR = {"tech/064.txt", "tech/338.txt"}
