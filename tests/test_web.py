@@ -143,7 +143,9 @@ def test_cli_ingests_urls_names_each_skipped_page_and_a_rerun_sends_conditional_
 
     site.log.clear()
     second = subprocess.run(cmd[:-1], capture_output=True, text=True, env=cli_env(), timeout=300)
+    assert second.returncode == 1, second.stderr  # the 500 is a passing failure: it fails every run it happens
     assert "added 0, updated 0, unchanged 3" in second.stdout and "nothing new, nothing written" in second.stdout
+    assert "skipped 1 (listed above); still skipped 2 as before" in second.stdout, second.stdout
     asked = {(h.path, h.status) for h in article_requests(site) if h.path != "/news/old-address.html"}
     assert asked == {("/news/business-001.html", 304), ("/news/tech-009.html", 304), ("/news/tech-010.html", 304)}, \
         asked
