@@ -333,3 +333,14 @@ def test_a_passage_of_a_near_copy_reads_as_the_same_source():
     assert "also from &#91;1&#93;" not in items[0] and "· also in: tech/338.txt" in items[0], items[0]
     assert '<span class="cqa-again">also from &#91;1&#93;:</span>' in items[1] and "also in: tech/064.txt" in items[1]
     assert "cqa-again" not in items[2] and "also in" not in items[2], items[2]
+
+
+def test_the_documents_list_marks_copies_and_near_copies(near_qa):
+    """Today's bug: exact copies listed as two identical rows with no marker."""
+    import ui.documents
+
+    html = ui.documents.render_documents(near_qa.documents(), "digital guru")
+    rows = [row.split("</tr>")[0] for row in html.split('<tr class="cqa-doc">')[1:]]
+    assert len(rows) == 2 and "· copy of tech/063.txt" in rows[0] and "· copy of tech/004.txt" in rows[1], rows
+    html = ui.documents.render_documents(near_qa.documents(), "looks and music")
+    assert "· near-copy of tech/338.txt" in html and "· near-copy of tech/064.txt" in html, html
