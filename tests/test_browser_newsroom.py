@@ -129,12 +129,12 @@ def broken_words(page) -> list[str]:
 
 
 def rows(page) -> list[str]:
-    return page.page.locator("#cqa-doclist .cqa-doc .cqa-meta").all_inner_texts()
+    return page.page.locator("#cqa-doclist .cqa-doc .cqa-doc-source").all_inner_texts()
 
 
 def click_and_wait(page, selector: str, before: list[str]) -> list[str]:
     page.page.locator(selector).first.click()
-    page.page.wait_for_function("""b => JSON.stringify([...document.querySelectorAll('#cqa-doclist .cqa-doc .cqa-meta')]
+    page.page.wait_for_function("""b => JSON.stringify([...document.querySelectorAll('#cqa-doclist .cqa-doc .cqa-doc-source')]
         .map(e => e.innerText)) !== JSON.stringify(b)""", arg=before, timeout=30_000)
     return rows(page)
 

@@ -9,6 +9,7 @@ import itertools
 import json
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import anyio
 import pytest
@@ -189,7 +190,8 @@ def test_mcp_passages_and_documents_carry_the_marker(near_qa):
             listed = await session.call_tool("documents", {"query": "Looks and music"})
             return asked.structured_content, listed.structured_content
 
-    asked, listed = anyio.run(main)
+    with ThreadPoolExecutor(1) as thread:  # a thread of its own: the browser tests leave an event loop in this one
+        asked, listed = thread.submit(anyio.run, main).result()
     first = asked["passages"][0]
     assert first["source"] in PAIR and first["also_in"] == sorted(PAIR - {first["source"]}), first
     assert sum(p["source"] in PAIR for p in asked["passages"]) >= 1

@@ -84,7 +84,7 @@ def render_documents(docs: list[StoredDocument], query: str = "", removable: boo
         rows.append(
             f'<tr class="cqa-doc"><td class="cqa-col-title"><button type="button" class="cqa-doc-open cqa-doc-{d.id}" '
             f'title="Read the article">{_esc(d.title or d.source)}</button>'
-            f'<div class="cqa-meta">{_esc(d.source)}{_also_in(d)}</div></td>'
+            f'<div class="cqa-meta"><span class="cqa-doc-source">{_esc(d.source)}</span>{_also_in(d)}</div></td>'
             f'<td class="cqa-col-outlet">{_esc(d.outlet or "")}</td><td class="cqa-col-date">{_esc((d.published or "")[:10])}</td>'
             f'<td class="cqa-num cqa-col-chunks">{d.chunks}</td><td class="cqa-col-remove">{remove}</td></tr>'
         )
