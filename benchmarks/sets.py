@@ -171,7 +171,11 @@ def hits(item: Item, passages) -> list[int]:
             ok = any(_squeeze(fact) in text for _, fact in item.evidence)
         else:
             text = _collapse(p.text)
-            ok = len(p.text) <= 1000 and any(_same_doc(p.source, d) and _collapse(e) in text for d, e in item.evidence)
+            # a passage stands for its article's copies and near-copies too (Passage.also_in; an older
+            # revision's passages have none)
+            docs = (p.source, *getattr(p, "also_in", ()))
+            ok = len(p.text) <= 1000 and any(any(_same_doc(s, d) for s in docs) and _collapse(e) in text
+                                             for d, e in item.evidence)
         if ok:
             out.append(rank)
     return out

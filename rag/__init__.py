@@ -6,7 +6,7 @@ from store import (Article, CorpusQAError, Filters, IngestReport, InputError, Sk
 from .answer import NO_ANSWER, AnswerSettings
 from .claims import check
 from .generate import LLM, LLMError
-from .qa import QA, Settings, Stats, Trace, bundled_corpus, open_embedder
+from .qa import QA, Settings, Stats, Trace, UnknownDocument, bundled_corpus, open_embedder
 from .question import check_question
 from .search import SearchSettings
 from .types import PASSAGE_FIELDS, Answer, CheckedSentence, Passage, Written, answer_dict, passage_dict, sentence_dict
@@ -14,6 +14,6 @@ from .types import PASSAGE_FIELDS, Answer, CheckedSentence, Passage, Written, an
 __all__ = [
     "Answer", "AnswerSettings", "Article", "CheckedSentence", "CorpusQAError", "Filters", "IngestReport", "InputError",
     "LLM", "LLMError", "NO_ANSWER", "PASSAGE_FIELDS", "Passage", "QA", "SearchSettings", "Settings", "Skipped",
-    "Stats", "StoreError", "StoredDocument", "Trace", "WebSettings", "Written", "answer_dict", "bundled_corpus",
-    "check", "check_question", "open_embedder", "passage_dict", "sentence_dict", "text_matches",
+    "Stats", "StoreError", "StoredDocument", "Trace", "UnknownDocument", "WebSettings", "Written", "answer_dict",
+    "bundled_corpus", "check", "check_question", "open_embedder", "passage_dict", "sentence_dict", "text_matches",
 ]

@@ -18,10 +18,12 @@ under an abstention or below the ranker's floor. Notes say how the question was 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from store import StoredDocument
 
 from .features import question_features
 from .scoring import Models
@@ -48,10 +50,12 @@ class AnswerSettings:
 
 def compose(
     question: Question, found: Found, ranked: Sequence[Candidate], sentences: Sequence[Sentence], models: Models,
-    settings: AnswerSettings = AnswerSettings(),
+    settings: AnswerSettings = AnswerSettings(), documents: Mapping[str, StoredDocument] | None = None,
 ) -> Answer:
     """The answer to `question` from its `ranked` passages (the top k) and the scored
-    `sentences` of the first of them; or the abstention, with the passages marked low relevance."""
+    `sentences` of the first of them; or the abstention, with the passages marked low relevance.
+    `documents` (by id) name each passage's article's copies and near-copies (Passage.also_in)."""
+    documents = documents or {}
     if found.no_documents:
         return Answer(question.text, f"No indexed document matches the filters ({question.filters.describe()}).",
                       True, ())
@@ -98,7 +102,8 @@ def compose(
         highlight = (span[0] - c.start, span[1] - c.start) if span else None
         passages.append(
             Passage(i + 1, c.source, c.title, c.text, c.start, c.end, round(float(probability), 4), highlight,
-                    bool(abstained or probability < models.low_relevance), c.doc_id, c.published, c.outlet, c.url)
+                    bool(abstained or probability < models.low_relevance), c.doc_id, c.published, c.outlet, c.url,
+                    doc.also_in if (doc := documents.get(c.doc_id)) else ())
         )
     if abstained:
         return Answer(question.text, NO_ANSWER, True, tuple(passages), notes)

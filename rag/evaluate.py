@@ -93,13 +93,13 @@ def judge(q: Question, answer: Answer) -> Judgement:
         if len(p.text) > MAX_PASSAGE_CHARS:
             continue
         text = _collapse(p.text)
-        if any(_same_doc(p.source, doc) and ev in text for doc, ev in evidence):
+        if any(_of_doc(p, doc) and ev in text for doc, ev in evidence):
             rank = p.n
             break
     cited = {int(n) for n in _markers(answer.text)}
     right_docs = {doc for doc, _ in q.evidence}
     cites_right = any(
-        0 < n <= len(answer.passages) and any(_same_doc(answer.passages[n - 1].source, d) for d in right_docs)
+        0 < n <= len(answer.passages) and any(_of_doc(answer.passages[n - 1], d) for d in right_docs)
         for n in cited
     )
     shown = answer.text[:MAX_ANSWER_CHARS].lower()
@@ -114,6 +114,12 @@ def judge(q: Question, answer: Answer) -> Judgement:
 def _same_doc(source: str, doc: str) -> bool:
     """Whether a passage's source is the evidence's doc: equal, or ending with '/' + doc."""
     return source == doc or source.endswith("/" + doc)
+
+
+def _of_doc(p, doc: str) -> bool:
+    """Whether a passage comes from the evidence's doc: its own source, or one of the copies
+    and near-copies its passage stands for (Passage.also_in; the text is checked apart)."""
+    return any(_same_doc(source, doc) for source in (p.source, *getattr(p, "also_in", ())))
 
 
 def _markers(text: str) -> list[str]:

@@ -40,6 +40,8 @@ from store import (
     remove_documents,
 )
 
+from store.documents import strict_error
+
 from . import features
 from .answer import AnswerSettings, compose
 from .generate import LLM, Client, write
@@ -206,16 +208,9 @@ class QA:
         strict: bool = False,
     ) -> IngestReport:
         """Index the records of a JSON Lines file (README: the format); a line that cannot
-        be a document is skipped and reported (with `strict`, it raises)."""
-        documents: list[Document] = []
-        skipped: list[Skipped] = []
-        for item in read_jsonl(path):
-            if isinstance(item, Skipped):
-                if strict:
-                    raise InputError(f"{item.path}: {item.reason}")
-                skipped.append(item)
-            else:
-                documents.append(item)
+        be a document is skipped and reported (with `strict`, one InputError names every
+        bad line and nothing is written)."""
+        documents, skipped = load_records(path, strict)
         return ingest_documents(self.index, self.embedder, documents, chunking=self.settings.chunking,
                                 progress=progress, skipped=skipped)
 
@@ -246,7 +241,7 @@ class QA:
         exact = [d for d in docs if key in (d.id, d.source, d.path)]
         found = exact or [d for d in docs if d.source.endswith("/" + key) or (len(key) >= 8 and d.id.startswith(key))]
         if not found:
-            raise InputError(f"no indexed document {key!r}: run 'corpus-qa documents' to list sources and ids")
+            raise UnknownDocument(key)
         return found
 
     def document(self, source_or_id: str) -> Article:
@@ -258,7 +253,7 @@ class QA:
                              f"{', ...' if len(found) > 3 else ''}); give a full source or an id")
         article = self.index.article(found[0].id)
         if article is None:
-            raise InputError(f"document {source_or_id!r} was removed meanwhile; run 'corpus-qa documents'")
+            raise UnknownDocument(str(source_or_id).strip(), removed=True)
         return article
 
     def remove(self, sources_or_ids: Iterable[str]) -> list[StoredDocument]:
@@ -350,10 +345,11 @@ class QA:
         found = search(self.index, asked, keywords, self.embedder.encode, max(self.settings.search.candidates, k),
                        self.settings.search)
         candidates = features.candidates(asked, found)
-        ranked = top(rank(candidates, self.models.ranker), k)
+        documents = self.index.by_id()  # which articles are copies or near-copies of which
+        ranked = top(rank(candidates, self.models.ranker), k, documents)
         sentences = score_sentences(features.sentences(asked, found, ranked, self.settings.answer.passages),
                                     self.models.sentence)
-        answer = compose(asked, found, ranked, sentences, self.models, self.settings.answer)
+        answer = compose(asked, found, ranked, sentences, self.models, self.settings.answer, documents)
         return Trace(asked, found, candidates, ranked, sentences, answer)
 
     def retrieve(
@@ -394,6 +390,31 @@ def open_embedder(model: str | None = None) -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder(model or env("CORPUS_QA_MODEL") or None,
                                        cache_dir=env("CORPUS_QA_ONNX_CACHE") or None,
                                        quantize=env("CORPUS_QA_INT8") == "1")
+
+
+class UnknownDocument(InputError):
+    """No indexed document has that source, path or id (or it was removed meanwhile). The
+    message names the command line's fix; another door names its own (`key`, `removed`)."""
+
+    def __init__(self, key: str, removed: bool = False, fix: str = "run 'corpus-qa documents' to list sources and ids"):
+        self.key, self.removed = key, removed
+        problem = f"document {key!r} was removed meanwhile" if removed else f"no indexed document {key!r}"
+        super().__init__(f"{problem}: {fix}")
+
+    def with_fix(self, fix: str) -> UnknownDocument:
+        return UnknownDocument(self.key, self.removed, fix)
+
+
+def load_records(path: str | Path, strict: bool = False) -> tuple[list[Document], list[Skipped]]:
+    """The documents of a JSON Lines file and the lines that cannot be one; with `strict`,
+    any such line is an InputError naming each of them with its reason."""
+    documents: list[Document] = []
+    skipped: list[Skipped] = []
+    for item in read_jsonl(path):
+        (skipped if isinstance(item, Skipped) else documents).append(item)
+    if strict and skipped:
+        raise strict_error(skipped, "records")
+    return documents, skipped
 
 
 def _is_default(folder: str | Path) -> bool:

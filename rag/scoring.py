@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from store import StoredChunk
+from store import StoredChunk, StoredDocument, nearcopies
 
 from . import features as F
 from .types import Candidate, Sentence
@@ -120,18 +120,30 @@ def rank(candidates: Sequence[Candidate], ranker: Model) -> list[Candidate]:
     return sorted(scored, key=lambda c: (-c.score, c.chunk.id))
 
 
-def top(ranked: Sequence[Candidate], k: int) -> list[Candidate]:
+def top(ranked: Sequence[Candidate], k: int, documents: Mapping[str, StoredDocument] | None = None) -> list[Candidate]:
     """The first k of a ranking, skipping a chunk that overlaps one already taken from its
-    article by more than half, or whose text one taken already has (a copy)."""
+    article by more than half, or whose text one taken already has (a copy), or that shares
+    more than half of its word 5-grams with one taken from a near-copy of its article (the
+    same story with small edits: `documents`, by id, say which articles are one).
+    Folded chunks' articles are named by the passage kept (Passage.also_in)."""
+    documents = documents or {}
     picked: list[Candidate] = []
     of_doc: dict[str, list[StoredChunk]] = {}
+    of_group: dict[str, list[tuple[str, frozenset[str]]]] = {}  # group -> (doc id, 5-grams) of chunks taken
     texts: set[str] = set()
     for cand in ranked:
         chunk = cand.chunk
         if chunk.text in texts or any(_overlaps(chunk, o) for o in of_doc.get(chunk.doc_id, ())):
             continue
+        doc = documents.get(chunk.doc_id)
+        group = doc.group if doc is not None and doc.also_in else None
+        grams = nearcopies.shingles("", chunk.text) if group else frozenset()
+        if group and any(d != chunk.doc_id and nearcopies.containment(grams, g) > 0.5 for d, g in of_group.get(group, ())):
+            continue
         picked.append(cand)
         of_doc.setdefault(chunk.doc_id, []).append(chunk)
+        if group:
+            of_group.setdefault(group, []).append((chunk.doc_id, grams))
         texts.add(chunk.text)
         if len(picked) == k:
             break

@@ -110,6 +110,7 @@ class Passage:
     published: str | None = None  # ISO date, when the article says
     outlet: str | None = None
     url: str | None = None
+    also_in: tuple[str, ...] = ()  # sources of the other documents holding this article: copies, near-copies
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,8 @@ PASSAGE_FIELDS = {
     "published": "publication date, YYYY-MM-DD, when the article says",
     "outlet": "the outlet that published it, when known",
     "url": "the article's link, when known",
+    "also_in": "sources of the other documents that hold the same article (exact copies, then near-copies: the "
+               "same story with small edits); their passages are folded into this one",
 }
 
 
@@ -180,7 +183,7 @@ def passage_dict(p: Passage) -> dict:
     return {"n": p.n, "source": p.source, "title": p.title, "text": p.text, "start": p.start, "end": p.end,
             "score": p.score, "highlight": list(p.highlight) if p.highlight else None,
             "low_relevance": p.low_relevance, "doc_id": p.doc_id, "published": p.published, "outlet": p.outlet,
-            "url": p.url}
+            "url": p.url, "also_in": list(p.also_in)}
 
 
 def sentence_dict(s: CheckedSentence) -> dict:

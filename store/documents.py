@@ -51,6 +51,9 @@ class Document:
     url: str | None = None
     author: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)  # other fields of the input
+    # set at ingest (store.nearcopies): the near-copy group it joins (None: its own) and its LSH bands
+    near: str | None = field(default=None, compare=False)
+    bands: tuple[int, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def content(self) -> str:
@@ -60,10 +63,14 @@ class Document:
 
 @dataclass(frozen=True)
 class Skipped:
-    """An input that could not be indexed, and why (one line)."""
+    """An input that could not be indexed, and why (one line). For a web page: whether
+    the reason may pass by itself (`transient`: no connection, HTTP 5xx or 429), and the
+    day an earlier run first reported the same page for the same lasting reason (`known`)."""
 
     path: str
     reason: str
+    transient: bool = False
+    known: str | None = None
 
 
 def make_document(source: str, path: str, title: str, text: str, meta: dict[str, Any] | None = None) -> Document:
@@ -355,7 +362,8 @@ def load_paths(paths: list[str | Path], strict: bool = False) -> Loaded:
 
     A file named in `paths` that cannot be an article raises InputError. A file found in a
     folder that cannot be (binary, not UTF-8, unreadable, empty after cleaning) is skipped
-    and reported, unless `strict`: then it raises too. Nothing is written either way.
+    and reported, unless `strict`: then every file is still read, and one InputError names
+    each bad one with its reason. Nothing is written either way.
     Lines repeated across many files of one folder (a site's boilerplate) are passed to
     the cleaner as furniture of that folder."""
     found = _find(list(paths))
@@ -365,7 +373,7 @@ def load_paths(paths: list[str | Path], strict: bool = False) -> Loaded:
         try:
             raws[path] = read_text(path)
         except InputError as err:
-            if named or strict:
+            if named and not strict:
                 raise
             skipped.append(Skipped(str(path), _reason(err, path)))
     prepared: dict[Path, tuple[str, dict[str, Any]]] = {}
@@ -375,7 +383,7 @@ def load_paths(paths: list[str | Path], strict: bool = False) -> Loaded:
         try:
             prepared[path] = prepare(raws.pop(path), path.suffix, where=str(path))
         except InputError as err:
-            if named or strict:
+            if named and not strict:
                 raise
             skipped.append(Skipped(str(path), _reason(err, path)))
     boilerplate = _boilerplate_by_folder({p: prepared[p][0] for p, _, named in found if p in prepared and not named})
@@ -389,12 +397,22 @@ def load_paths(paths: list[str | Path], strict: bool = False) -> Loaded:
             if not doc.text.strip():
                 raise InputError(f"{path}: no article text left after cleaning (empty file, or only page furniture)")
         except InputError as err:
-            if named or strict:
+            if named and not strict:
                 raise
             skipped.append(Skipped(str(path), _reason(err, path)))
             continue
         documents.append(doc)
+    if strict and skipped:
+        raise strict_error(skipped, "files")
     return Loaded(documents, skipped)
+
+
+def strict_error(skipped: list[Skipped], what: str) -> InputError:
+    """One line naming every input --strict refused, each with its reason, and the fix."""
+    listed = "; ".join(f"{s.path} ({s.reason})" for s in sorted(skipped, key=lambda s: s.path))
+    return InputError(f"--strict: {len(skipped)} {what if len(skipped) > 1 else what[:-1]} cannot be indexed, so "
+                      f"nothing was written: {listed}. Fix or remove them, or leave out --strict to index the rest "
+                      "and skip these")
 
 
 def _reason(err: InputError, path: Path) -> str:

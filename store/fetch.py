@@ -90,7 +90,13 @@ class Page:
 
 
 class FetchError(Exception):
-    """A URL that could not be fetched; the message is the reason, one line."""
+    """A URL that could not be fetched; the message is the reason, one line. `transient`:
+    the reason may pass by itself (no connection, a 5xx or 429 after the retries, a
+    download cut off); otherwise it lasts until the site changes (a 404, robots.txt, ...)."""
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
 
 
 def check_url(url: str) -> str:
@@ -231,7 +237,7 @@ class Fetcher:
             except urllib3.exceptions.HTTPError as err:
                 if attempt == s.retries:
                     raise FetchError(f"cannot connect ({type(err).__name__}); check the address and that the site "
-                                     "is up") from None
+                                     "is up", transient=True) from None
             else:
                 if response.status not in RETRY_STATUS or attempt == s.retries:
                     return response
@@ -268,7 +274,7 @@ class Fetcher:
         headers = response.headers
         try:
             if response.status not in (200, 304):
-                raise FetchError(f"HTTP {response.status}")
+                raise FetchError(f"HTTP {response.status}", transient=response.status in RETRY_STATUS)
             limit = self.settings.max_bytes
             length = headers.get("Content-Length", "")
             if length.isdigit() and int(length) > limit:
@@ -279,7 +285,7 @@ class Fetcher:
                 if len(body) > limit:
                     raise FetchError(f"too big: over {limit:,} bytes (limit {limit:,} per page)")
         except urllib3.exceptions.HTTPError as err:
-            raise FetchError(f"the download broke off ({type(err).__name__})") from None
+            raise FetchError(f"the download broke off ({type(err).__name__})", transient=True) from None
         finally:
             response.release_conn()
         return Page(asked, url, response.status, headers.get("Content-Type", "").lower(), bytes(body),

@@ -4,6 +4,9 @@
     <name>-sentences   one vector per sentence (pooled at ingest), with the same filter keys
     <name>-documents   one record per article: its cleaned text and metadata, the mean of
                        its chunk vectors; written last, so it marks the article complete
+    <name>-near        one record per article: its near-copy LSH band hashes as metadata
+                       (store.nearcopies), read only by an ingest looking for near-copies,
+                       so listing the documents never reads them
     <name>-writing     the documents a write is under way for (a repair's candidates) and,
                        on a server, the writer's lease (store/lease.py)
 
@@ -19,14 +22,14 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from . import chroma, lease
+from . import chroma, lease, nearcopies
 from .chunking import Chunk
 from .chroma import server_errors
 from .documents import Document
@@ -38,6 +41,10 @@ logger = logging.getLogger(__name__)
 VERSION_KEY = "corpus_qa_version"
 JOURNAL_KEY = "corpus_qa_journal"  # set: every write since is announced in the -writing collection
 FORMAT_KEY = "corpus_qa_format"
+# in the documents collection's metadata: every record carries its near-copy fingerprint
+# (store.nearcopies); the web pages skipped for a lasting reason (store.web), as JSON
+NEAR_KEY = "corpus_qa_near"
+WEB_SKIPS_KEY = "corpus_qa_web_skipped"
 PENDING = "pending-"  # the stamp of a write under way (or cut short: killed, crashed)
 PAGE = 10_000  # records per page of a full read: a page's cost grows with its offset (at 1,000,000 chunks,
 # offset 800,000: 3.0 s for 2,000 records, 4.8 s for 10,000); SQLite refuses 50,000 with their texts
@@ -77,10 +84,22 @@ class StoredDocument:
     content: str  # hash of title + text: copies share it
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
     copies: tuple[str, ...] = ()  # sources of other documents with the same text
+    near: str = ""  # its near-copy group as recorded at ingest ("": none recorded, its own)
+    near_copies: tuple[str, ...] = ()  # sources of its near-copies: the same article with small edits
 
     @property
     def doc_id(self) -> str:
         return self.id
+
+    @property
+    def group(self) -> str:
+        """The article it is a copy or near-copy of (store.nearcopies): equal for all of them."""
+        return self.near or self.content
+
+    @property
+    def also_in(self) -> tuple[str, ...]:
+        """Every other document holding this article: its copies, then its near-copies."""
+        return self.copies + self.near_copies
 
 
 @dataclass(frozen=True)
@@ -127,7 +146,7 @@ class Index:
         self._seen = self.version()  # the stamp this client's view of the collection is from
         self._reopen_lock = threading.Lock()
         self._private_api = None  # the Chroma state this Index made itself in refresh()
-        self._registry: tuple[str, list[StoredDocument]] | None = None
+        self._registry: tuple[str, list[StoredDocument], dict[str, StoredDocument]] | None = None
         self.keywords = KeywordSync(keyword_dir, self.version, documents=self.document_ids, chunks=self.chunk_rows,
                                     pending=PENDING, count=self.count)
 
@@ -145,6 +164,7 @@ class Index:
         # the documents a write or a removal is under way for (one 1-d record each, no
         # vector search): what one cut short can have left half written
         self._writing = get(f"{self.name}-writing")
+        self._near = get(f"{self.name}-near")
 
     def _check_format(self) -> None:
         metadata = self._chunks.metadata or {}
@@ -153,6 +173,7 @@ class Index:
             return
         if found is None and not self._chunks.count():
             self._chunks.modify(metadata={**metadata, FORMAT_KEY: chroma.FORMAT, JOURNAL_KEY: 1})
+            self._set_docs_metadata(**{NEAR_KEY: 1})
             return
         raise StoreError(
             f"collection {self.name!r} at {self.where} was built by another corpus-qa version (format {found!r}, "
@@ -223,15 +244,90 @@ class Index:
         cached = self._registry
         if cached is not None and cached[0] == version:
             return cached[1]
+        return self._read_registry(version)[1]
+
+    def by_id(self) -> dict[str, StoredDocument]:
+        """Every complete document by its id (what `documents` lists), read once per version
+        stamp: a question maps its passages to their articles' copies and near-copies here."""
+        version = self.version()
+        cached = self._registry
+        if cached is None or cached[0] != version:
+            cached = self._read_registry(version)
+        return cached[2]
+
+    @server_errors
+    def _read_registry(self, version: str) -> tuple[str, list[StoredDocument], dict[str, StoredDocument]]:
         docs = [_document(i, m) for i, m in self._records(self.document_ids(), "metadatas")]
         by_content: dict[str, list[str]] = {}
+        by_group: dict[str, list[StoredDocument]] = {}
         for d in docs:
             by_content.setdefault(d.content, []).append(d.source)
+            by_group.setdefault(d.group, []).append(d)
         docs = sorted(
-            (_with_copies(d, by_content[d.content]) for d in docs), key=lambda d: (d.source, d.id)
+            (_with_copies(d, by_content[d.content], by_group[d.group]) for d in docs), key=lambda d: (d.source, d.id)
         )
-        self._registry = (version, docs)
-        return docs
+        self._registry = (version, docs, {d.id: d for d in docs})
+        return self._registry
+
+    def near_ready(self) -> bool:
+        """Whether every document record carries its near-copy fingerprint (an index made
+        before near-copy detection gets them on its next ingest: store.ingest)."""
+        return bool(self._docs_metadata().get(NEAR_KEY))
+
+    def web_skips(self) -> dict[str, dict[str, str]]:
+        """Web pages earlier runs skipped for a lasting reason: {url: {"reason", "since"}}
+        (store.web: a scheduled run reports them again, but not as a failure)."""
+        try:
+            return dict(json.loads(self._docs_metadata().get(WEB_SKIPS_KEY) or "{}"))
+        except ValueError:
+            return {}
+
+    def set_web_skips(self, skips: dict[str, dict[str, str]]) -> None:
+        """Replace the remembered web skips (a write: hold `writing()`)."""
+        self._set_docs_metadata(**{WEB_SKIPS_KEY: json.dumps(skips, sort_keys=True)})
+
+    @server_errors
+    def _docs_metadata(self) -> dict[str, Any]:
+        """The documents collection's own metadata, read afresh (another process may have
+        changed it): the index-wide marks that are not the version stamp."""
+        return dict(self.client.get_collection(f"{self.name}-documents").metadata or {})
+
+    @server_errors
+    def _set_docs_metadata(self, **values: Any) -> None:
+        self._docs.modify(metadata={**self._docs_metadata(), **values})
+
+    @server_errors
+    def near_candidates(self, many: Sequence[tuple[int, ...]], exclude: Iterable[str] = ()) -> Iterator[nearcopies.Known]:
+        """The stored documents (but those of `exclude`) sharing an LSH band with any of
+        `many` (store.nearcopies), read 40 texts' bands at a time, then their texts."""
+        seen: set[str] = set(exclude)
+        for at in range(0, len(many), 40):
+            where = nearcopies.band_where(many[at : at + 40])
+            if where is None:
+                continue
+            got = self._near.get(where=where, include=["metadatas"])
+            bands = {i: m for i, m in zip(got["ids"], got["metadatas"]) if i not in seen}
+            seen.update(bands)
+            for doc_id, text, m in self._records(sorted(bands), "documents", "metadatas"):  # complete ones only
+                yield nearcopies.known(m.get("title", ""), text or "", {**m, **bands[doc_id]})
+
+    @server_errors
+    def texts(self, doc_ids: Sequence[str]) -> Iterator[tuple[str, str, dict]]:
+        """(id, cleaned text, metadata) of these documents' records."""
+        yield from self._records(doc_ids, "documents", "metadatas")
+
+    @server_errors
+    def record_near(self, found: dict[str, tuple[str | None, tuple[int, ...]]]) -> None:
+        """Write each document's near-copy group and bands into its record, then mark the
+        index as having them all (a write: hold `writing()`)."""
+        ids = list(found)
+        step = self._max_batch()
+        for at in range(0, len(ids), step):
+            part = ids[at : at + step]
+            self._near.upsert(ids=part, embeddings=np.ones((len(part), 1), dtype=np.float32),
+                              metadatas=[nearcopies.band_metadata(found[i][1]) for i in part])
+            self._docs.update(ids=part, metadatas=[{nearcopies.NEAR_KEY: found[i][0]} for i in part])
+        self._set_docs_metadata(**{NEAR_KEY: 1})
 
     def _records(self, doc_ids: Sequence[str], *include: str) -> Iterator[tuple]:
         """(id, *the fields of `include`) of those of these document records that exist, read
@@ -247,7 +343,7 @@ class Index:
         got = self._docs.get(ids=[doc_id], include=["documents", "metadatas"])
         if not got["ids"]:
             return None
-        listed = next((d for d in self.documents() if d.id == doc_id), None)
+        listed = self.by_id().get(doc_id)
         doc = listed or _document(doc_id, got["metadatas"][0])
         return Article(**{f: getattr(doc, f) for f in StoredDocument.__dataclass_fields__}, text=got["documents"][0] or "")
 
@@ -455,6 +551,8 @@ class Index:
                 record["author"] = doc.author
             if doc.extra:
                 record["extra"] = json.dumps(doc.extra, ensure_ascii=False, default=str)
+            if doc.near:  # the near-copy group it joined (store.nearcopies)
+                record[nearcopies.NEAR_KEY] = doc.near
             d_meta.append(record)
         step = self._max_batch()
         self._announce(d_ids)
@@ -466,6 +564,11 @@ class Index:
             for at in range(0, len(c_ids), step):
                 self._chunks.upsert(ids=c_ids[at : at + step], embeddings=vectors[at : at + step],
                                     documents=c_texts[at : at + step], metadatas=c_meta[at : at + step])
+        banded = [(doc.id, nearcopies.band_metadata(doc.bands)) for doc, *_ in rows if doc.bands]
+        for at in range(0, len(banded), step):
+            part = banded[at : at + step]
+            self._near.upsert(ids=[i for i, _ in part], embeddings=np.ones((len(part), 1), dtype=np.float32),
+                              metadatas=[m for _, m in part])
         for at in range(0, len(d_ids), step):
             self._docs.upsert(ids=d_ids[at : at + step], embeddings=np.stack(d_vectors[at : at + step]),
                               documents=d_texts[at : at + step], metadatas=d_meta[at : at + step])
@@ -496,6 +599,7 @@ class Index:
         self._docs.delete(ids=[doc_id])
         self._chunks.delete(where={"doc_id": doc_id})
         self._sentences.delete(where={"doc_id": doc_id})
+        self._near.delete(ids=[doc_id])
         self._settled([doc_id])
 
     @server_errors
@@ -556,6 +660,7 @@ class Index:
             part = {"doc_id": {"$in": orphans[at : at + 500]}}
             self._chunks.delete(where=part)
             self._sentences.delete(where=part)
+            self._near.delete(ids=orphans[at : at + 500])
         self._settled(announced)
         if not metadata.get(JOURNAL_KEY):
             self._chunks.modify(metadata={**metadata, JOURNAL_KEY: 1})
@@ -596,11 +701,17 @@ def _document(doc_id: str, m: dict) -> StoredDocument:
     return StoredDocument(
         doc_id, m["source"], m.get("path", ""), m.get("title", ""), m.get("published"), m.get("outlet"),
         m.get("url"), m.get("author"), int(m.get("n_chunks", 0)), int(m.get("chars", 0)), m.get("content", ""), extra,
+        near=m.get(nearcopies.NEAR_KEY) or "",
     )
 
 
-def _with_copies(doc: StoredDocument, sources: list[str]) -> StoredDocument:
+def _with_copies(doc: StoredDocument, sources: list[str], group: list[StoredDocument]) -> StoredDocument:
     others = tuple(sorted(s for s in sources if s != doc.source))
-    if not others:
+    near = tuple(sorted(d.source for d in group if d.content != doc.content))
+    if not others and not near:
         return doc
-    return StoredDocument(**{**{f: getattr(doc, f) for f in StoredDocument.__dataclass_fields__}, "copies": others})
+    fields = {f: getattr(doc, f) for f in StoredDocument.__dataclass_fields__}
+    return StoredDocument(**{**fields, "copies": others, "near_copies": near})
+
+
+

@@ -21,11 +21,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from . import nearcopies
 from .chunking import Chunk, chunk_text
 from .documents import Document, Loaded, Skipped, load_paths
 from .embedder import Embedder
@@ -46,6 +47,12 @@ class IngestReport:
     copies: int = 0  # documents written with the vectors of an identical text (embedded once)
     skipped: tuple[Skipped, ...] = ()  # inputs that could not be indexed, with the reason
     fetched: int = 0  # web pages downloaded (store.web; 0 for files)
+
+    @property
+    def failed(self) -> tuple[Skipped, ...]:
+        """The skipped inputs that make a run fail (exit code 1): every file and record, and
+        every web page but one an earlier run reported already for the same lasting reason."""
+        return tuple(s for s in self.skipped if not s.known)
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,8 @@ def _key(doc) -> str:
 
 
 def _ingest(index, embedder, documents, prune, chunking, progress, batch_chunks) -> IngestReport:
+    if not index.near_ready():
+        _fingerprint_stored(index)
     stored: dict[str, StoredDocument] = {_key(d): d for d in index.documents()}
     gone = [d.id for d in stored.values() if d.path and not Path(d.path).exists()] if prune else []
     todo: list[Document] = []
@@ -124,6 +133,7 @@ def _ingest(index, embedder, documents, prune, chunking, progress, batch_chunks)
         index.keyword_after_write()  # make sure the keyword index agrees with the collection
         return IngestReport(0, 0, unchanged, 0, 0)
 
+    todo = _with_near_copies(index, todo, exclude=set(replaced) | set(gone), any_stored=bool(stored))
     chunked = [(doc, chunking.chunk(doc.id, doc.text)) for doc in todo]  # bad options fail here
     index.touch(pending=True)  # from here on, any keyword index built before is stale
     if interrupted:
@@ -172,6 +182,28 @@ def _ingest(index, embedder, documents, prune, chunking, progress, batch_chunks)
     moved = sum(len(chunks) for doc, chunks in chunked if doc.id in renamed)
     return IngestReport(added, updated, unchanged, len(gone), total + moved + sum(len(c) for _, c, _ in copies),
                         len(copies))
+
+
+def _with_near_copies(index, docs: list[Document], exclude: set[str], any_stored: bool) -> list[Document]:
+    """The documents, each with its near-copy group and LSH bands (store.nearcopies): the
+    group of its closest near-copy among the stored documents (but those about to be
+    replaced or removed) and the ones before it in `docs`."""
+    if not docs:
+        return docs
+    stored = (lambda many: index.near_candidates(many, exclude)) if any_stored else (lambda many: ())
+    found = nearcopies.groups([(d.title, d.text, d.content) for d in docs], stored)
+    return [replace(d, near=group, bands=bands) for d, (group, bands) in zip(docs, found)]
+
+
+def _fingerprint_stored(index) -> None:
+    """Give every stored document its near-copy group and bands: an index made before
+    near-copy detection, once (its next ingest). Records only; no vector is touched."""
+    docs = sorted(index.documents(), key=lambda d: (d.source, d.id))
+    logger.info("finding near-copies among the %d indexed documents (once)", len(docs))
+    texts = {i: (m.get("title", ""), text or "") for i, text, m in index.texts([d.id for d in docs])}
+    found = nearcopies.groups([(*texts.get(d.id, ("", "")), d.content) for d in docs])
+    index.record_near({d.id: f for d, f in zip(docs, found)})
+    index.touch()  # the document registry and every reader see the groups
 
 
 def _renamed_vectors(index, stored: dict, chunked: list) -> dict[str, tuple[dict, dict]]:

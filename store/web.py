@@ -7,11 +7,13 @@ robots.txt's `Sitemap:` lines; any other HTML page is an article. Articles are e
 as .html files are (store.documents: trafilatura's text and metadata, then the cleaner);
 a Document's id and source are its canonical URL.
 
-Keeping current without refetching: each document keeps the page's ETag, Last-Modified
-and its sitemap/feed date in `extra`; the next run skips an article whose listed date is
-the one stored, sends the others as conditional requests (304: unchanged), and lets the
-content hash catch the rest. Documents are indexed in batches as they arrive, so an
-interrupted run keeps what it indexed and a re-run goes on from there.
+Keeping current without downloading again: each document keeps the page's ETag,
+Last-Modified and its sitemap/feed date in `extra`; the next run asks for every article a
+listing names with a conditional request (If-None-Match, If-Modified-Since: a 304 costs no
+download) and lets the content hash catch the rest. A listing's date is not trusted to
+say an article is unchanged: an RSS pubDate stays as it was when the story is edited, and
+so, on many sites, does a sitemap's lastmod. Documents are indexed in batches as they
+arrive, so an interrupted run keeps what it indexed and a re-run goes on from there.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from urllib.parse import urljoin, urlsplit
 
 from .documents import Document, Skipped, _finish, normalize_date, prepare
 from .embedder import Embedder
-from .errors import InputError
+from .errors import CorpusQAError, InputError
 from .fetch import FetchError, Fetcher, Page, WebSettings, check_url, site_of
 from .index import Index, StoredDocument
 from .ingest import ChunkingOptions, IngestReport, ingest_documents
@@ -50,10 +52,9 @@ class Entry:
 
 @dataclass(frozen=True)
 class Unchanged:
-    """An article already indexed as it is now (its listing date or a 304 says so)."""
+    """An article already indexed as it is now (a conditional request answered 304)."""
 
     url: str
-    requested: bool  # a conditional request was sent (False: the listing's date sufficed)
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,10 @@ def _is_html(page: Page) -> bool:
     return not page.content_type.strip() and head.startswith((b"<!doctype html", b"<html"))
 
 
+def _skip(url: str, err: FetchError) -> Skipped:
+    return Skipped(url, str(err), transient=err.transient)
+
+
 def _decode(page: Page) -> str:
     from trafilatura.utils import decode_file
 
@@ -193,7 +198,7 @@ class _Crawl:
             try:
                 page = self.get(url, self._validators(url))  # an article indexed before may answer 304
             except FetchError as err:
-                self.skipped.append(Skipped(url, str(err)))
+                self.skipped.append(_skip(url, err))
                 continue
             listed = None if page.status == 304 else self._listing(url, page)
             if listed is None:  # an article page
@@ -226,7 +231,7 @@ class _Crawl:
             try:
                 entries += self._read(child, self.get(child), depth + 1, seen)
             except FetchError as err:
-                self.skipped.append(Skipped(child, str(err)))
+                self.skipped.append(_skip(child, err))
         return entries
 
     def _home(self, page: Page) -> list[Entry]:
@@ -243,7 +248,7 @@ class _Crawl:
             try:
                 found = self.get(url)
             except FetchError as err:
-                self.skipped.append(Skipped(url, str(err)))
+                self.skipped.append(_skip(url, err))
                 continue
             entries += self._read(url, found, 0, set()) if _is_xml(found) else []
         if not listings:
@@ -277,16 +282,13 @@ class _Crawl:
 
     def document(self, entry: Entry, page: Page | None) -> Document | Skipped | Unchanged | None:
         """The entry's article as a Document (None: older than `since`), or why not."""
-        stored = self.known.get(entry.url)
         if page is None:
-            if stored and entry.modified and stored.extra.get("listed") == entry.modified:
-                return Unchanged(entry.url, requested=False)
             try:
                 page = self.get(entry.url, self._validators(entry.url))
             except FetchError as err:
-                return Skipped(entry.url, str(err))
+                return _skip(entry.url, err)
         if page.status == 304:
-            return Unchanged(entry.url, requested=True)
+            return Unchanged(entry.url)
         if not _is_html(page) or b"\x00" in page.body[:8192]:
             return Skipped(entry.url, f"not an HTML page ({page.content_type or 'no content type'})")
         text, meta = prepare(_decode(page), ".html", where=entry.url)
@@ -391,20 +393,59 @@ def ingest_urls(
             report = add_reports(report, ingest_documents(index, embedder, pending, chunking=chunking))
             pending = []
 
-    unchanged, skipped = 0, []
+    unchanged, skipped, reached = 0, [], set()
     for item in crawl(urls, settings, since=since, limit=limit, known=known_documents(index)):
         if isinstance(item, Document):
             pending.append(item)
+            reached.update((item.source, item.extra.get("fetched_from")))
             if len(pending) >= batch:
                 flush()
         elif isinstance(item, Skipped):
             skipped.append(item)
         elif isinstance(item, Unchanged):
             unchanged += 1
+            reached.add(item.url)
         elif isinstance(item, WebProgress):
             last = item
             if progress:
                 progress(item)
     flush()
     fetched = last.fetched if last else 0
+    skipped = remember_skips(index, skipped, reached)
     return replace(report, unchanged=report.unchanged + unchanged, skipped=tuple(skipped), fetched=fetched)
+
+
+MAX_REMEMBERED = 10_000  # web skips kept in the index (the oldest go first)
+
+
+def remember_skips(index: Index, skipped: Sequence[Skipped], reached: set[str],
+                   today: str | None = None) -> list[Skipped]:
+    """The run's skipped pages, each one an earlier run reported already for the same
+    lasting reason marked `known` (the day it was first reported): a scheduled run
+    reports it again but does not fail for it. A page skipped for a lasting reason is
+    remembered in the index; one that was `reached` this time (indexed or unchanged) is
+    forgotten; a passing reason (no connection, HTTP 5xx or 429) is never remembered."""
+    memory = index.web_skips()
+    before = dict(memory)
+    today = today or dt.date.today().isoformat()
+    out = []
+    for s in skipped:
+        old = memory.get(s.path)
+        if s.transient:
+            out.append(s)
+        elif old and old.get("reason") == s.reason:
+            out.append(replace(s, known=old.get("since") or today))
+        else:
+            memory[s.path] = {"reason": s.reason, "since": today}
+            out.append(s)
+    for url in reached:
+        memory.pop(url, None)
+    if len(memory) > MAX_REMEMBERED:
+        memory = dict(sorted(memory.items(), key=lambda kv: kv[1].get("since", ""))[-MAX_REMEMBERED:])
+    if memory != before:
+        try:
+            with index.writing():
+                index.set_web_skips(memory)
+        except CorpusQAError as err:  # another writer: the next run remembers them
+            logger.warning("could not remember the skipped pages in the index (%s)", err)
+    return out

@@ -10,6 +10,7 @@ folder, or a real `chroma run` server on loopback), the bundled corpus indexed o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -58,6 +59,20 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def served_page(qa, **options):
+    """The page over `qa` (ui.app.launch with `options`) on a free loopback port, closed
+    afterwards; yields its URL."""
+    import ui.app
+
+    port = free_port()
+    app = ui.app.launch(qa, host="127.0.0.1", port=port, block=False, **options)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
 
 
 @pytest.fixture(scope="session")
@@ -262,3 +277,32 @@ LLM_TOKENS = 60  # a written answer's length in the tests: two or three sentence
 def written_qa(bundled_qa, llm_server) -> rag.QA:
     """The bundled corpus's QA with the session's language model: answers can be written."""
     return rag.QA(bundled_qa.index, bundled_qa.embedder, llm=rag.LLM(llm_server, max_tokens=LLM_TOKENS))
+
+
+# tech stories with near-copies among them (benchmarks/nearcopies.py): 064 ~ 338 (a figure and
+# a firm's name corrected), 060 ~ 007 (a word of the title); exact copies: 063 = 004, 339 = 042
+NEAR_TECH = tuple(range(60, 71)) + tuple(range(330, 341)) + (4, 7, 42)
+
+
+@pytest.fixture(scope="session")
+def near_folder(tmp_path_factory) -> Path:
+    """A folder shaped like the archive (tech/nnn.txt) of the NEAR_TECH stories, copied
+    from ../shared into a temp folder (the archive itself is never written to)."""
+    if not BBC_ARTICLES.is_dir():
+        pytest.skip(f"no BBC archive at {BBC_ARTICLES}")
+    import shutil
+
+    folder = tmp_path_factory.mktemp("near") / "articles"
+    (folder / "tech").mkdir(parents=True)
+    for n in NEAR_TECH:
+        shutil.copy(BBC_ARTICLES / "tech" / f"{n:03d}.txt", folder / "tech" / f"{n:03d}.txt")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def near_qa(tmp_path_factory, embedder, near_folder) -> rag.QA:
+    """The NEAR_TECH stories indexed once (as `corpus-qa ingest articles/` names them); read only."""
+    qa = rag.QA(store.Index.open(path=tmp_path_factory.mktemp("near-index") / "index"), embedder)
+    report = qa.ingest([near_folder])
+    assert report.added == len(NEAR_TECH), report
+    return qa

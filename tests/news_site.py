@@ -58,6 +58,25 @@ class Site:
     url: str
     stories: dict[str, Story]
     log: list[Hit] = field(default_factory=list)
+    pages: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # path -> (content type, body)
+    broken: int = 500  # what /news/broken.html answers
+
+    def take_down(self, slug: str) -> str:
+        """Remove a story's page (it answers 404 from now on); its listings still name it."""
+        del self.pages[self.stories[slug].path]
+        return self.url + self.stories[slug].path
+
+    def edit(self, slug: str, old: str, new: str) -> Story:
+        """Edit a story in place, as a newsroom corrects one: its page changes (and so its
+        ETag); its feed and sitemap entries, pubDate and lastmod included, do not."""
+        story = self.stories[slug]
+        if not any(old in p for p in story.paragraphs):
+            raise ValueError(f"{old!r} is not in {slug}")
+        edited = Story(story.slug, story.title, tuple(p.replace(old, new) for p in story.paragraphs),
+                       story.published, story.author)
+        self.stories[slug] = edited
+        self.pages[edited.path] = ("text/html; charset=utf-8", _article(self, edited).encode())
+        return edited
 
     def requested(self, path_prefix: str) -> list[Hit]:
         return [h for h in self.log if h.path.startswith(path_prefix)]
@@ -142,7 +161,7 @@ CONTENT_TYPES = {".xml": "application/xml", ".txt": "text/plain; charset=utf-8"}
 def serve(stories: list[Story] | None = None):
     """Start the site on 127.0.0.1 (a free port); returns (Site, stop)."""
     site = Site("", {})
-    pages: dict[str, tuple[str, bytes]] = {}
+    pages = site.pages
     modified = format_datetime(datetime(2005, 3, 24, tzinfo=timezone.utc), usegmt=True)
 
     class Handler(BaseHTTPRequestHandler):
@@ -153,7 +172,7 @@ def serve(stories: list[Story] | None = None):
             path = self.path.split("?", 1)[0]
             status, ctype, body, extra = 404, "text/plain", b"not found", {}
             if path == "/news/broken.html":
-                status, body = 500, b"internal error"
+                status, body = site.broken, b"broken"
             elif path == "/news/old-address.html":
                 status, body, extra = 301, b"", {"Location": f"/news/{MOVED}.html"}
             elif path == "/news/photo.html":

@@ -124,7 +124,7 @@ def test_jsonl_reingest_is_idempotent_and_bad_lines_are_named(make_qa, tmp_path)
     update = qa.ingest_jsonl(write_jsonl(path, changed))
     assert (update.added, update.updated, update.unchanged) == (0, 1, 2), update
     assert {d.source: d.outlet for d in qa.documents()}["wire-001"] == "Reuters UK"
-    with pytest.raises(rag.InputError, match=r"w\.jsonl:1: record 'bad-date'"):
+    with pytest.raises(rag.InputError, match=r"^--strict: 1 record cannot be indexed, so nothing was written: .*w\.jsonl:1 \(record 'bad-date'"):
         qa.ingest_jsonl(write_jsonl(path, [{"id": "bad-date", "text": "Some text.", "date": "soon"}]), strict=True)
 
 
@@ -218,9 +218,16 @@ def test_cli_ingest_partial_exit_code_documents_show_remove_and_filters(tmp_path
         "can be indexed"], partial.stderr
     assert "skipped 1" in partial.stdout
     strict = cli(["--index", str(index), "ingest", "--strict", str(folder)])
-    assert strict.returncode == 2 and "photo.txt: looks binary" in strict.stderr
+    assert strict.returncode == 2 and "photo.txt (looks binary" in strict.stderr, strict.stderr
     named = cli(["--index", str(index), "ingest", str(folder / "photo.txt")])
     assert named.returncode == 2 and len(named.stderr.strip().splitlines()) == 1
+    # --strict with a bad record in a JSON Lines file after good files: checked before any file is written
+    bad = write_jsonl(tmp_path / "bad.jsonl", [{"id": "x", "text": "Some text.", "date": "soon"}, {"id": "y"}])
+    fresh = tmp_path / "fresh"
+    mixed = cli(["--index", str(fresh), "ingest", "--strict", str(folder / "good.txt"), "--jsonl", str(bad)])
+    assert mixed.returncode == 2 and "--strict: 2 records cannot be indexed" in mixed.stderr, mixed.stderr
+    assert "bad.jsonl:1 (record 'x'" in mixed.stderr and "bad.jsonl:2 (" in mixed.stderr, mixed.stderr
+    assert cli(["--index", str(fresh), "documents"]).stdout == "", "nothing may be written"
 
     listed = [json.loads(line) for line in cli(["--index", str(index), "documents", "--json"]).stdout.splitlines()]
     assert sorted(d["source"] for d in listed) == ["good.txt", "wire-001", "wire-002", "wire-003"]

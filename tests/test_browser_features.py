@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 import ui.app
-from conftest import HEALEY, REPO, free_port
+from conftest import HEALEY, REPO, free_port, served_page
 from test_browser import Page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -23,12 +23,8 @@ PWN = "window.__pwned=1"
 
 @pytest.fixture(scope="module")
 def served(bundled_qa):
-    port = free_port()
-    app = ui.app.launch(bundled_qa, host="127.0.0.1", port=port, block=False, allow_upload=False)
-    try:
-        yield bundled_qa, f"http://127.0.0.1:{port}/"
-    finally:
-        app.close()
+    with served_page(bundled_qa, allow_upload=False) as url:
+        yield bundled_qa, url
 
 
 def open_page(browser, url: str, width: int = 1280, height: int = 800, **context) -> Page:
@@ -150,9 +146,11 @@ def test_copy_as_markdown_puts_answer_and_numbered_sources_on_the_clipboard(brow
         lines = copy_markdown(page).splitlines()
         assert lines[0] == f"**Q:** {HEALEY}"
         assert "John Healey, is now the chairman. [1]" in lines[2]
-        assert lines[4] == "Sources:"
-        assert lines[5].startswith("[1] Hegseth to Attend Ukraine Defense Group Only Virtually — file "
-                                   "`002_404fe9b87144756a.txt` — quoted sentence: chars "), lines[5]
+        assert lines[4:6] == ["Sources:", ""]
+        quoted = qa.ask(HEALEY).passages[0]
+        sentence = " ".join(quoted.text[quoted.highlight[0]:quoted.highlight[1]].split())
+        assert lines[6] == (f"- [1] “{sentence}” — *Hegseth to Attend Ukraine Defense Group Only Virtually*, "
+                            "`002_404fe9b87144756a.txt`"), lines[6]
     finally:
         page.close()
 

@@ -10,7 +10,8 @@ browser (Playwright + Debian's chromium) on one server over `bbc_qa`: 200 BBC st
    400 px wide);
 6. after an answer the chat shows the answer text (the reply's top); New chat empties
    the Article panel;
-7. Copy as Markdown lists exactly the [n] the answer text holds, each span labelled.
+7. Copy as Markdown lists exactly the [n] the answer text holds, each with the sentence it quotes,
+   its title, outlet, date and link.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ ANSWERED = [
     "What harmless product did Victor Conte initially claim he was giving Kelli White?",
 ]
 MARKER = re.compile(r" \[(\d+)\](?= |$)")
+UNESCAPE = re.compile(r"\\([\\`*_{}\[\]()<>#!|$~])")
 
 
 @pytest.fixture(scope="module")
@@ -127,12 +129,12 @@ def broken_words(page) -> list[str]:
 
 
 def rows(page) -> list[str]:
-    return page.page.locator("#cqa-doclist .cqa-doc .cqa-meta").all_inner_texts()
+    return page.page.locator("#cqa-doclist .cqa-doc .cqa-doc-source").all_inner_texts()
 
 
 def click_and_wait(page, selector: str, before: list[str]) -> list[str]:
     page.page.locator(selector).first.click()
-    page.page.wait_for_function("""b => JSON.stringify([...document.querySelectorAll('#cqa-doclist .cqa-doc .cqa-meta')]
+    page.page.wait_for_function("""b => JSON.stringify([...document.querySelectorAll('#cqa-doclist .cqa-doc .cqa-doc-source')]
         .map(e => e.innerText)) !== JSON.stringify(b)""", arg=before, timeout=30_000)
     return rows(page)
 
@@ -216,7 +218,7 @@ def test_after_an_answer_the_chat_shows_the_answer_text_and_new_chat_empties_the
         page.close()
 
 
-def test_copy_as_markdown_lists_exactly_the_cited_sources_with_labelled_spans(browser, newsroom):
+def test_copy_as_markdown_lists_exactly_the_cited_sources_with_their_quotes(browser, newsroom):
     qa, url = newsroom
     page = open_page(browser, url, permissions=["clipboard-read", "clipboard-write"])
     try:
@@ -225,18 +227,20 @@ def test_copy_as_markdown_lists_exactly_the_cited_sources_with_labelled_spans(br
             assert not answer.abstained, question
             page.ask(question, "#chat .cqa-answer", count)
             text = copy_markdown(page, count - 1)
-            head, _, rest = text.partition("\n\nSources:\n")
-            sources, _, others = rest.partition("\n\nOther passages:\n")
+            head, _, rest = text.partition("\n\nSources:\n\n")
+            sources, _, others = rest.partition("\n\nOther passages:\n\n")
             markers = [int(n) for n in MARKER.findall(head.splitlines()[-1])]
-            listed = [int(re.match(r"\[(\d+)\] ", line).group(1)) for line in sources.splitlines()]
+            listed = [int(re.match(r"- \[(\d+)\] ", line).group(1)) for line in sources.splitlines()]
             assert listed == list(dict.fromkeys(markers)) and listed, f"{question}\n{text}"
             for n, line in zip(listed, sources.splitlines()):
                 p = answer.passages[n - 1]
-                a, b = p.start + p.highlight[0], p.start + p.highlight[1]
-                assert line.endswith(f"quoted sentence: chars {a}–{b}; passage: chars {p.start}–{p.end} of the article"), line
-                assert f"`{p.source}`" in line or (p.url and p.url in line), line
-            rest_n = [int(re.match(r"\[(\d+)\] ", line).group(1)) for line in others.splitlines()]
+                line = UNESCAPE.sub(r"\1", line)  # Markdown's backslash escapes, as a reader sees the text
+                quoted = " ".join(p.text[p.highlight[0]:p.highlight[1]].split())
+                assert line.startswith(f"- [{n}] “{quoted}” — *{p.title}*"), f"the quoted sentence, then the title: {line}"
+                assert f"`{p.source}`" in line or (p.url and f"<{p.url}>" in line), line
+                assert (p.outlet or "") in line and (p.published or "")[:10] in line, line
+            rest_n = [int(re.match(r"- \[(\d+)\] ", line).group(1)) for line in others.splitlines()]
             assert sorted(listed + rest_n) == [p.n for p in answer.passages], text
-            assert all("quoted sentence" not in line for line in others.splitlines()), others
+            assert all("“" not in line for line in others.splitlines()), others
     finally:
         page.close()

@@ -64,7 +64,7 @@ def asked(cli_index):
 
 
 PASSAGE_KEYS = {"n", "source", "title", "text", "start", "end", "score", "highlight", "low_relevance", "doc_id",
-                "published", "outlet", "url"}
+                "published", "outlet", "url", "also_in"}
 
 
 def check_answer_object(obj: dict, question: str, docs) -> None:

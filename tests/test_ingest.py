@@ -285,9 +285,14 @@ def test_strict_keeps_all_or_nothing(make_qa, tmp_path):
     qa.ingest([write(tmp_path / "good", {"lighthouse.txt": LIGHTHOUSE})])
     before, version = snapshot(qa), qa.index.version()
     folder = write(tmp_path / "input", MIXED) / "mixed"
-    with pytest.raises(store.InputError, match=r"^.*mixed/b_cafe\.txt: not UTF-8 \(byte 3\)") as caught:
+    with pytest.raises(store.InputError, match=r"^--strict: 3 files cannot be indexed, so nothing was written: ") as caught:
         qa.ingest([folder], strict=True)
-    assert "\n" not in str(caught.value)
+    message = str(caught.value)
+    assert "\n" not in message
+    for name, reason in (("b_cafe.txt", "not UTF-8 (byte 3)"), ("sub/z.md", "looks binary (NUL bytes)"),
+                         ("sub/blank.txt", "no article text left after cleaning")):
+        assert f"{folder / name} ({reason}" in message, f"{name} should be named with its reason: {message}"
+    assert message.endswith("Fix or remove them, or leave out --strict to index the rest and skip these"), message
     assert snapshot(qa) == before and qa.index.version() == version
 
 

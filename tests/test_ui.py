@@ -3,6 +3,8 @@ render_answer's escaping of hostile article text."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 
 import pytest
@@ -172,9 +174,8 @@ def test_render_answer_exact_html_of_a_small_answer():
         '</li></ol>'
         '<div class="cqa-tools"><span class="cqa-copy" role="button" tabindex="0" '
         'title="Copy the answer and its sources as Markdown">Copy as Markdown</span>'
-        '<div class="cqa-md">**Q:** q&#10;&#10;Two. &#91;1&#93;&#10;&#10;Sources:&#10;'
-        '&#91;1&#93; A &amp; B — The \\&lt;Times\\&gt; — 2025-02-11 — file `news/a.txt` — quoted sentence: chars 5–9; '
-        'passage: chars 0–9 of the article</div></div>'
+        '<div class="cqa-md">**Q:** q&#10;&#10;Two. &#91;1&#93;&#10;&#10;Sources:&#10;&#10;'
+        '- &#91;1&#93; “Two.” — *A &amp; B*, The \\&lt;Times\\&gt;, 2025-02-11, `news/a.txt`</div></div>'
     )
 
 
@@ -211,12 +212,16 @@ def test_a_repeated_article_names_its_title_and_the_source_it_repeats():
 def test_answer_markdown_lists_numbered_sources_and_escapes_markdown():
     p = rag.Passage(1, "n/a.txt", "![x](http://evil.example/p.png) Title", "Alpha beta.", 10, 21, 0.9, (0, 11), False,
                     doc_id="ab" * 8, published="2024-05-01", outlet="Daily", url="https://example.org/a")
-    md = ui.render.answer_markdown(rag.Answer("Who?", "Alpha beta. [1]", False, (p,)))
+    other = rag.Passage(2, "n/b.txt", "Gamma", "Gamma delta.", 0, 12, 0.4, None, False, doc_id="cd" * 8,
+                        also_in=("n/c.txt", "n/d.txt"))
+    md = ui.render.answer_markdown(rag.Answer("Who?", "Alpha beta. [1]", False, (p, other)))
     assert md.splitlines() == [
-        "**Q:** Who?", "", "Alpha beta. [1]", "", "Sources:",
-        "[1] \\!\\[x\\]\\(http://evil.example/p.png\\) Title — Daily — 2024-05-01 — https://example.org/a — "
-        "quoted sentence: chars 10–21; passage: chars 10–21 of the article",
-    ]
+        "**Q:** Who?", "", "Alpha beta. [1]", "", "Sources:", "",
+        "- [1] “Alpha beta.” — *\\!\\[x\\]\\(http://evil.example/p.png\\) Title*, Daily, 2024-05-01, "
+        "<https://example.org/a>",
+        "", "Other passages:", "",
+        "- [2] *Gamma*, `n/b.txt` (also in: n/c.txt, n/d.txt)",
+    ], md
 
 
 def test_article_viewer_marks_the_span_and_escapes_everything():
@@ -270,7 +275,7 @@ def test_uploads_go_through_the_cli_checks_and_report_per_file(make_qa, tmp_path
     html, changed = ui.documents.ingest_uploads(qa, paths)
     assert changed, html
     rows = html.split("<tr")[2:]
-    assert "good.md" in rows[0] and "1 added" in rows[0] and "cqa-ok" in rows[0]
+    assert "good.md" in rows[0] and "<td>1 document: 1 added, 1 chunk</td>" in rows[0] and "cqa-ok" in rows[0], rows[0]
     assert "notes.pdf" in rows[1] and "refused: unsupported file type .pdf" in rows[1]
     assert "empty.txt" in rows[2] and "refused" in rows[2] and str(up) not in html, html
     assert "bad.txt" in rows[3] and "refused" in rows[3]
@@ -290,5 +295,52 @@ def test_documents_list_is_escaped_and_searchable():
     html = ui.documents.render_documents(docs, removable=True)
     assert "<script>" not in html and "<b>x</b>" not in html and "&lt;script&gt;t()&lt;/script&gt;" in html
     assert "2 documents · 5 chunks" in html and html.count("cqa-doc-remove") == 2
+    one = dataclasses.replace(docs[1], chunks=1)
+    assert "1 document · 1 chunk<" in ui.documents.render_documents([one]), "one, not 1 documents or 1 chunks"
     found = ui.documents.render_documents(docs, "ferry times")
     assert "1 of 2 documents" in found and "Ferry fares" in found and "t()" not in found and "cqa-doc-remove" not in found
+
+
+def test_example_questions_are_answered_from_the_lead_of_distinct_articles(near_qa):
+    """Today's bug: an example answered with a side sentence of its story ("What is the
+    story behind “Looks and music to drive mobiles”?" quoted its 13th sentence), and an
+    article with a copy offered twice. Each example offered now quotes its article's lead."""
+    from ui.examples import answers_from_lead, example_questions, question_for, quotes_lead
+
+    docs = near_qa.documents()
+    by_question = {question_for(d): d for d in docs}
+    offered = example_questions(docs, check=answers_from_lead(near_qa))
+    assert len(offered) == 4, offered
+    assert len({by_question[q].group for q in offered}) == 4, f"an article offered twice: {offered}"
+    for q in offered:
+        answer = near_qa.ask(q)
+        assert quotes_lead(answer, by_question[q], lambda i: near_qa.document(i).text), (q, answer.text)
+    side = question_for(next(d for d in docs if d.source == "tech/064.txt"))
+    assert not quotes_lead(near_qa.ask(side), by_question[side], lambda i: near_qa.document(i).text)
+    assert side not in offered
+
+
+def test_a_passage_of_a_near_copy_reads_as_the_same_source():
+    """Two passages of one article under two names (a near-copy): the second says "also
+    from [1]", as a second passage of the same file does, and both name the other file."""
+    a = rag.Passage(1, "tech/064.txt", "Looks and music", "One. Two.", 0, 9, 0.9, (5, 9), False, doc_id="ab" * 8,
+                    also_in=("tech/338.txt",))
+    b = rag.Passage(2, "tech/338.txt", "Looks and music", "Three.", 20, 26, 0.5, None, False, doc_id="cd" * 8,
+                    also_in=("tech/064.txt",))
+    c = rag.Passage(3, "tech/065.txt", "Yahoo", "Four.", 0, 5, 0.4, None, False, doc_id="ef" * 8)
+    html = ui.app.render_answer(rag.Answer("q", "Two. [1]", False, (a, b, c)))
+    items = [item.split("</li>")[0] for item in html.split("<li ")[1:]]
+    assert "also from &#91;1&#93;" not in items[0] and "· also in: tech/338.txt" in items[0], items[0]
+    assert '<span class="cqa-again">also from &#91;1&#93;:</span>' in items[1] and "also in: tech/064.txt" in items[1]
+    assert "cqa-again" not in items[2] and "also in" not in items[2], items[2]
+
+
+def test_the_documents_list_marks_copies_and_near_copies(near_qa):
+    """Today's bug: exact copies listed as two identical rows with no marker."""
+    import ui.documents
+
+    html = ui.documents.render_documents(near_qa.documents(), "digital guru")
+    rows = [row.split("</tr>")[0] for row in html.split('<tr class="cqa-doc">')[1:]]
+    assert len(rows) == 2 and "· copy of tech/063.txt" in rows[0] and "· copy of tech/004.txt" in rows[1], rows
+    html = ui.documents.render_documents(near_qa.documents(), "looks and music")
+    assert "· near-copy of tech/338.txt" in html and "· near-copy of tech/064.txt" in html, html

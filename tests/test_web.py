@@ -69,12 +69,14 @@ def test_a_sitemap_brings_in_every_allowed_article_whole_with_its_metadata_and_a
     moved = docs[site.url + f"/news/{news_site.MOVED}.html"]
     assert moved.extra["fetched_from"] == site.url + "/news/old-address.html", "reached through the redirect"
 
-    # again: the sitemap's dates say nothing changed, so no article is requested and nothing is written
+    # again: every article is asked for conditionally (its stored ETag), each answers 304, nothing is written
     before = index_files(qa)
     site.log.clear()
     again = qa.ingest([site.url + "/sitemap.xml"], web=FAST)
     assert (again.added, again.updated, again.unchanged, again.chunks) == (0, 0, 20, 0), again
-    assert article_requests(site) == [], [h.path for h in article_requests(site)]
+    asked = [h for h in article_requests(site) if h.path != "/news/old-address.html"]
+    assert len(asked) == 20 and all(h.status == 304 and h.headers.get("If-None-Match") for h in asked), \
+        [(h.path, h.status) for h in asked]
     assert index_files(qa) == before, "a run that finds nothing new must write nothing"
 
 
@@ -141,11 +143,14 @@ def test_cli_ingests_urls_names_each_skipped_page_and_a_rerun_sends_conditional_
 
     site.log.clear()
     second = subprocess.run(cmd[:-1], capture_output=True, text=True, env=cli_env(), timeout=300)
-    assert second.returncode == 1, second.stderr
+    assert second.returncode == 1, second.stderr  # the 500 is a passing failure: it fails every run it happens
     assert "added 0, updated 0, unchanged 3" in second.stdout and "nothing new, nothing written" in second.stdout
-    asked = article_requests(site)
-    assert [(h.path, h.status) for h in asked] == [("/news/business-001.html", 304)], asked
-    assert asked[0].headers.get("If-None-Match"), "the stored ETag goes with the request"
+    assert "skipped 1 (listed above); still skipped 2 as before" in second.stdout, second.stdout
+    asked = {(h.path, h.status) for h in article_requests(site) if h.path != "/news/old-address.html"}
+    assert asked == {("/news/business-001.html", 304), ("/news/tech-009.html", 304), ("/news/tech-010.html", 304)}, \
+        asked
+    assert all(h.headers.get("If-None-Match") for h in article_requests(site) if h.status == 304), \
+        "the stored ETag goes with each request"
 
 
 @pytest.mark.parametrize("args, message", [
@@ -191,5 +196,108 @@ def test_an_interrupted_run_keeps_its_finished_batches_and_the_next_run_goes_on_
     site.log.clear()
     report = ingest_urls(qa.index, qa.embedder, [site.url + "/sitemap.xml"], FAST, batch=5)
     assert (report.added, report.unchanged) == (15, 5), report
-    fetched_again = {site.url + h.path for h in article_requests(site)} & kept
-    assert not fetched_again, f"indexed before the interruption, fetched again: {fetched_again}"
+    fetched_again = {site.url + h.path for h in article_requests(site) if h.status != 304} & kept
+    assert not fetched_again, f"indexed before the interruption, downloaded again: {fetched_again}"
+
+
+def test_an_article_edited_on_the_site_is_read_again_from_its_feed_and_the_summary_says_updated(tmp_path):
+    """The newsroom corrects a story; its feed entry (pubDate) stays as it was. The next
+    run of `corpus-qa ingest FEED` asks for every article conditionally: the edited one
+    answers 200 with its new text and replaces the old one, the others answer 304."""
+    served, stop = news_site.serve()
+    try:
+        feed = served.url + "/feeds/rss.xml"
+        cmd = [EXE, "--index", str(tmp_path / "index"), "ingest", feed, "--delay", "0"]
+        first = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=300)
+        assert first.returncode == 0 and "added 8, updated 0" in first.stdout, first.stdout + first.stderr
+        url = served.canonical(served.edit("tech-009", "Sony Walkman at number three", "Sony Walkman at number four"))
+        served.log.clear()
+        second = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=300)
+        assert second.returncode == 0, second.stderr
+        assert "added 0, updated 1, unchanged 7" in second.stdout and "nothing new" not in second.stdout, second.stdout
+        statuses = sorted(h.status for h in article_requests(served))
+        assert statuses == [200] + [304] * 7, statuses
+        shown = subprocess.run([EXE, "--index", str(tmp_path / "index"), "show", url, "--text-only"],
+                               capture_output=True, text=True, env=cli_env(), timeout=120)
+        assert "Sony Walkman at number four" in shown.stdout and "number three" not in shown.stdout, shown.stdout[:500]
+        listed = subprocess.run([EXE, "--index", str(tmp_path / "index"), "documents", "--json"],
+                                capture_output=True, text=True, env=cli_env(), timeout=120)
+        assert sum(json.loads(line)["source"] == url for line in listed.stdout.splitlines()) == 1, \
+            "the edit replaces the old version: one document"
+    finally:
+        stop()
+
+
+def test_a_scheduled_rerun_fails_only_for_new_or_passing_skips(make_qa):
+    """A page skipped for a lasting reason (404, robots.txt, not HTML) fails the run that
+    first meets it and is reported again, as known, by the runs after it; a new one fails
+    again; a passing reason (HTTP 503) fails every run; a page that comes back is forgotten."""
+    served, stop = news_site.serve()
+    served.broken = 404
+    try:
+        qa = make_qa()
+        sitemap = [served.url + "/sitemap.xml"]
+        first = qa.ingest(sitemap, web=FAST)
+        lasting = {served.url + p for p in ("/news/photo.html", "/news/broken.html", "/private/embargoed.html")}
+        assert {s.path for s in first.failed} == lasting and not any(s.transient for s in first.skipped), first
+
+        again = qa.ingest(sitemap, web=FAST)
+        assert {s.path for s in again.skipped} == lasting and again.failed == (), again.skipped
+        today = again.skipped[0].known
+        assert today and all(s.known == today for s in again.skipped)
+
+        gone = served.take_down("tech-009")
+        third = qa.ingest(sitemap, web=FAST)
+        assert [(s.path, s.reason) for s in third.failed] == [(gone, "HTTP 404")], third.failed
+        assert qa.ingest(sitemap, web=FAST).failed == ()
+
+        served.broken = 503
+        for _ in range(2):
+            run = qa.ingest(sitemap, web=FAST)
+            assert [(s.path, s.reason, s.transient) for s in run.failed] == [
+                (served.url + "/news/broken.html", "HTTP 503", True)], run.failed
+
+        served.broken = 404
+        served.pages[served.stories["tech-009"].path] = ("text/html; charset=utf-8", b"<html><body><p>" +
+                                                        b"Back again. " * 40 + b"</p></body></html>")
+        back = qa.ingest(sitemap, web=FAST)
+        assert gone not in {s.path for s in back.skipped} and gone not in qa.index.web_skips()
+        assert back.failed == (), back.failed  # broken.html: a 404 again, as first reported
+    finally:
+        stop()
+
+
+def test_scheduled_cli_runs_exit_0_once_their_lasting_skips_are_known_and_1_for_a_new_one(tmp_path):
+    """A cron job's view: the first run meets a 404, a robots.txt rule and a photo (exit 1,
+    each named); the runs after it list them as still skipped and exit 0; a story taken
+    down makes the next run exit 1 naming it alone."""
+    served, stop = news_site.serve()
+    served.broken = 404
+    try:
+        cmd = [EXE, "--index", str(tmp_path / "index"), "ingest", served.url + "/sitemap.xml", "--delay", "0",
+               "--limit", "6"]
+
+        def run():
+            out = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=300)
+            lines = [line for line in out.stderr.splitlines() if line.startswith("corpus-qa: ")]
+            return out.returncode, out.stdout, [line for line in lines if " skipped " in line]
+
+        code, stdout, lines = run()
+        assert code == 1 and "skipped 3 (listed above)" in stdout, (stdout, lines)
+        assert sorted(lines) == sorted(f"corpus-qa: skipped {served.url}{p}: {r}" for p, r in (
+            ("/news/photo.html", "not an HTML page (image/png)"), ("/news/broken.html", "HTTP 404"),
+            ("/private/embargoed.html", "disallowed by robots.txt"))), lines
+
+        code, stdout, lines = run()
+        assert code == 0, (stdout, lines)
+        assert "still skipped 3 as before (listed above)" in stdout and "skipped 3 (listed" not in stdout, stdout
+        assert len(lines) == 3 and all(line.startswith("corpus-qa: still skipped ") and
+                                       line.endswith("; not a failure)") for line in lines), lines
+
+        gone = served.take_down("tech-009")
+        code, stdout, lines = run()
+        assert code == 1 and "skipped 1 (listed above); still skipped 3 as before" in stdout, (stdout, lines)
+        assert f"corpus-qa: skipped {gone}: HTTP 404" in lines
+        assert run()[0] == 0
+    finally:
+        stop()

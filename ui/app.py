@@ -21,13 +21,14 @@ import logging
 import os
 import re
 import sys
+import threading
 from pathlib import Path
 
-from rag import QA, Answer, CorpusQAError, Filters, InputError, WebSettings
+from rag import QA, Answer, CorpusQAError, Filters, InputError, UnknownDocument, WebSettings
 
 from .documents import (MAX_UPLOAD_FILES, MAX_UPLOAD_MB, UPLOAD_TYPES, ListView, ingest_from_urls, ingest_uploads,
                         render_documents)
-from .examples import SAMPLE_QUESTIONS, example_questions, render_examples
+from .examples import SAMPLE_QUESTIONS, answers_from_lead, example_questions, render_examples
 from .page import CSS, HEAD, VIEWER_JS
 from .render import _esc, render_answer, render_article, render_error, render_filters, render_viewer_empty
 
@@ -183,16 +184,36 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False, web: WebSettings 
             docs = qa.documents()
         except Exception as err:
             logger.exception("listing documents failed")
-            return render_error(f"the documents could not be listed ({type(err).__name__})"), [], [], ""
+            return render_error(f"the documents could not be listed ({type(err).__name__})"), [], []
         outlets = sorted({d.outlet for d in docs if d.outlet}, key=str.casefold)
         picks = [(" · ".join(x for x in (d.title, d.source, d.outlet, (d.published or "")[:10]) if x), d.id)
                  for d in docs]  # the source as everywhere else (business/001.txt)
         listing = render_documents(docs, query, removable=allow_changes, view=ListView.parse(view))
-        return listing, outlets, picks, render_examples(example_questions(docs))
+        return listing, outlets, picks
+
+    examples_lock = threading.Lock()
+    examples_cache: dict[str, str] = {}
+
+    def examples_view() -> str:
+        """The example questions, each asked first (ui.examples): worked out once per index version."""
+        with examples_lock:
+            try:
+                version = qa.index.version()
+                if version not in examples_cache:
+                    questions = example_questions(qa.documents(), check=answers_from_lead(qa))
+                    examples_cache.clear()
+                    examples_cache[version] = render_examples(questions)
+                return examples_cache[version]
+            except Exception:  # no examples rather than no page
+                logger.exception("the example questions could not be made")
+                return ""
+
+    def lists(query="", view=""):
+        listing, outlets, picks = documents_view(query, view)
+        return listing, gr.update(choices=outlets), gr.update(choices=picks)
 
     def refresh(query="", view=""):
-        listing, outlets, picks, examples = documents_view(query, view)
-        return listing, gr.update(choices=outlets), gr.update(choices=picks), examples
+        return *lists(query, view), examples_view()
 
     def searched(query, view):
         """The search box changed: the list from its first page, in the same order."""
@@ -228,6 +249,8 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False, web: WebSettings 
                 text = (f'<div class="cqa-confirm">Remove <strong>{_esc(found.title or found.source)}</strong> '
                         f'<span class="cqa-meta">{_esc(found.source)}</span> from the index?</div>')
                 return keep, gr.Tabs(selected="documents"), gr.update(visible=True), text, found.id, ""
+        except UnknownDocument as err:  # removed since the page listed it: the page's fix, not the CLI's
+            return render_error(str(err.with_fix("reload the page for the current Documents list"))), *[keep] * 4, ""
         except CorpusQAError as err:
             return render_error(str(err)), keep, keep, keep, keep, ""
         return keep, keep, keep, keep, keep, ""
@@ -358,7 +381,8 @@ def build_app(qa: QA, k: int = 5, allow_changes: bool = False, web: WebSettings 
         search.change(searched, [search, docview], doclist, **private)
         docview_go.click(lambda q, v: documents_view(q, v)[0], [search, docview], doclist, **private)
         listed = [doclist, outlets, picks, examples]
-        app.load(refresh, [search, docview], listed, **private)
+        app.load(lists, [search, docview], listed[:3], **private)
+        app.load(examples_view, None, examples, **private)  # asked first: not holding up the list
         cancel.click(lambda: (gr.update(visible=False), ""), None, [confirm_row, pending], **private)
         if allow_changes:
             confirm.click(confirm_remove, [pending, search, docview], [confirm_row, pending, notice, *listed],

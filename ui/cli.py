@@ -16,9 +16,10 @@ Examples:
   corpus-qa --llm-url http://127.0.0.1:8080/v1 ask --generate "..."   a written answer, each sentence checked
   echo '{"text": "... [1]", "passages": ["..."]}' | corpus-qa check --json   the claim check alone (no index)
 
-Exit codes: 0 done; 1 ingest finished but skipped some files or pages (each named on stderr);
-2 bad input or an unusable index (one line on stderr, nothing indexed is lost);
-130 interrupted.
+Exit codes: 0 done (web pages an earlier run skipped for the same lasting reason are listed
+again as "still skipped", not as a failure); 1 ingest finished but skipped some files or
+records, or web pages for a new or a passing reason (each named on stderr); 2 bad input or
+an unusable index (one line on stderr, nothing indexed is lost); 130 interrupted.
 
 The index lives in ./.corpus-qa unless --index (or CORPUS_QA_INDEX) says otherwise; with
 --chroma-url (or CORPUS_QA_CHROMA_URL) it is a collection on a Chroma server. When the
@@ -38,7 +39,7 @@ import sys
 import time
 
 EXIT_USAGE = 2
-EXIT_PARTIAL = 1  # ingest: the good files are indexed, some were skipped
+EXIT_PARTIAL = 1  # ingest: the good files are indexed, some were skipped (IngestReport.failed)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -301,6 +302,11 @@ def cmd_ingest(args) -> int:
 
 
 def ingest_once(args, qa, web) -> int:
+    if args.strict:  # every JSON Lines record checked before any file is written
+        from rag.qa import load_records
+
+        for path in args.jsonl:
+            load_records(path, strict=True)
     reports = []
     update, close = progress_bar("embedding")
     pages, close_pages = web_progress_bar()
@@ -317,18 +323,32 @@ def ingest_once(args, qa, web) -> int:
     fields = ("added", "updated", "unchanged", "removed", "chunks", "copies") + (("fetched",) if from_web else ())
     total = {f: sum(getattr(r, f) for r in reports) for f in fields}
     skipped = [s for r in reports for s in r.skipped]
+    failed = [s for r in reports for s in r.failed]
     for s in skipped:
-        print(f"corpus-qa: skipped {s.path}: {s.reason}", file=sys.stderr)
+        if s.known:  # a page an earlier run reported for the same lasting reason: listed, not a failure
+            print(f"corpus-qa: still skipped {s.path}: {s.reason} (reported since {s.known}; not a failure)",
+                  file=sys.stderr)
+        else:
+            print(f"corpus-qa: skipped {s.path}: {s.reason}", file=sys.stderr)
     if args.json:
         print(json.dumps({**total, "skipped": [dataclasses.asdict(s) for s in skipped]}), flush=True)
     else:
-        copies = f" ({total['copies']} copies of other documents' text, embedded once)" if total["copies"] else ""
-        fetched = f"; {total['fetched']} pages fetched" if from_web else ""
+        copies = (f" ({plural(total['copies'], 'copy', 'copies')} of other documents' text, embedded once)"
+                  if total["copies"] else "")
+        fetched = f"; {plural(total['fetched'], 'page')} fetched" if from_web else ""
         nothing = "; nothing new, nothing written" if from_web and not (total["added"] or total["updated"]) else ""
+        known = len(skipped) - len(failed)
+        listed = (f"; skipped {len(failed)} (listed above)" if failed else "") + (
+            f"; still skipped {known} as before (listed above)" if known else "")
         print(f"added {total['added']}, updated {total['updated']}, unchanged {total['unchanged']}, "
-              f"removed {total['removed']} documents{copies}; {total['chunks']} chunks written{fetched}"
-              + (f"; skipped {len(skipped)} (listed above)" if skipped else "") + nothing, flush=True)
-    return EXIT_PARTIAL if skipped else 0
+              f"removed {total['removed']} {'document' if total['removed'] == 1 else 'documents'}{copies}; "
+              f"{plural(total['chunks'], 'chunk')} written{fetched}" + listed + nothing, flush=True)
+    return EXIT_PARTIAL if failed else 0
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """'1 chunk', '3 chunks' ('1 copy', '2 copies' with `words`)."""
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"
 
 
 def is_url(value) -> bool:
@@ -474,6 +494,8 @@ def render_text(answer) -> str:
         lines.append(f"[{p.n}] {p.title} ({facts}, chars {p.start}-{p.end}, score {p.score:.2f})")
         if p.url:
             lines.append(f"    {p.url}")
+        if p.also_in:
+            lines.append(f"    also in: {', '.join(p.also_in)}")
         snippet = p.text if len(p.text) <= 300 else p.text[:297] + "..."
         lines.append("    " + snippet.replace("\n", " "))
     lines += [f"Note: {note}" for note in answer.notes]
@@ -548,6 +570,8 @@ def read_check_line(line: str, number: int):
 def document_json(d) -> dict:
     out = dataclasses.asdict(d)
     out["copies"] = list(d.copies)
+    out["near_copies"] = list(d.near_copies)
+    out.pop("near", None)  # the group's internal name; copies and near_copies say it
     return out
 
 
@@ -561,8 +585,10 @@ def cmd_documents(args) -> int:
     for d in docs:
         facts = " · ".join(x for x in (d.outlet, d.published) if x)
         copies = f" · copies: {', '.join(d.copies)}" if d.copies else ""
-        print(f"{d.id[:12]}  {d.source}  {d.title}" + (f"  ({facts})" if facts else "") + f"  {d.chunks} chunks{copies}")
-    print(f"{len(docs)} documents", file=sys.stderr)
+        copies += f" · near-copies: {', '.join(d.near_copies)}" if d.near_copies else ""
+        print(f"{d.id[:12]}  {d.source}  {d.title}" + (f"  ({facts})" if facts else "")
+              + f"  {plural(d.chunks, 'chunk')}{copies}")
+    print(plural(len(docs), "document"), file=sys.stderr)
     return 0
 
 

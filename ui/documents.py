@@ -73,7 +73,7 @@ def render_documents(docs: list[StoredDocument], query: str = "", removable: boo
     pages = max(1, -(-len(shown) // PAGE_SIZE))
     view = replace(view, page=min(view.page, pages))
     chunks = sum(d.chunks for d in docs)
-    summary = f"{len(docs):,} document{'s' if len(docs) != 1 else ''} · {chunks:,} chunks"
+    summary = f"{_count(len(docs), 'document')} · {_count(chunks, 'chunk')}"
     if query:
         summary = f"{len(shown):,} of {summary} match “{_esc(query)}”"
     rows = []
@@ -84,7 +84,7 @@ def render_documents(docs: list[StoredDocument], query: str = "", removable: boo
         rows.append(
             f'<tr class="cqa-doc"><td class="cqa-col-title"><button type="button" class="cqa-doc-open cqa-doc-{d.id}" '
             f'title="Read the article">{_esc(d.title or d.source)}</button>'
-            f'<div class="cqa-meta">{_esc(d.source)}</div></td>'
+            f'<div class="cqa-meta"><span class="cqa-doc-source">{_esc(d.source)}</span>{_also_in(d)}</div></td>'
             f'<td class="cqa-col-outlet">{_esc(d.outlet or "")}</td><td class="cqa-col-date">{_esc((d.published or "")[:10])}</td>'
             f'<td class="cqa-num cqa-col-chunks">{d.chunks}</td><td class="cqa-col-remove">{remove}</td></tr>'
         )
@@ -96,6 +96,13 @@ def render_documents(docs: list[StoredDocument], query: str = "", removable: boo
                 f'<th class="cqa-col-remove"></th></tr></thead><tbody>{"".join(rows)}</tbody></table>')
     return (f'<div class="cqa-doclist"><div class="cqa-meta">{summary}</div>{_pager(view, pages, first, len(shown))}'
             f"{body}</div>")
+
+
+def _also_in(d: StoredDocument) -> str:
+    """' · copy of a, b · near-copy of c': the other documents holding the same article."""
+    parts = [f"{label} {', '.join(names)}" for label, names in (("copy of", d.copies), ("near-copy of", d.near_copies))
+             if names]
+    return "".join(f' <span class="cqa-also-in">· {_esc(p)}</span>' for p in parts)
 
 
 def _sort_head(view: ListView, key: str, label: str) -> str:
@@ -125,16 +132,32 @@ def _pager(view: ListView, pages: int, first: int, total: int) -> str:
             f'{go("Last »", pages, "last")}</div>')
 
 
+def _count(n: int, what: str) -> str:
+    """'1 chunk', '2 chunks' (an s for any count but one)."""
+    return f"{n:,} {what}{'' if n == 1 else 's'}"
+
+
 def _report_text(report: IngestReport) -> str:
     parts = []
     for n, what in ((report.added, "added"), (report.updated, "updated"), (report.unchanged, "unchanged")):
         if n:
-            parts.append(f"{n} {what}")
+            parts.append(f"{n:,} {what}")
+    if parts:
+        parts[0] = _count(report.added + report.updated + report.unchanged, "document") + ": " + parts[0]
     if report.chunks:
-        parts.append(f"{report.chunks} chunks")
+        parts.append(_count(report.chunks, "chunk"))
     if report.skipped:
-        parts.append(f"{len(report.skipped)} skipped")
+        parts.append(f"{len(report.skipped):,} skipped")
     return ", ".join(parts) or "nothing to index"
+
+
+def _reasons(report: IngestReport, name: Callable[[str], str] = str) -> str:
+    """' (path: reason; ...)' for the first three skipped inputs, '' for none; a skip of the
+    input itself (`name` gives '') is its reason alone."""
+    if not report.skipped:
+        return ""
+    shown = [f"{name(s.path)}: {s.reason}" if name(s.path) else s.reason for s in report.skipped[:3]]
+    return f" ({'; '.join(shown)}{'; …' if len(report.skipped) > 3 else ''})"
 
 
 def ingest_uploads(qa: QA, paths: list[str], progress: Callable[[float, str], None] | None = None) -> tuple[str, bool]:
@@ -195,10 +218,7 @@ def _ingest_one(qa: QA, upload: Path, name: str, stage: Path) -> tuple[bool, str
     except Exception as err:  # the index failing: say so, keep serving
         logger.exception("upload %s failed", name)
         return False, f"failed: the index could not be written ({type(err).__name__}); try again"
-    text = _report_text(report)
-    if report.skipped:
-        reasons = "; ".join(f"{s.path.replace(str(path), name)}: {s.reason}" for s in report.skipped[:3])
-        text += f" ({reasons}{'; …' if len(report.skipped) > 3 else ''})"
+    text = _report_text(report) + _reasons(report, lambda p: "" if p == str(path) else p.replace(str(path), name))
     ok = bool(report.added or report.updated or report.unchanged)
     return ok, text if ok else "refused: " + text
 
@@ -235,10 +255,7 @@ def ingest_from_urls(qa: QA, text: str, web: WebSettings,
         else:
             ok = bool(report.added or report.updated or report.unchanged)
             changed |= bool(report.added or report.updated)
-            result = _report_text(report)
-            if report.skipped:
-                reasons = "; ".join(f"{s.path}: {s.reason}" for s in report.skipped[:3])
-                result += f" ({reasons}{'; …' if len(report.skipped) > 3 else ''})"
+            result = _report_text(report) + _reasons(report, lambda p, url=url: "" if p == url else p)
             result = result if ok else "refused: " + result
         cls = "cqa-ok" if ok else "cqa-bad"
         rows.append(f'<tr class="{cls}"><td>{_esc(url)}</td><td>{_esc(result)}</td></tr>')

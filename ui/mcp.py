@@ -31,7 +31,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
-from rag import PASSAGE_FIELDS, QA, CorpusQAError, Filters, InputError, answer_dict, sentence_dict, text_matches
+from rag import (PASSAGE_FIELDS, QA, CorpusQAError, Filters, InputError, UnknownDocument, answer_dict, sentence_dict,
+                 text_matches)
 from rag.claims import MAX_PASSAGES, MAX_TEXT_CHARS, Checker
 
 try:
@@ -68,6 +69,7 @@ class PassageOut(BaseModel):
     published: str | None = _about("published")
     outlet: str | None = _about("outlet")
     url: str | None = _about("url")
+    also_in: list[str] = _about("also_in")
 
 
 class SentenceOut(BaseModel):
@@ -122,6 +124,8 @@ class DocumentOut(BaseModel):
     chunks: int
     chars: int
     copies: list[str] = Field(description="sources of other documents with the same text")
+    near_copies: list[str] = Field(description="sources of other documents with the same article lightly edited "
+                                               "(word 5-gram Jaccard >= 0.5); an answer folds their passages into one")
     extra: dict[str, Any] = Field(description="other metadata the article carried")
 
 
@@ -137,7 +141,23 @@ class ArticleOut(DocumentOut):
 
 
 Question = Annotated[str, Field(description="the question, in plain words")]
-K = Annotated[int, Field(ge=1, le=MAX_K, description="how many passages to return")]
+
+
+def _range(low: int, high: int | None, description: str):
+    """A bounded integer's schema (minimum, maximum) without pydantic's check: the tool
+    checks it and says so in one line (`within`), not in a validation report."""
+    bounds = {"minimum": low, **({"maximum": high} if high is not None else {})}
+    return Field(description=description, json_schema_extra=bounds)
+
+
+def within(name: str, value: int, low: int, high: int | None = None) -> int:
+    if value < low or (high is not None and value > high):
+        allowed = f"between {low} and {high}" if high is not None else f"{low} or more"
+        raise ToolError(f"{name} must be {allowed}, got {value}")
+    return value
+
+
+K = Annotated[int, _range(1, MAX_K, f"how many passages to return ({1}-{MAX_K})")]
 Since = Annotated[str | None, Field(description="only articles published on or after this date, YYYY-MM-DD")]
 Until = Annotated[str | None, Field(description="only articles published on or before this date, YYYY-MM-DD")]
 Outlets = Annotated[list[str] | None, Field(description="only these outlets (any of them; case-insensitive)")]
@@ -157,6 +177,9 @@ def user_errors() -> Iterator[None]:
     """corpus-qa's one-line errors become tool errors (isError, the message for the model)."""
     try:
         yield
+    except UnknownDocument as err:  # the command line's fix is no use to an assistant
+        raise ToolError(str(err.with_fix("call the documents tool (its query finds words of titles and sources) to "
+                                         "list sources and ids"))) from None
     except CorpusQAError as err:
         raise ToolError(str(err)) from None
 
@@ -196,8 +219,8 @@ def build_server(qa: QA) -> MCPServer:
         returned passages, or an abstention when the articles do not answer. With `generate`, also
         a written answer whose sentences were each checked against the passage they cite."""
         with user_errors():
-            answer = qa.ask(question, k=k, history=history or (), filters=filters(since, until, outlets, sources),
-                            generate=generate)
+            answer = qa.ask(question, k=within("k", k, 1, MAX_K), history=history or (),
+                            filters=filters(since, until, outlets, sources), generate=generate)
         return AskResult.model_validate(answer_dict(answer))
 
     @server.tool(annotations=READ_ONLY)
@@ -221,18 +244,21 @@ def build_server(qa: QA) -> MCPServer:
                sources: Sources = None, history: History = None) -> SearchResult:
         """The passages of the corpus that best answer a question (no answer text), best first."""
         with user_errors():
-            answer = qa.ask(question, k=k, history=history or (), filters=filters(since, until, outlets, sources))
+            answer = qa.ask(question, k=within("k", k, 1, MAX_K), history=history or (),
+                            filters=filters(since, until, outlets, sources))
         return SearchResult.model_validate(answer_dict(answer))
 
     @server.tool(annotations=READ_ONLY)
     def documents(since: Since = None, until: Until = None, outlets: Outlets = None, sources: Sources = None,
                   query: Annotated[str | None, Field(description="only documents whose title, source, outlet, "
                                                                  "date or author hold every word of this")] = None,
-                  limit: Annotated[int, Field(ge=1, le=MAX_LIMIT, description="documents per page")] = 50,
-                  offset: Annotated[int, Field(ge=0, description="how many matching documents to skip")] = 0,
+                  limit: Annotated[int, _range(1, MAX_LIMIT, f"documents per page (1-{MAX_LIMIT})")] = 50,
+                  offset: Annotated[int, _range(0, None, "how many matching documents to skip")] = 0,
                   ) -> DocumentsResult:
         """The indexed articles (those matching the filters and `query`, when given), by source, one
         page at a time: `total` says how many match, `next_offset` where the next page starts."""
+        within("limit", limit, 1, MAX_LIMIT)
+        within("offset", offset, 0)
         with user_errors():
             docs = [d for d in qa.documents(filters(since, until, outlets, sources)) if text_matches(d, query)]
         page = docs[offset:offset + limit]

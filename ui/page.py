@@ -82,13 +82,26 @@ mark, .cqa-sources mark { background: #fde68a; color: inherit; padding: 0 .1em; 
   background: var(--background-fill-secondary); color: var(--body-text-color); text-align: left;
   font-size: .9em; font-weight: normal; line-height: 1.4; }
 .cqa-example:hover { border-color: var(--link-text-color, #2563eb); }
-.cqa-upload-result { width: 100%; border-collapse: collapse; font-size: .88em; }
+.cqa-upload-result, .cqa-url-result { width: 100%; border-collapse: collapse; font-size: .88em;
+  table-layout: fixed; }
+/* a long URL or reason wraps inside its column instead of running out of it */
+.cqa-url-result th, .cqa-url-result td { text-align: left; padding: .25em .35em; vertical-align: top;
+  border: none; border-bottom: 1px solid var(--border-color-primary); overflow-wrap: anywhere; }
+.cqa-upload-result td, .cqa-upload-result th { overflow-wrap: anywhere; }
+.cqa-url-result th:first-child, .cqa-upload-result th:first-child { width: 38%; }
 .cqa-bad td:last-child { color: #b91c1c; }
 .dark .cqa-bad td:last-child { color: #f87171; }
 .cqa-head strong { font-size: 1.3em; margin-right: .4em; }
+/* "Ask" and "New chat" on one line each, never wrapped inside the button */
+#ask, #cqa-new-chat { white-space: nowrap; min-width: max-content !important; }
+/* an empty chat takes little room: the example questions are in sight without scrolling */
+#chat:not(:has(.message-row)) { height: 12em !important; min-height: 12em !important; }
 @media (max-width: 600px) {
   .cqa-sources { font-size: .85em; }
   .cqa-docs .cqa-col-chunks { display: none; }
+  /* the question box on a line of its own, so its placeholder is not cut; the buttons below */
+  .form:has(#question) { flex: 1 1 100% !important; min-width: 100% !important; }
+  #chat:not(:has(.message-row)) { height: 7em !important; min-height: 7em !important; }
 }
 """
 
@@ -178,7 +191,20 @@ HEAD = """<script>
     const top = asked && both <= box.clientHeight ? asked : row;  // the question too, when all of it fits
     box.scrollTop += top.getBoundingClientRect().top - box.getBoundingClientRect().top;
   };
-  new MutationObserver(() => requestAnimationFrame(follow)).observe(document.documentElement, {childList: true, subtree: true});
+  // a chat message's aria-label is Gradio's "bot's message: " + its content, which here is
+  // HTML: a screen reader would read the tags. Label it with the text a reader sees instead.
+  const MESSAGE = /^(bot's message|user's message): /;
+  const labels = () => {
+    for (const el of document.querySelectorAll('#chat [aria-label]')) {
+      const label = el.getAttribute('aria-label');
+      const m = MESSAGE.exec(label);
+      if (!m || !/[<&]/.test(label)) continue;
+      const text = el.innerText.replace(/\s+/g, ' ').trim();
+      el.setAttribute('aria-label', m[1] + ': ' + text);
+    }
+  };
+  new MutationObserver(() => requestAnimationFrame(() => { follow(); labels(); })).observe(
+    document.documentElement, {childList: true, subtree: true, attributes: true, attributeFilter: ['aria-label']});
   document.addEventListener('click', act);
   document.addEventListener('keydown', (ev) => {
     if ((ev.key === 'Enter' || ev.key === ' ') && ev.target.matches &&

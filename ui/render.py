@@ -65,12 +65,13 @@ def render_answer(answer: Answer) -> str:
         head = _written(answer, cited)
     else:
         head = '<div class="cqa-answer">' + _markers(esc(answer.text), cited) + "</div>"
-    first: dict[str, int] = {}  # an article's first source number
+    first: dict[object, int] = {}  # an article's first source number (its copies and near-copies are the article)
     items = []
     for p in answer.passages:
-        again = first.get(p.doc_id) if p.doc_id else None
+        article = frozenset((p.source, *p.also_in)) if p.also_in else p.doc_id
+        again = first.get(article) if p.doc_id else None
         items.append(_source_item(p, answer.question, also=again, cited=p.n in cited))
-        first.setdefault(p.doc_id, p.n)
+        first.setdefault(article, p.n)
     sources = ""
     if items:
         title = "Closest passages (low relevance)" if answer.abstained else "Sources"
@@ -165,6 +166,8 @@ def _source_item(p: Passage, question: str, also: int | None = None, cited: bool
     low = " cqa-low" if p.low_relevance else ""
     label = " · low relevance" if p.low_relevance else ""
     meta = " · ".join(esc(x) for x in meta_parts(p.source, p.outlet, p.published))
+    if p.also_in:  # the same article under other names (copies, near-copies): one source
+        meta += f' <span class="cqa-also-in">· also in: {esc(", ".join(p.also_in))}</span>'
     return (
         f'<li value="{p.n}" class="cqa-source cqa-n-{p.n}{low}">'
         f'<span class="cqa-cite{ref_class(p)}" role="button" tabindex="0" title="Open the article at this passage">'
@@ -218,31 +221,37 @@ def render_error(message: str) -> str:
 
 
 def answer_markdown(answer: Answer) -> str:
-    """The answer as Markdown: the question, the shown answer (a written answer's supported
-    sentences only, else the extractive answer) with its [n] markers, then
-    "Sources:" listing exactly the [n] the answer text holds (title, outlet, date, url or
-    file, and each span labelled: the quoted sentence's characters in the article, then
-    the passage's), then the other passages shown under "Other passages:"."""
+    """The answer as Markdown, to paste into notes or a draft: the question, the shown
+    answer (a written answer's supported sentences only, else the extractive answer) with
+    its [n] markers, then "Sources:" with exactly the [n] the answer holds, each with the
+    sentence the extractive answer quotes (in quotation marks; not under a written answer,
+    whose sentences are the quotes), the title, outlet, date and the link (or the file),
+    and the other documents holding the same article; then the other passages shown,
+    under "Other passages:" (title, outlet, date, link)."""
     by_n = {p.n: p for p in answer.passages}
     cited = [by_n[n] for n in cited_numbers(answer)]
     others = [p for p in answer.passages if p not in cited]
+    written = bool(answer.generated and answer.generated.text)
     lines = [f"**Q:** {_md_text(answer.question)}", "", _md_text(answer.shown, keep_markers=True)]
     for heading, group in (("Sources:", cited), ("Other passages:", others)):
         if group:
-            lines += ["", heading] + [_md_source(p, quoted=group is cited) for p in group]
+            lines += ["", heading, ""] + [_md_source(p, quoted=group is cited and not written) for p in group]
     return "\n".join(lines)
 
 
 def _md_source(p: Passage, quoted: bool) -> str:
-    """One source line of the Markdown: `[n] title — outlet — date — where — spans`."""
-    where = _http_url(p.url) or "file `" + _line(p.source).replace("`", "'") + "`"
-    bits = [f"[{p.n}] {_md_text(p.title) or _md_text(p.source)}"]
-    bits += [_md_text(x) for x in (p.outlet, (p.published or "")[:10]) if x]
-    spans = f"passage: chars {p.start}–{p.end} of the article"
+    """One source of the Markdown, a list item:
+    `- [n] “quoted sentence” — *Title*, Outlet, 2005-03-14, <link> (also in: a, b)`."""
+    title = f"*{_md_text(p.title)}*" if p.title else _md_text(p.source)
+    link = _http_url(p.url)
+    where = f"<{link}>" if link else f"`{_line(p.source).replace('`', chr(39))}`"
+    facts = ", ".join([title] + [_md_text(x) for x in (p.outlet, (p.published or "")[:10]) if x] + [where])
+    quote = ""
     if quoted and p.highlight:
-        a, b = p.start + p.highlight[0], p.start + p.highlight[1]
-        spans = f"quoted sentence: chars {a}–{b}; " + spans
-    return " — ".join(bits + [where, spans])
+        a, b = p.highlight
+        quote = f"“{_md_text(p.text[a:b])}” — "
+    also = f" (also in: {', '.join(_md_text(s) for s in p.also_in)})" if p.also_in else ""
+    return f"- [{p.n}] {quote}{facts}{also}"
 
 
 def _md_text(text: str | None, keep_markers: bool = False) -> str:
