@@ -29,7 +29,7 @@ class Page:
         self.page = self.context.new_page()
         self.requests: list[str] = []
         self.page.on("request", lambda request: self.requests.append(request.url))
-        self.page.goto(url, wait_until="networkidle", timeout=60_000)
+        self.page.goto(url, wait_until="load", timeout=60_000)
         self.page.wait_for_selector("#question textarea", timeout=60_000)
 
     def ask(self, question: str, wait_for: str, count: int) -> None:

@@ -33,7 +33,7 @@ def open_page(browser, url: str, width: int = 1280, height: int = 800, **context
     page.page = page.context.new_page()
     page.requests = []
     page.page.on("request", lambda request: page.requests.append(request.url))
-    page.page.goto(url, wait_until="networkidle", timeout=60_000)
+    page.page.goto(url, wait_until="load", timeout=60_000)
     page.page.wait_for_selector("#question textarea", timeout=60_000)
     return page
 

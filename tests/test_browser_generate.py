@@ -30,7 +30,7 @@ def served(written_qa):
 def page(browser, served):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    page.goto(served, wait_until="networkidle", timeout=60_000)
+    page.goto(served, wait_until="load", timeout=60_000)
     page.wait_for_selector("#question textarea", timeout=60_000)
     yield page
     context.close()

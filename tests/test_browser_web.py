@@ -21,7 +21,7 @@ def add_from_url(browser, app_url: str, url: str) -> tuple[str, str]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
         page = context.new_page()
-        page.goto(app_url, wait_until="networkidle", timeout=60_000)
+        page.goto(app_url, wait_until="load", timeout=60_000)
         page.get_by_role("tab", name="Documents").click()
         box = page.locator("#cqa-url textarea, #cqa-url input").first
         box.fill(url)

@@ -101,7 +101,7 @@ class Watched:
         self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
         self.context.route(lambda url: urlparse(url).hostname != "127.0.0.1" and urlparse(url).scheme not in ("data", "blob"),
                            lambda route: (self.foreign.append(route.request.url), route.abort()))
-        self.page.goto(url, wait_until="networkidle", timeout=60_000)
+        self.page.goto(url, wait_until="load", timeout=60_000)
         self.page.wait_for_selector("#question textarea", timeout=60_000)
 
     def ask(self, question: str, replies: int) -> float:
