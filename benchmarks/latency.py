@@ -101,7 +101,7 @@ def time_ask(qa, questions: list[str], k: int = 5) -> tuple[list[float], dict[st
     index = qa.index
     wrapped = {  # (object, attribute) -> name
         (qa.embedder, "encode"): "embed query", (index, "dense"): "dense chunks",
-        (index, "dense_sentences"): "dense sentences", (index, "chunks_and_vectors"): "fetch chunks+vectors",
+        (index, "chunks_and_vectors"): "fetch chunks+vectors",
         (index, "sentence_vectors"): "fetch sentence vectors",
         (rag.qa, "analyse"): "analyse", (rag.qa, "search"): "search", (rag.qa.features, "candidates"): "candidate features",
         (rag.qa, "rank"): "rank", (rag.qa.features, "sentences"): "sentence features",

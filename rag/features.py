@@ -7,10 +7,8 @@ Candidate chunk (the ranker; `candidates`):
     dense, dense_own   cosine of the chunk to the query (a follow-up's carries the last
                        turn) and to the question's own words
     dense_top          dense minus the best candidate's dense
-    sentence           the chunk's best sentence cosine in the sentence search (its lower
-                       bound when no sentence of it is among the top N)
     keyword            BM25 over the question's best BM25 (0: not among the keyword top N)
-    rr_dense, rr_sentence, rr_keyword, rr_own, rr_named   1 / (1 + rank) in each search
+    rr_dense, rr_keyword, rr_own, rr_named   1 / (1 + rank) in each search
                        (0: absent; own: a follow-up's own words, else the dense search;
                        named: the searches restricted to an outlet or period the question names)
     share, title_share the part of the question's IDF weight the chunk (title and text) and
@@ -68,8 +66,7 @@ from store.keyword import terms
 from .cues import Cue, holds, offers
 from .types import Candidate, Found, Question, Sentence
 
-RANKER = ("dense", "dense_own", "dense_top", "sentence", "keyword", "rr_dense", "rr_sentence", "rr_keyword",
-          "rr_own", "share", "title_share", "doc_dense", "doc_chunks", "follow_up", "prev_doc",
+RANKER = ("dense", "dense_own", "dense_top", "keyword", "rr_dense", "rr_keyword", "rr_own", "share", "title_share", "doc_dense", "doc_chunks", "follow_up", "prev_doc",
           "sent_max", "sent_share_max", "cue_asked", "cue_offer", "rr_named", "outlet_named", "outlet_match",
           "date_named", "date_match", "recency")
 SENTENCE = ("cos", "cos_own", "share", "cue", "cue_missing", "passage", "first_passage", "position", "length",
@@ -88,7 +85,6 @@ def candidates(question: Question, found: Found) -> list[Candidate]:
     chunks = found.chunks
     cos, cos_own = found.vectors @ found.vector, found.vectors @ found.own
     rank_of = found.ranks
-    sentence_floor = min(found.sentence_scores.values(), default=0.0)
     keyword_top = max(found.keyword_scores.values(), default=0.0) or 1.0
     best_dense = float(cos.max()) if len(chunks) else 0.0
     doc_dense: dict[str, float] = {}
@@ -110,10 +106,8 @@ def candidates(question: Question, found: Found) -> list[Candidate]:
             "sent_max": float(max(np.stack(vectors) @ found.vector)) if vectors else float(cos[j]),
             "sent_share_max": max((share(asked, h) for h in held), default=0.0),
             "dense": float(cos[j]), "dense_own": float(cos_own[j]), "dense_top": float(cos[j]) - best_dense,
-            "sentence": found.sentence_scores.get(i, sentence_floor),
             "keyword": found.keyword_scores.get(i, 0.0) / keyword_top,
             "rr_dense": reciprocal_rank(rank_of["dense"].get(i)),
-            "rr_sentence": reciprocal_rank(rank_of["sentence"].get(i)),
             "rr_keyword": reciprocal_rank(rank_of["keyword"].get(i)),
             "rr_own": reciprocal_rank(rank_of["own" if query.follow_up else "dense"].get(i)),
             "share": share(asked, match.held(chunk.title).union(*held)),
