@@ -165,8 +165,8 @@ def out_of_fold(x, y, w, groups, folds: int = 5, pairwise: bool = False) -> np.n
 
 
 def rrf(f: dict) -> float:
-    """Plain reciprocal rank fusion (k = 60) of the three rankings, from the 1 / (1 + rank) features."""
-    return sum(1 / (60 + 1 / f[k]) for k in ("rr_dense", "rr_sentence", "rr_keyword") if f[k] > 0)
+    """Plain reciprocal rank fusion (k = 60) of the two rankings (dense, keyword), from the 1 / (1 + rank) features."""
+    return sum(1 / (60 + 1 / f[k]) for k in ("rr_dense", "rr_keyword") if f[k] > 0)
 
 
 def matrix(rows: list[dict], features) -> np.ndarray:
@@ -238,7 +238,7 @@ def main() -> int:
                                  key=lambda c: (-c.score, c.chunk.id))
             q["baseline"] = sorted(q["trace"].candidates, key=lambda c: -rrf(c.features))
     print("ranker, held-out (5 folds by question): hit@1 / MRR@10 of the first evidence candidate, "
-          "beside plain RRF of the same three rankings")
+          "beside plain RRF of the same two rankings")
     for name in names:
         qs = [q for q in questions if q["item"].set == name and q["trace"] and q["item"].answerable and any(q["labels"])]
         for label, key in (("learned", "ranked"), ("rrf", "baseline")):
