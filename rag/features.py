@@ -34,6 +34,13 @@ Sentence of a top passage (the answer's choice; `sentences`):
     length             log(1 + characters)
     said               its best cosine to what the last turn answered
     prev_doc           its article was cited by the last turn
+    pronoun            it opens with a pronoun ("He founded Argonaut ...", "It collected six Baftas")
+    pronoun_name       pronoun, for a question asking for a name (who, which, where): the
+                       name is then seldom in it
+    month_missing      the question names a month and the sentence does not (a month's number
+                       asked, not the year's)
+    prev_cue           the sentence before it, in its passage, holds the kind of answer asked for
+    names_share        the share of the question's names and numbers (name_terms) that it holds
 
 Question (abstention; `question_features`):
     outlet_named, date_named   the question names an outlet, a period
@@ -55,6 +62,7 @@ and two that only the hand-set rule of rag.answer reads (not the model):
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 
@@ -70,7 +78,7 @@ RANKER = ("dense", "dense_own", "dense_top", "keyword", "rr_dense", "rr_keyword"
           "sent_max", "sent_share_max", "cue_asked", "cue_offer", "rr_named", "outlet_named", "outlet_match",
           "date_named", "date_match", "recency")
 SENTENCE = ("cos", "cos_own", "share", "cue", "cue_missing", "passage", "first_passage", "position", "length",
-            "said", "prev_doc")
+            "said", "prev_doc", "pronoun", "pronoun_name", "month_missing", "prev_cue", "names_share")
 ABSTAIN = ("outlet_named", "date_named", "cue_sentence", "cue_share", "top_passage", "second_passage",
            "top_sentence", "best_cos", "best_share", "top_dense", "unmatched_idf", "required_missing",
            "top_passage_named", "top_sentence_named", "best_cos_named", "unmatched_idf_named")
@@ -128,16 +136,22 @@ def sentences(question: Question, found: Found, ranked: Sequence[Candidate], pas
     its features (SENTENCE), best passage first and in passage order."""
     match = Matcher(question.terms)
     out = []
+    months = _MONTH_WORD.findall(question.text.lower())
+    wants_name = bool(question.cue and question.cue.kind in ("person", "name", "list"))
+    names = set(name_terms(question))
     for i, cand in enumerate(ranked[:passages]):
         chunk = cand.chunk
         order = list(chunk.sentences)
+        before = False  # the sentence before holds the kind of answer asked for
         for span in order:
+            text = chunk.text[span[0] - chunk.start : span[1] - chunk.start]
+            prev_cue, before = before, bool(question.cue and offers(question.cue, text))
             v = found.sentence_vectors.get(sentence_id(chunk.doc_id, span))
             if v is None:
                 continue
-            text = chunk.text[span[0] - chunk.start : span[1] - chunk.start]
             covers = match.held(text)
-            offered = bool(question.cue and offers(question.cue, text))
+            offered = before
+            pronoun = float(bool(_PRONOUN.match(text)))
             features = {
                 "cos": float(v @ found.vector), "cos_own": float(v @ found.own), "share": share(question.terms, covers),
                 "cue": float(offered), "cue_missing": float(bool(question.cue) and not offered),
@@ -145,6 +159,10 @@ def sentences(question: Question, found: Found, ranked: Sequence[Candidate], pas
                 "position": order.index(span) / max(len(order) - 1, 1), "length": math.log1p(len(text)),
                 "said": float(np.max(found.said @ v)) if len(found.said) else 0.0,
                 "prev_doc": float(bool(cand.features.get("prev_doc"))),
+                "pronoun": pronoun, "pronoun_name": pronoun * wants_name,
+                "month_missing": float(bool(months) and not any(m in text.lower() for m in months)),
+                "prev_cue": float(prev_cue),
+                "names_share": len(names & covers) / len(names) if names else 1.0,
             }
             out.append(Sentence(i, span, text, features, covers))
     return out
@@ -178,6 +196,38 @@ def question_features(question: Question, ranked: Sequence[Candidate], scored: S
     }
     named = out["outlet_named"]
     out.update({f"{k}_named": out[k] * named for k in ("top_passage", "top_sentence", "best_cos", "unmatched_idf")})
+    return out
+
+
+
+_PRONOUN = re.compile(r"\W*(?:he|she|it|they|his|her|its|their|this|these|those|we|i)\b", re.I)
+_MONTH_WORD = re.compile(r"\b(?:january|february|march|april|may|june|july|august|september|october|november|"
+                         r"december)\b(?=\s+(?:\d|alone|last|this|next|of|in|\?|$))|\b(?:january|february|"
+                         r"march|april|june|july|august|september|october|november|december)\b")
+_NAME_WORD = re.compile(r"(?<![\w’'-])(?:[A-Z][\w’'.&-]*|[\w’'-]*\d[\w’'.,-]*)")
+
+
+def question_names(question: Question) -> list[str]:
+    """The words of the question that name something: capitalised words other than the one
+    opening a sentence, and words with a digit (numbers, years, "Half-Life 2"), as asked."""
+    out = []
+    text = question.text
+    for m in _NAME_WORD.finditer(text):
+        before = text[: m.start()].rstrip()
+        if m.group(0)[:1].isupper() and (not before or before[-1] in ".!?:\"'‘“("):
+            continue  # a sentence's first word
+        word = m.group(0).strip(".,’'-")
+        if word and word not in out:
+            out.append(word)
+    return out
+
+def name_terms(question: Question) -> list[str]:
+    """The question's terms (stems, as question.terms holds them) that come from its names."""
+    out = []
+    for word in question_names(question):
+        for t in terms(word):
+            if t in question.terms and t not in out:
+                out.append(t)
     return out
 
 
