@@ -40,6 +40,8 @@ from rag.features import ABSTAIN, RANKER, SENTENCE  # noqa: E402  (the names the
 MAX_ABSTAIN = 0.03  # at most this share of answerable dev questions may abstain
 # each set's questions weigh this much (so no set's style decides for the others: ~200 questions' worth each)
 SET_WEIGHT = {"scifact-train": 0.25, "multihop-dev": 0.35}
+# the sentence model: the conversations (a third of the questions with a labelled sentence) weigh as much as bbc-dev
+SENTENCE_WEIGHT = {"followups-bbc-dev": 2.5, "followups-dev": 2.5}
 LGBM = False  # --lgbm: LambdaMART instead of Pairwise (compared, not shipped)
 PAIRWISE = True  # the ranker and the sentence model learn the order within a question (Pairwise)
 
@@ -269,7 +271,7 @@ def main() -> int:
         if not any(labels):
             continue
         for s, label in zip(q["sentences"], labels):
-            srows.append(s.features), sy.append(label), sw.append(1 / len(labels)), sg.append(q["group"]), sowner.append(qi)
+            srows.append(s.features), sy.append(label), sw.append(SENTENCE_WEIGHT.get(item.set, 1.0) / len(labels)), sg.append(q["group"]), sowner.append(qi)
     sx, sy, sw = matrix(srows, SENTENCE), np.array(sy), np.array(sw)
     sg = np.array(sg)
     soof = out_of_fold(sx, sy, sw, sg, pairwise=PAIRWISE)

@@ -41,6 +41,8 @@ Sentence of a top passage (the answer's choice; `sentences`):
                        asked, not the year's)
     prev_cue           the sentence before it, in its passage, holds the kind of answer asked for
     names_share        the share of the question's names and numbers (name_terms) that it holds
+    cos_unnamed, share_unnamed  cos and share again for a question that names nothing (most
+                       follow-ups: "What charges was he facing?"), 0 otherwise: slopes of their own
 
 Question (abstention; `question_features`):
     outlet_named, date_named   the question names an outlet, a period
@@ -78,7 +80,7 @@ RANKER = ("dense", "dense_own", "dense_top", "keyword", "rr_dense", "rr_keyword"
           "sent_max", "sent_share_max", "cue_asked", "cue_offer", "rr_named", "outlet_named", "outlet_match",
           "date_named", "date_match", "recency")
 SENTENCE = ("cos", "cos_own", "share", "cue", "cue_missing", "passage", "first_passage", "position", "length",
-            "said", "prev_doc", "pronoun", "pronoun_name", "month_missing", "prev_cue", "names_share")
+            "said", "prev_doc", "month_missing", "prev_cue", "names_share", "cos_unnamed", "share_unnamed")
 ABSTAIN = ("outlet_named", "date_named", "cue_sentence", "cue_share", "top_passage", "second_passage",
            "top_sentence", "best_cos", "best_share", "top_dense", "unmatched_idf", "required_missing",
            "top_passage_named", "top_sentence_named", "best_cos_named", "unmatched_idf_named")
@@ -164,6 +166,9 @@ def sentences(question: Question, found: Found, ranked: Sequence[Candidate], pas
                 "prev_cue": float(prev_cue),
                 "names_share": len(names & covers) / len(names) if names else 1.0,
             }
+            features |= {  # a question that names nothing (most follow-ups) gets slopes of its own
+                "cos_unnamed": 0.0 if names else features["cos"], "share_unnamed": 0.0 if names else features["share"],
+            }
             out.append(Sentence(i, span, text, features, covers))
     return out
 
@@ -211,7 +216,7 @@ def question_names(question: Question) -> list[str]:
     """The words of the question that name something: capitalised words other than the one
     opening a sentence, and words with a digit (numbers, years, "Half-Life 2"), as asked."""
     out = []
-    text = question.text
+    text = question.query.text if question.query.follow_up else question.text  # a follow-up: with what it leans on
     for m in _NAME_WORD.finditer(text):
         before = text[: m.start()].rstrip()
         if m.group(0)[:1].isupper() and (not before or before[-1] in ".!?:\"'‘“("):
