@@ -43,6 +43,7 @@ Sentence of a top passage (the answer's choice; `sentences`):
     names_share        the share of the question's names and numbers (name_terms) that it holds
     cos_unnamed, share_unnamed  cos and share again for a question that names nothing (most
                        follow-ups: "What charges was he facing?"), 0 otherwise: slopes of their own
+    cos_follow, cos_own_follow, share_follow, cue_follow  the same for a follow-up turn, 0 otherwise
 
 Question (abstention; `question_features`):
     outlet_named, date_named   the question names an outlet, a period
@@ -80,7 +81,8 @@ RANKER = ("dense", "dense_own", "dense_top", "keyword", "rr_dense", "rr_keyword"
           "sent_max", "sent_share_max", "cue_asked", "cue_offer", "rr_named", "outlet_named", "outlet_match",
           "date_named", "date_match", "recency")
 SENTENCE = ("cos", "cos_own", "share", "cue", "cue_missing", "passage", "first_passage", "position", "length",
-            "said", "prev_doc", "month_missing", "prev_cue", "names_share", "cos_unnamed", "share_unnamed")
+            "said", "prev_doc", "month_missing", "prev_cue", "names_share", "cos_unnamed", "share_unnamed",
+            "cos_follow", "cos_own_follow", "share_follow", "cue_follow")
 ABSTAIN = ("outlet_named", "date_named", "cue_sentence", "cue_share", "top_passage", "second_passage",
            "top_sentence", "best_cos", "best_share", "top_dense", "unmatched_idf", "required_missing",
            "top_passage_named", "top_sentence_named", "best_cos_named", "unmatched_idf_named")
@@ -168,6 +170,11 @@ def sentences(question: Question, found: Found, ranked: Sequence[Candidate], pas
             }
             features |= {  # a question that names nothing (most follow-ups) gets slopes of its own
                 "cos_unnamed": 0.0 if names else features["cos"], "share_unnamed": 0.0 if names else features["share"],
+            }
+            follow = float(question.query.follow_up)
+            features |= {  # a follow-up turn weighs them apart too
+                "cos_follow": follow * features["cos"], "cos_own_follow": follow * features["cos_own"],
+                "share_follow": follow * features["share"], "cue_follow": follow * features["cue"],
             }
             out.append(Sentence(i, span, text, features, covers))
     return out
