@@ -34,9 +34,6 @@ Sentence of a top passage (the answer's choice; `sentences`):
     length             log(1 + characters)
     said               its best cosine to what the last turn answered
     prev_doc           its article was cited by the last turn
-    pronoun            it opens with a pronoun ("He founded Argonaut ...", "It collected six Baftas")
-    pronoun_name       pronoun, for a question asking for a name (who, which, where): the
-                       name is then seldom in it
     month_missing      the question names a month and the sentence does not (a month's number
                        asked, not the year's)
     prev_cue           the sentence before it, in its passage, holds the kind of answer asked for
@@ -141,7 +138,6 @@ def sentences(question: Question, found: Found, ranked: Sequence[Candidate], pas
     match = Matcher(question.terms)
     out = []
     months = _MONTH_WORD.findall(question.text.lower())
-    wants_name = bool(question.cue and question.cue.kind in ("person", "name", "list"))
     names = set(name_terms(question))
     for i, cand in enumerate(ranked[:passages]):
         chunk = cand.chunk
@@ -155,7 +151,6 @@ def sentences(question: Question, found: Found, ranked: Sequence[Candidate], pas
                 continue
             covers = match.held(text)
             offered = before
-            pronoun = float(bool(_PRONOUN.match(text)))
             features = {
                 "cos": float(v @ found.vector), "cos_own": float(v @ found.own), "share": share(question.terms, covers),
                 "cue": float(offered), "cue_missing": float(bool(question.cue) and not offered),
@@ -163,7 +158,6 @@ def sentences(question: Question, found: Found, ranked: Sequence[Candidate], pas
                 "position": order.index(span) / max(len(order) - 1, 1), "length": math.log1p(len(text)),
                 "said": float(np.max(found.said @ v)) if len(found.said) else 0.0,
                 "prev_doc": float(bool(cand.features.get("prev_doc"))),
-                "pronoun": pronoun, "pronoun_name": pronoun * wants_name,
                 "month_missing": float(bool(months) and not any(m in text.lower() for m in months)),
                 "prev_cue": float(prev_cue),
                 "names_share": len(names & covers) / len(names) if names else 1.0,
