@@ -61,18 +61,15 @@ def inspect_index(folder: str, self_check: int = 100_000) -> dict:
     index = Index.open(path=folder)
     saved = KeywordIndex.load(Path(folder) / "keyword" / index.name)  # before anything rebuilds it
     chunks = index.client.get_collection(index.name)
-    sentences = index.client.get_collection(f"{index.name}-sentences")
-    chunk_ids, per_doc, n_chunks, vectors = [], {}, {}, []
+    chunk_ids, per_doc, n_chunks, vectors, sentence_ids = [], {}, {}, [], []
     for got in _pages(chunks, ["metadatas", "embeddings"]):
         for i, m, e in zip(got["ids"], got["metadatas"], got["embeddings"]):
             chunk_ids.append(i)
             per_doc[m["doc_id"]] = per_doc.get(m["doc_id"], 0) + 1
             n_chunks[m["doc_id"]] = int(m["n_chunks"])
             vectors.append((i, list(map(float, e))))
-    sentence_ids, sentence_docs = [], set()
-    for got in _pages(sentences, ["metadatas"]):
-        sentence_ids += got["ids"]
-        sentence_docs.update(m["doc_id"] for m in got["metadatas"])
+            sentence_ids += [f"{i}:{span}" for span in m.get("sentences", "").split(";") if span]
+    records = set(index.client.get_collection(f"{index.name}-documents").get(include=[])["ids"])
     # the vector index agrees with the rows: each chunk's own vector finds it
     random.Random(0).shuffle(vectors)
     missed = 0
@@ -89,7 +86,7 @@ def inspect_index(folder: str, self_check: int = 100_000) -> dict:
         "documents": len(per_doc),
         "complete": sum(per_doc[d] == n_chunks[d] for d in per_doc),
         "partial": sum(per_doc[d] < n_chunks[d] for d in per_doc),
-        "orphan_sentence_docs": len(sentence_docs - set(per_doc)),
+        "orphan_chunk_docs": len(set(per_doc) - records),
         "version": version,
         "pending": version.startswith("pending"),
         "keyword_saved_version_ok": bool(saved and saved.version == version),
@@ -104,8 +101,7 @@ def exhaustive(folder: str) -> None:
     from store import Index
 
     index = Index.open(path=folder)
-    for name in (index.name, f"{index.name}-sentences"):
-        index.client.get_collection(name).modify(configuration={"hnsw": {"ef_search": 1000}})
+    index.client.get_collection(index.name).modify(configuration={"hnsw": {"ef_search": 1000}})
 
 
 def _pages(collection, include):
@@ -188,7 +184,7 @@ class Runner:
 
 
 def vector_rows(index: Path) -> int:
-    """Rows in Chroma's embeddings table (chunks and sentences), read-only from outside."""
+    """Rows in Chroma's embeddings table (every collection), read-only from outside."""
     import sqlite3
 
     db = index / "chroma" / "chroma.sqlite3"
@@ -216,7 +212,7 @@ def compare(state: dict, ref: dict) -> dict:
         "chunk_ids_equal": state["chunk_ids"] == ref["chunk_ids"],
         "sentence_ids_equal": state["sentence_ids"] == ref["sentence_ids"],
         "all_complete": state["partial"] == 0 and state["complete"] == ref["complete"],
-        "no_orphans": state["orphan_sentence_docs"] == 0,
+        "no_orphans": state["orphan_chunk_docs"] == 0,
         "not_pending": not state["pending"],
         "keyword_in_step": state["keyword_saved_version_ok"] and state["keyword_saved_ids_ok"],
         "dense_finds_every_chunk": state["dense_self_missed"] == 0,
@@ -338,7 +334,7 @@ def main() -> int:
         k = trial["kills"][0]
         log(f"trial {number} {kind}: {k['signal']} after {k['after_s']} s"
             f"{' (had finished)' if k['finished_before_signal'] else ''}; left {trial['left']['chunks']} chunks, "
-            f"{trial['left']['partial']} half-written docs, {trial['left']['orphan_sentence_docs']} orphan-sentence docs, "
+            f"{trial['left']['partial']} half-written docs, {trial['left']['orphan_chunk_docs']} orphan-chunk docs, "
             f"pending={trial['left']['pending']}; re-run {trial['rerun']['seconds']} s "
             f"{trial['rerun']['report']}; {'OK' if trial['ok'] else 'FAILED ' + str([c for c, v in trial['checks'].items() if not v])}")
         shutil.rmtree(index, ignore_errors=True)
@@ -400,7 +396,7 @@ def table(summary: dict) -> str:
         f"{summary['control_same_top5_default']}/{summary['queries']} queries at Chroma's default ef_search and "
         f"{summary['control_same_top5_exact']}/{summary['queries']} with exhaustive search.",
         "",
-        "| # | kind | signal after | left behind (chunks / half-written docs / orphan-sentence docs / stamp) "
+        "| # | kind | signal after | left behind (chunks / half-written docs / orphan-chunk docs / stamp) "
         "| re-run | same top-5 (default / exhaustive) | result |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -418,7 +414,7 @@ def table(summary: dict) -> str:
         failed = [c for c, v in t["checks"].items() if not v]
         same = f"{t['same_top5_default']}/{summary['queries']} / {t['same_top5_exact']}/{summary['queries']}"
         rows.append(f"| {t['trial']} | {t['kind']} | {kills} | {left['chunks']} / {left['partial']} / "
-                    f"{left['orphan_sentence_docs']} / {stamp} | {rerun} | {same} | "
+                    f"{left['orphan_chunk_docs']} / {stamp} | {rerun} | {same} | "
                     f"{'ok' if t['ok'] else 'FAILED: ' + ', '.join(failed)} |")
     passed = sum(t["ok"] for t in summary["trials"])
     rows.append("")

@@ -6,7 +6,7 @@
 Each run starts `chroma run` on a free 127.0.0.1 port over ROOT/data (kept between runs),
 counts the complete documents already there (the `-documents` collection: a document
 is complete once its record is written) and goes on writing synthetic articles from
-there through the real write path (`Index.add_many`: sentences, chunks, records) until
+there through the real write path (`Index.add_many`: chunks with their sentences' vectors, records) until
 the index holds --chunks chunks or --for seconds have passed; then it stops the server
 cleanly. Articles are made from benchmarks.scale's generator, 200 to a batch, each batch
 seeded by its first article's number, so a resumed run writes what an unbroken one would
@@ -100,7 +100,6 @@ def measure(server: Server | None, root: Path, lexicon: list[str], questions: in
     t = time.perf_counter()  # Chroma's first queries after its start load the vector indexes
     for n in (1, 2):
         index.dense(unit(np.random.default_rng(n), 1)[0], 10)
-        index.dense_sentences(unit(np.random.default_rng(n), 1)[0], 10)
     loaded = time.perf_counter() - t
     t = time.perf_counter()
     first = ask_seconds(index, lexicon, np.random.default_rng(98), 1, warm=0)[0]
@@ -144,7 +143,7 @@ def repair(server: Server, root: Path, after: float = 20.0) -> str:
     from store import Index
 
     index = Index.open(url=server.url, collection=COLLECTION, cache=root / "cache")
-    before, sentences = index.count(), index._sentences.count()
+    before = index.count()
     first = index._docs.count() // BATCH * BATCH + 10_000 * BATCH  # documents no build writes
     index.touch(pending=True)
     proc = subprocess.Popen([sys.executable, "-c", WRITER, server.url, str(root / "cache"), str(first),
@@ -153,16 +152,15 @@ def repair(server: Server, root: Path, after: float = 20.0) -> str:
     time.sleep(after)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    left, left_s = index.count() - before, index._sentences.count() - sentences
+    left = index.count() - before
     announced = len(index._writing.get(include=[])["ids"])
     t = time.perf_counter()
     dropped = index.drop_orphans()
     seconds = time.perf_counter() - t
     index.touch()
     return (f"repair after a writer was killed {after:.0f} s into writing 2,000 documents: {announced} announced, "
-            f"{left:,} orphan chunks and {left_s:,} sentence vectors left, {dropped} orphan documents dropped in "
-            f"{seconds:.1f} s; chunks now {index.count():,} (before {before:,}), sentence vectors "
-            f"{index._sentences.count():,} (before {sentences:,})")
+            f"{left:,} orphan chunks left, {dropped} orphan documents dropped in "
+            f"{seconds:.1f} s; chunks now {index.count():,} (before {before:,})")
 
 
 def list_reads(index, rounds: int = 3) -> str:

@@ -1,7 +1,7 @@
 """Quality on every dev set, with 95 % intervals; two revisions compared on the same questions.
 
     .venv/bin/python benchmarks/quality.py [--sets dev,bbc-dev,...] [--indexes DIR]
-        [--records OUT.jsonl] [--compare REV] [--peers] [--quick]
+        [--records OUT.jsonl] [--compare REV] [--against RECORDS.jsonl] [--peers] [--quick]
 
 Each question goes through QA.ask (conversations turn by turn, each turn after the
 earlier Answers; follow-up turns are also asked alone, with no context), on indexes built
@@ -13,6 +13,10 @@ with a 95 % bootstrap interval (2,000 resamples of the questions).
 records-<commit>.jsonl beside the indexes and reused), and prints per set and
 figure the paired difference (this tree minus REV) with its paired-bootstrap interval: a
 change is real when the interval excludes 0.
+
+--against RECORDS.jsonl pairs this tree's answers with records another revision wrote
+(--records) on indexes of its own: how a change of the index format or of the passages
+(issue 26) is compared, where --compare cannot share the indexes.
 
 --peers also scores the 30-line script of issue 19 (benchmarks/peers.py) on the same
 questions (every set but the conversations and SciFact):
@@ -149,7 +153,7 @@ def paired(ours: list[dict], theirs: list[dict]) -> None:
     import numpy as np
 
     base = {(r["set"], r["id"], r["kind"]): r for r in theirs}
-    print("paired difference (this tree - REV), 95 % paired-bootstrap interval; * = excludes 0")
+    print("paired difference (this tree - the other), 95 % paired-bootstrap interval; * = excludes 0")
     for name, rs in groups(ours).items():
         cells = []
         for m in metrics_of(name):
@@ -216,6 +220,8 @@ def main() -> int:
     S.add_options(p)
     p.add_argument("--records", type=Path, help="write the per-question records here (JSON Lines)")
     p.add_argument("--compare", metavar="REV", help="score REV too and print the paired differences")
+    p.add_argument("--against", type=Path, metavar="RECORDS",
+                   help="print the paired differences against another revision's --records (its own indexes)")
     p.add_argument("--peers", action="store_true", help="also score the 30-line hybrid script (peers.py)")
     p.add_argument("--quick", action="store_true", help="the first 60 questions of each set")
     args = S.parse(p)
@@ -235,6 +241,11 @@ def main() -> int:
         print("peer script (1,000-char chunks, MiniLM + bm25s, RRF):")
         report(peer)
         paired(records, peer)
+    if args.against:
+        theirs = [r for line in args.against.read_text().splitlines() if (r := json.loads(line))["set"] in args.names]
+        print(f"{args.against}:")
+        report(theirs)
+        paired(records, theirs)
     if args.compare:
         theirs = score_revision(args.compare, args)
         print(f"{args.compare}:")

@@ -102,8 +102,7 @@ def collection_name(dataset: str, chunking: ChunkingOptions) -> str:
     """The dataset's own collection, named by its chunking too: another chunking is
     another index, never a stale one."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", dataset).strip("-._")[:30] or "set"
-    return f"beir-{safe}-c{chunking.max_chars}-s{chunking.max_sentences}-o{chunking.overlap}" + (
-        "-w" if chunking.windows else "")
+    return f"beir-{safe}-c{chunking.max_chars}-s{chunking.max_sentences}-o{chunking.overlap}"
 
 
 def index_beir(qa: QA, beir: BeirSet, progress: Callable[[int, int], None] | None = None):

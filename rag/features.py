@@ -7,10 +7,8 @@ Candidate chunk (the ranker; `candidates`):
     dense, dense_own   cosine of the chunk to the query (a follow-up's carries the last
                        turn) and to the question's own words
     dense_top          dense minus the best candidate's dense
-    sentence           the chunk's best sentence cosine in the sentence search (its lower
-                       bound when no sentence of it is among the top N)
     keyword            BM25 over the question's best BM25 (0: not among the keyword top N)
-    rr_dense, rr_sentence, rr_keyword, rr_own, rr_named   1 / (1 + rank) in each search
+    rr_dense, rr_keyword, rr_own, rr_named   1 / (1 + rank) in each search
                        (0: absent; own: a follow-up's own words, else the dense search;
                        named: the searches restricted to an outlet or period the question names)
     share, title_share the part of the question's IDF weight the chunk (title and text) and
@@ -36,6 +34,13 @@ Sentence of a top passage (the answer's choice; `sentences`):
     length             log(1 + characters)
     said               its best cosine to what the last turn answered
     prev_doc           its article was cited by the last turn
+    month_missing      the question names a month and the sentence does not (a month's number
+                       asked, not the year's)
+    prev_cue           the sentence before it, in its passage, holds the kind of answer asked for
+    names_share        the share of the question's names and numbers (name_terms) that it holds
+    cos_unnamed, share_unnamed  cos and share again for a question that names nothing (most
+                       follow-ups: "What charges was he facing?"), 0 otherwise: slopes of their own
+    cos_follow, cos_own_follow, share_follow, cue_follow  the same for a follow-up turn, 0 otherwise
 
 Question (abstention; `question_features`):
     outlet_named, date_named   the question names an outlet, a period
@@ -57,6 +62,7 @@ and two that only the hand-set rule of rag.answer reads (not the model):
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 
@@ -68,12 +74,12 @@ from store.keyword import terms
 from .cues import Cue, holds, offers
 from .types import Candidate, Found, Question, Sentence
 
-RANKER = ("dense", "dense_own", "dense_top", "sentence", "keyword", "rr_dense", "rr_sentence", "rr_keyword",
-          "rr_own", "share", "title_share", "doc_dense", "doc_chunks", "follow_up", "prev_doc",
+RANKER = ("dense", "dense_own", "dense_top", "keyword", "rr_dense", "rr_keyword", "rr_own", "share", "title_share", "doc_dense", "doc_chunks", "follow_up", "prev_doc",
           "sent_max", "sent_share_max", "cue_asked", "cue_offer", "rr_named", "outlet_named", "outlet_match",
           "date_named", "date_match", "recency")
 SENTENCE = ("cos", "cos_own", "share", "cue", "cue_missing", "passage", "first_passage", "position", "length",
-            "said", "prev_doc")
+            "said", "prev_doc", "month_missing", "prev_cue", "names_share", "cos_unnamed", "share_unnamed",
+            "cos_follow", "cos_own_follow", "share_follow", "cue_follow")
 ABSTAIN = ("outlet_named", "date_named", "cue_sentence", "cue_share", "top_passage", "second_passage",
            "top_sentence", "best_cos", "best_share", "top_dense", "unmatched_idf", "required_missing",
            "top_passage_named", "top_sentence_named", "best_cos_named", "unmatched_idf_named")
@@ -88,7 +94,6 @@ def candidates(question: Question, found: Found) -> list[Candidate]:
     chunks = found.chunks
     cos, cos_own = found.vectors @ found.vector, found.vectors @ found.own
     rank_of = found.ranks
-    sentence_floor = min(found.sentence_scores.values(), default=0.0)
     keyword_top = max(found.keyword_scores.values(), default=0.0) or 1.0
     best_dense = float(cos.max()) if len(chunks) else 0.0
     doc_dense: dict[str, float] = {}
@@ -110,10 +115,8 @@ def candidates(question: Question, found: Found) -> list[Candidate]:
             "sent_max": float(max(np.stack(vectors) @ found.vector)) if vectors else float(cos[j]),
             "sent_share_max": max((share(asked, h) for h in held), default=0.0),
             "dense": float(cos[j]), "dense_own": float(cos_own[j]), "dense_top": float(cos[j]) - best_dense,
-            "sentence": found.sentence_scores.get(i, sentence_floor),
             "keyword": found.keyword_scores.get(i, 0.0) / keyword_top,
             "rr_dense": reciprocal_rank(rank_of["dense"].get(i)),
-            "rr_sentence": reciprocal_rank(rank_of["sentence"].get(i)),
             "rr_keyword": reciprocal_rank(rank_of["keyword"].get(i)),
             "rr_own": reciprocal_rank(rank_of["own" if query.follow_up else "dense"].get(i)),
             "share": share(asked, match.held(chunk.title).union(*held)),
@@ -134,16 +137,20 @@ def sentences(question: Question, found: Found, ranked: Sequence[Candidate], pas
     its features (SENTENCE), best passage first and in passage order."""
     match = Matcher(question.terms)
     out = []
+    months = _MONTH_WORD.findall(question.text.lower())
+    names = set(name_terms(question))
     for i, cand in enumerate(ranked[:passages]):
         chunk = cand.chunk
         order = list(chunk.sentences)
+        before = False  # the sentence before holds the kind of answer asked for
         for span in order:
+            text = chunk.text[span[0] - chunk.start : span[1] - chunk.start]
+            prev_cue, before = before, bool(question.cue and offers(question.cue, text))
             v = found.sentence_vectors.get(sentence_id(chunk.doc_id, span))
             if v is None:
                 continue
-            text = chunk.text[span[0] - chunk.start : span[1] - chunk.start]
             covers = match.held(text)
-            offered = bool(question.cue and offers(question.cue, text))
+            offered = before
             features = {
                 "cos": float(v @ found.vector), "cos_own": float(v @ found.own), "share": share(question.terms, covers),
                 "cue": float(offered), "cue_missing": float(bool(question.cue) and not offered),
@@ -151,6 +158,17 @@ def sentences(question: Question, found: Found, ranked: Sequence[Candidate], pas
                 "position": order.index(span) / max(len(order) - 1, 1), "length": math.log1p(len(text)),
                 "said": float(np.max(found.said @ v)) if len(found.said) else 0.0,
                 "prev_doc": float(bool(cand.features.get("prev_doc"))),
+                "month_missing": float(bool(months) and not any(m in text.lower() for m in months)),
+                "prev_cue": float(prev_cue),
+                "names_share": len(names & covers) / len(names) if names else 1.0,
+            }
+            features |= {  # a question that names nothing (most follow-ups) gets slopes of its own
+                "cos_unnamed": 0.0 if names else features["cos"], "share_unnamed": 0.0 if names else features["share"],
+            }
+            follow = float(question.query.follow_up)
+            features |= {  # a follow-up turn weighs them apart too
+                "cos_follow": follow * features["cos"], "cos_own_follow": follow * features["cos_own"],
+                "share_follow": follow * features["share"], "cue_follow": follow * features["cue"],
             }
             out.append(Sentence(i, span, text, features, covers))
     return out
@@ -184,6 +202,38 @@ def question_features(question: Question, ranked: Sequence[Candidate], scored: S
     }
     named = out["outlet_named"]
     out.update({f"{k}_named": out[k] * named for k in ("top_passage", "top_sentence", "best_cos", "unmatched_idf")})
+    return out
+
+
+
+_PRONOUN = re.compile(r"\W*(?:he|she|it|they|his|her|its|their|this|these|those|we|i)\b", re.I)
+_MONTH_WORD = re.compile(r"\b(?:january|february|march|april|may|june|july|august|september|october|november|"
+                         r"december)\b(?=\s+(?:\d|alone|last|this|next|of|in|\?|$))|\b(?:january|february|"
+                         r"march|april|june|july|august|september|october|november|december)\b")
+_NAME_WORD = re.compile(r"(?<![\w’'-])(?:[A-Z][\w’'.&-]*|[\w’'-]*\d[\w’'.,-]*)")
+
+
+def question_names(question: Question) -> list[str]:
+    """The words of the question that name something: capitalised words other than the one
+    opening a sentence, and words with a digit (numbers, years, "Half-Life 2"), as asked."""
+    out = []
+    text = question.query.text if question.query.follow_up else question.text  # a follow-up: with what it leans on
+    for m in _NAME_WORD.finditer(text):
+        before = text[: m.start()].rstrip()
+        if m.group(0)[:1].isupper() and (not before or before[-1] in ".!?:\"'‘“("):
+            continue  # a sentence's first word
+        word = m.group(0).strip(".,’'-")
+        if word and word not in out:
+            out.append(word)
+    return out
+
+def name_terms(question: Question) -> list[str]:
+    """The question's terms (stems, as question.terms holds them) that come from its names."""
+    out = []
+    for word in question_names(question):
+        for t in terms(word):
+            if t in question.terms and t not in out:
+                out.append(t)
     return out
 
 

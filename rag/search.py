@@ -1,14 +1,13 @@
-"""Stage 2: Question -> Found, the candidate chunks of three searches under the filters.
+"""Stage 2: Question -> Found, the candidate chunks of two searches under the filters.
 
-    query vector -> Chroma top-N chunks (cosine)            \\
-    query vector -> Chroma top-N sentences -> their chunk     > union, with every chunk's
-    query text   -> BM25 top-N chunks (stemmed)             /  stored vector and its sentences'
+    query vector -> Chroma top-N chunks (cosine)   \\  union, with every chunk's stored
+    query text   -> BM25 top-N chunks (stemmed)    /   vector and its sentences'
 
 A follow-up's own words get a dense search of their own; each outlet or period the
 question names (rag.reading) gets a dense and a keyword search restricted to it (top
 NAMED), unless the user set filters. The keyword search runs beside the query's
-embedding and the sentence search beside the chunk search, in two worker threads (Chroma
-and numpy release the GIL: on two cores a question's searches overlap). Filters
+embedding, in worker threads (Chroma and numpy release the GIL: on two cores a
+question's searches overlap). Filters
 restrict every search before its top N is taken (a Chroma `where`; a document set on
 the keyword side). Nothing is scored here: rag.features turns what was found into features.
 """
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from store import Filters, Index, KeywordIndex, sentence_id
+from store import Filters, Index, KeywordIndex
 
 from .reading import Reading
 from .types import Found, Question
@@ -33,7 +32,7 @@ MAX_NAMED = 6  # at most this many such searches a question
 
 @dataclass(frozen=True)
 class SearchSettings:
-    candidates: int = 50  # how many each of the three searches proposes
+    candidates: int = 50  # how many each of the searches proposes
     parallel: bool = True  # the searches in two threads beside the embedding (False: one after another)
 
     def __post_init__(self):
@@ -66,10 +65,8 @@ def search(
     texts = [query.text, question.text, *query.said] if query.follow_up else [query.text]
     vectors = np.asarray(embed(texts), dtype=np.float32)
     vector, own, said = vectors[0], vectors[min(1, len(texts) - 1)], vectors[2:]
-    sentence_job = submit(index.dense_sentences, vector, n, where)
     dense = index.dense(vector, n, where)
     own_dense = index.dense(own, n, where) if query.follow_up else []  # a follow-up's own subject too
-    sentences = sentence_job.result()
     keyword = keyword_job.result()
     named_hits: dict[str, int] = {}  # chunk id -> its best rank in a search of what the question names
     for f, job in zip(named, named_keyword):
@@ -79,18 +76,16 @@ def search(
                 named_hits[i] = min(named_hits.get(i, r), r)
 
     ranks = {name: {i: r for r, i in enumerate(ids)} for name, ids in (
-        ("dense", [c.id for c, _ in dense]), ("sentence", [i for i, _ in sentences]),
-        ("keyword", [h.id for h in keyword]), ("own", [c.id for c, _ in own_dense]))}
+        ("dense", [c.id for c, _ in dense]), ("keyword", [h.id for h in keyword]),
+        ("own", [c.id for c, _ in own_dense]))}
     ranks["named"] = named_hits
-    ids = list(dict.fromkeys([c.id for c, _ in dense] + [i for i, _ in sentences] + [h.id for h in keyword]
+    ids = list(dict.fromkeys([c.id for c, _ in dense] + [h.id for h in keyword]
                              + [c.id for c, _ in own_dense] + list(named_hits)))
-    chunks, stored = index.chunks_and_vectors(ids)
+    chunks, stored, sentence_vectors = index.chunks_and_vectors(ids)
     ids = [i for i in ids if i in stored]
     matrix = np.stack([stored[i] for i in ids]) if ids else np.zeros((0, len(vector)), np.float32)
-    sentence_ids = [sentence_id(chunks[i].doc_id, span) for i in ids for span in chunks[i].sentences]
     return Found(
-        vector, own, said, tuple(chunks[i] for i in ids), matrix,
-        index.sentence_vectors(list(dict.fromkeys(sentence_ids))), ranks, dict(sentences),
+        vector, own, said, tuple(chunks[i] for i in ids), matrix, sentence_vectors, ranks,
         {h.id: h.score for h in keyword}, keywords_building=index.keywords.building,
     )
 
@@ -98,7 +93,7 @@ def search(
 def _nothing(index: Index, question: Question, embed) -> Found:
     """What a search under filters that match no document finds: nothing (and no embedding)."""
     empty = np.zeros(0, np.float32)
-    return Found(empty, empty, np.zeros((0, 0), np.float32), (), np.zeros((0, 0), np.float32), {}, {}, {}, {},
+    return Found(empty, empty, np.zeros((0, 0), np.float32), (), np.zeros((0, 0), np.float32), {}, {}, {},
                  no_documents=True, keywords_building=index.keywords.building)
 
 

@@ -65,8 +65,7 @@ class Found:
     chunks: tuple[StoredChunk, ...]
     vectors: np.ndarray  # (len(chunks), dim): each chunk's stored vector
     sentence_vectors: Mapping[str, np.ndarray]  # every candidate's sentences', by sentence id
-    ranks: Mapping[str, Mapping[str, int]]  # search ("dense", "sentence", "keyword", "own", "named") -> chunk id -> rank
-    sentence_scores: Mapping[str, float]  # chunk id -> its best sentence's cosine in the sentence search
+    ranks: Mapping[str, Mapping[str, int]]  # search ("dense", "keyword", "own", "named") -> chunk id -> rank
     keyword_scores: Mapping[str, float]  # chunk id -> BM25 score in the keyword search
     no_documents: bool = False  # the filters match no document: nothing was searched
     keywords_building: bool = False  # the keyword index is being built: the keyword search found nothing

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 from .errors import CorpusQAError, StoreError
 
 MARKER = "corpus-qa.json"
-FORMAT = 2  # 2: a documents collection beside chunks and sentences, article metadata on every record
+FORMAT = 3  # 3: sentence vectors packed in their chunk (no sentences collection); 1,000-character passages
 
 
 def server_errors(method):

@@ -77,7 +77,7 @@ class Chunk:
 
 
 def chunk_text(
-    doc_id: str, text: str, max_chars: int = 700, max_sentences: int = 4, overlap: int = 1
+    doc_id: str, text: str, max_chars: int = 1000, max_sentences: int = 10, overlap: int = 0
 ) -> list[Chunk]:
     """Group sentences into chunks of at most `max_sentences` and about `max_chars`,
     consecutive chunks sharing `overlap` sentences (fewer where the shared sentences and

@@ -1,7 +1,7 @@
 """The index: Chroma collections and the write protocol that keeps them whole.
 
-    <name>             chunks: vector, text, span, and the article's metadata (filters)
-    <name>-sentences   one vector per sentence (pooled at ingest), with the same filter keys
+    <name>             chunks: vector, text, span, the article's metadata (filters) and
+                       its sentences' vectors, packed (`pack`: int8, no search of their own)
     <name>-documents   one record per article: its cleaned text and metadata, the mean of
                        its chunk vectors; written last, so it marks the article complete
     <name>-near        one record per article: its near-copy LSH band hashes as metadata
@@ -17,6 +17,7 @@ chunk collection's metadata; store/chroma.py opens clients.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import logging
@@ -159,7 +160,6 @@ class Index:
             return client.get_collection(name, embedding_function=None)
 
         self._chunks = get(self.name)
-        self._sentences = get(f"{self.name}-sentences")
         self._docs = get(f"{self.name}-documents")
         # the documents a write or a removal is under way for (one 1-d record each, no
         # vector search): what one cut short can have left half written
@@ -367,19 +367,6 @@ class Index:
         ]
 
     @server_errors
-    def dense_sentences(self, vector: np.ndarray, n: int, where: dict | None = None) -> list[tuple[str, float]]:
-        """(chunk id, cosine) of the top-n sentences, a chunk listed once at its best."""
-        if n < 1:
-            return []
-        result = self._sentences.query(
-            query_embeddings=[vector.tolist()], n_results=n, where=where, include=["metadatas", "distances"]
-        )
-        best: dict[str, float] = {}
-        for m, dist in zip(result["metadatas"][0], result["distances"][0]):
-            best.setdefault(m["chunk_id"], 1.0 - float(dist))
-        return list(best.items())
-
-    @server_errors
     def document_ids(self) -> list[str]:
         """The ids of the complete documents (their records), read ids-only in large pages
         (the keyword side's change set; 150,000 ids: 0.4 s in one page, 3 s in pages of 2,000)."""
@@ -432,31 +419,32 @@ class Index:
         return {i: _stored(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
 
     @server_errors
-    def chunks_and_vectors(self, ids: Sequence[str]) -> tuple[dict[str, StoredChunk], dict[str, np.ndarray]]:
-        """These chunks and their stored vectors, in one read (a question's candidates)."""
+    def chunks_and_vectors(
+        self, ids: Sequence[str]
+    ) -> tuple[dict[str, StoredChunk], dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """These chunks, their stored vectors and their sentences' vectors (by sentence id),
+        in one read (a question's candidates)."""
         if not ids:
-            return {}, {}
+            return {}, {}, {}
         got = self._chunks.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
         chunks = {i: _stored(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
-        return chunks, {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"])}
-
-    @server_errors
-    def sentence_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        if not ids:
-            return {}
-        got = self._sentences.get(ids=list(ids), include=["embeddings"])
-        return {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"])}
+        vectors = {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"])}
+        sentences: dict[str, np.ndarray] = {}
+        for i, m in zip(got["ids"], got["metadatas"]):
+            chunk = chunks[i]
+            for span, v in zip(chunk.sentences, unpack(m.get("vectors", ""), len(vectors[i]))):
+                sentences[sentence_id(chunk.doc_id, span)] = v
+        return chunks, vectors, sentences
 
     @server_errors
     def vectors_of(self, doc_id: str) -> tuple[dict[tuple[int, int], np.ndarray], dict[tuple[int, int], np.ndarray]]:
         """A stored document's chunk vectors and sentence vectors, by span: a copy of its
         text under another name reuses them instead of being embedded again."""
         got = self._chunks.get(where={"doc_id": doc_id}, include=["embeddings", "metadatas"])
-        chunk_vectors = {(int(m["start"]), int(m["end"])): np.asarray(e, np.float32)
-                         for e, m in zip(got["embeddings"], got["metadatas"])}
-        got = self._sentences.get(where={"doc_id": doc_id}, include=["embeddings", "metadatas"])
-        sentence_vectors = {(int(m["start"]), int(m["end"])): np.asarray(e, np.float32)
-                            for e, m in zip(got["embeddings"], got["metadatas"])}
+        chunk_vectors, sentence_vectors = {}, {}
+        for e, m in zip(got["embeddings"], got["metadatas"]):
+            chunk_vectors[(int(m["start"]), int(m["end"]))] = np.asarray(e, np.float32)
+            sentence_vectors.update(zip(_spans(m), unpack(m.get("vectors", ""), len(e))))
         return chunk_vectors, sentence_vectors
 
     def refresh(self) -> bool:
@@ -476,12 +464,12 @@ class Index:
         with self._reopen_lock:
             if version == self._seen:
                 return False
-            old = (self.client, self._chunks, self._sentences, self._docs)
+            old = (self.client, self._chunks, self._docs)
             try:
                 client = chroma.private_client(self._folder)
                 self._open_collections(client, create=False)
             except Exception as err:  # keep serving from the old view rather than fail
-                self.client, self._chunks, self._sentences, self._docs = old
+                self.client, self._chunks, self._docs = old
                 logger.warning("could not reopen the index %s (%s: %s); answers may miss new documents",
                                self.where, type(err).__name__, err)
                 return False
@@ -498,7 +486,7 @@ class Index:
     # -- writing ------------------------------------------------------------------
     def add(self, doc: Document, chunks: Sequence[Chunk], chunk_vectors: np.ndarray,
             sentence_vectors: dict[tuple[int, int], np.ndarray]) -> None:
-        """Write one document: its sentences, its chunks, then its record (complete)."""
+        """Write one document: its chunks (with their sentences' vectors), then its record (complete)."""
         self.add_many([(doc, chunks, chunk_vectors, sentence_vectors)])
 
     @server_errors
@@ -506,23 +494,13 @@ class Index:
         self,
         rows: Sequence[tuple[Document, Sequence[Chunk], np.ndarray, dict[tuple[int, int], np.ndarray]]],
     ) -> None:
-        """`add` for many documents in a few round trips: all their sentences, then all
-        their chunks, then their document records (a document with a record is
-        complete), in Chroma's largest batches. A sentence records the first chunk that holds it."""
-        s_ids, s_vectors, s_meta = [], [], []
+        """`add` for many documents in a few round trips: all their chunks, then their
+        document records (a document with a record is complete), in Chroma's largest
+        batches. A chunk carries the vectors of its sentences, packed."""
         c_ids, c_vectors, c_texts, c_meta = [], [], [], []
         d_ids, d_vectors, d_texts, d_meta = [], [], [], []
         for doc, chunks, chunk_vectors, sentence_vectors in rows:
             base = _doc_meta(doc)
-            filter_keys = {k: v for k, v in base.items() if k in ("doc_id", "day", "outlet_key")}
-            owner = {}
-            for c in chunks:
-                for span in c.sentences:
-                    owner.setdefault(span, c.id)
-            for s in sorted(sentence_vectors):
-                s_ids.append(sentence_id(doc.id, s))
-                s_vectors.append(sentence_vectors[s])
-                s_meta.append({**filter_keys, "chunk_id": owner[s], "start": s[0], "end": s[1]})
             vectors = np.asarray(chunk_vectors, dtype=np.float32).reshape(len(chunks), -1)
             c_ids += [c.id for c in chunks]
             c_vectors.append(vectors)
@@ -538,6 +516,7 @@ class Index:
                     "end": c.end,
                     "n_chunks": len(chunks),
                     "sentences": ";".join(f"{a},{b}" for a, b in c.sentences),
+                    "vectors": pack([sentence_vectors[span] for span in c.sentences]),
                 }
                 for c in chunks
             ]
@@ -556,9 +535,6 @@ class Index:
             d_meta.append(record)
         step = self._max_batch()
         self._announce(d_ids)
-        for at in range(0, len(s_ids), step):
-            self._sentences.upsert(ids=s_ids[at : at + step], embeddings=np.stack(s_vectors[at : at + step]),
-                                   metadatas=s_meta[at : at + step])
         if c_ids:
             vectors = np.concatenate(c_vectors)
             for at in range(0, len(c_ids), step):
@@ -594,11 +570,10 @@ class Index:
 
     @server_errors
     def delete_document(self, doc_id: str) -> None:
-        """Its record first (from then on it is not complete), then its chunks and sentences."""
+        """Its record first (from then on it is not complete), then its chunks."""
         self._announce([doc_id])
         self._docs.delete(ids=[doc_id])
         self._chunks.delete(where={"doc_id": doc_id})
-        self._sentences.delete(where={"doc_id": doc_id})
         self._near.delete(ids=[doc_id])
         self._settled([doc_id])
 
@@ -608,7 +583,7 @@ class Index:
 
         `pending=True` before a write: should the write be cut short (SIGKILL, a crash,
         the power), the stamp stays pending and the next ingest knows to finish the job
-        (stamp anew, drop orphan chunks and sentences) even when no document is left to write."""
+        (stamp anew, drop orphan chunks) even when no document is left to write."""
         version = (PENDING if pending else "") + uuid.uuid4().hex
         metadata = dict(self._chunks.metadata or {})
         self._chunks.modify(metadata={**metadata, VERSION_KEY: version, FORMAT_KEY: chroma.FORMAT})
@@ -639,13 +614,13 @@ class Index:
 
     @server_errors
     def drop_orphans(self) -> int:
-        """Delete chunks and sentence vectors of documents that have no record: what a
+        """Delete chunks of documents that have no record: what a
         write cut short before a document's record (or a removal cut short after it) leaves.
         Returns how many documents they belonged to.
 
         The documents announced in the -writing collection are the only candidates once
         the collection is journaled (made by this version, or scanned once); otherwise
-        every chunk and sentence is read (at 1,000,000 chunks, many minutes) and the
+        every chunk is read (at 1,000,000 chunks, many minutes) and the
         collection is journaled from then on."""
         announced = [i for i in self._writing.get(include=[])["ids"] if not lease.is_lease(i)]
         metadata = self.client.get_collection(self.name).metadata or {}
@@ -653,13 +628,11 @@ class Index:
             candidates = set(announced)
         else:
             candidates = {m["doc_id"] for m in self._all(self._chunks, "metadatas")}
-            candidates |= {m["doc_id"] for m in self._all(self._sentences, "metadatas")}
         complete = {i for i, in self._records(sorted(candidates))}
         orphans = sorted(candidates - complete)
         for at in range(0, len(orphans), 500):  # one delete per document: over 10 minutes for 2,000 at 1M chunks
             part = {"doc_id": {"$in": orphans[at : at + 500]}}
             self._chunks.delete(where=part)
-            self._sentences.delete(where=part)
             self._near.delete(ids=orphans[at : at + 500])
         self._settled(announced)
         if not metadata.get(JOURNAL_KEY):
@@ -681,16 +654,41 @@ class Index:
             offset += len(got["ids"])
 
 
+def pack(vectors: Sequence[np.ndarray]) -> str:
+    """Unit vectors as one string of chunk metadata: each as a float16 scale and int8
+    components (a 384-d vector: 386 bytes, 516 characters of base64; cosine off by ~0.001)."""
+    if not len(vectors):
+        return ""
+    m = np.stack(vectors).astype(np.float32)
+    scale = np.abs(m).max(axis=1, keepdims=True).clip(1e-12) / 127
+    codes = np.round(m / scale).astype(np.int8)
+    rows = [np.float16(s).tobytes() + c.tobytes() for s, c in zip(scale[:, 0], codes)]
+    return base64.b64encode(b"".join(rows)).decode("ascii")
+
+
+def unpack(packed: str, dim: int) -> list[np.ndarray]:
+    """The unit vectors `pack` packed (re-normalised)."""
+    if not packed:
+        return []
+    raw = np.frombuffer(base64.b64decode(packed), np.uint8).reshape(-1, dim + 2)
+    scale = raw[:, :2].copy().view(np.float16).astype(np.float32)
+    m = raw[:, 2:].copy().view(np.int8).astype(np.float32) * scale
+    m /= np.linalg.norm(m, axis=1, keepdims=True).clip(1e-12)
+    return list(m)
+
+
 def sentence_id(doc_id: str, span: tuple[int, int]) -> str:
     return f"{doc_id}:{span[0]}:{span[1]}"
 
 
+def _spans(m: dict) -> tuple[tuple[int, int], ...]:
+    """A chunk's sentence spans, from its metadata."""
+    return tuple((int(a), int(b)) for a, b in (pair.split(",") for pair in m.get("sentences", "").split(";") if pair))
+
+
 def _stored(chunk_id: str, text: str, m: dict) -> StoredChunk:
-    sentences = tuple(
-        (int(a), int(b)) for a, b in (pair.split(",") for pair in m.get("sentences", "").split(";") if pair)
-    )
     return StoredChunk(chunk_id, m["doc_id"], m["source"], m.get("title", ""), text, int(m["start"]), int(m["end"]),
-                       sentences, m.get("published"), m.get("outlet"), m.get("url"))
+                       _spans(m), m.get("published"), m.get("outlet"), m.get("url"))
 
 
 def _document(doc_id: str, m: dict) -> StoredDocument:

@@ -57,12 +57,11 @@ class IngestReport:
 
 @dataclass(frozen=True)
 class ChunkingOptions:
-    max_chars: int = 700
-    max_sentences: int = 4
-    overlap: int = 1
-    # encode each article in windows of whole sentences, not chunk by chunk (_embed_windows):
-    # about 1.4x faster, but SciFact nDCG@10 falls by 0.01 (benchmarks/RESULTS.md), so off
-    windows: bool = False
+    # passages of whole sentences, at most 1,000 characters and 10 sentences, none shared:
+    # chosen on the dev sets over 700/4/1 and 1,000/10/1 (benchmarks/RESULTS.md, issue 26)
+    max_chars: int = 1000
+    max_sentences: int = 10
+    overlap: int = 0
 
     def chunk(self, doc_id: str, text: str) -> list[Chunk]:
         return chunk_text(doc_id, text, max_chars=self.max_chars, max_sentences=self.max_sentences,
@@ -167,8 +166,7 @@ def _ingest(index, embedder, documents, prune, chunking, progress, batch_chunks)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="corpus-qa-write") as writer:
         pending = None
         for group in _groups(planned, batch_chunks):
-            embed = _embed_windows if chunking.windows and hasattr(embedder, "span_sums") else _embed_batch
-            rows = embed(embedder, group, lambda n: progress and progress(n, total))
+            rows = _embed_batch(embedder, group, lambda n: progress and progress(n, total))
             if pending is not None:
                 pending.result()
             pending = writer.submit(index.add_many, rows)
@@ -235,7 +233,12 @@ def _groups(planned: list[tuple[Document, list[Chunk]]], batch_chunks: int):
 
 
 def _embed_batch(embedder: Embedder, batch: list[tuple[Document, list[Chunk]]], progress) -> list:
-    """(document, chunks, chunk vectors, {sentence span: vector}) for each document of `batch`."""
+    """(document, chunks, chunk vectors, {sentence span: vector}) for each document of `batch`.
+
+    One forward pass per passage, its article's title before it: passages do not overlap,
+    so every token of the article is encoded once (and the title once per passage). A
+    passage's vector is the mean of the token states of its title and text; a sentence's,
+    the mean of its own tokens' states, read in its passage's context."""
     texts, spans = [], []
     for doc, chunks in batch:
         for chunk in chunks:
@@ -253,53 +256,3 @@ def _embed_batch(embedder: Embedder, batch: list[tuple[Document, list[Chunk]]], 
             row += 1
         rows.append((doc, chunks, chunk_vectors[row - len(chunks) : row], sentences))
     return rows
-
-
-def _embed_windows(embedder, batch: list[tuple[Document, list[Chunk]]], progress) -> list:
-    """`_embed_batch`'s rows from one forward pass per window of an article instead of one
-    per chunk: overlapping chunks (and the title before each) are not encoded twice.
-
-    A window is the article's title, then as many whole consecutive sentences as fit in
-    the model's limit. A sentence's vector is the mean of its tokens' vectors, as in
-    `_embed_batch`, here read in the context of its window; a chunk's vector is the mean of
-    the token vectors of its sentences and of the title of the window its first sentence
-    is in."""
-    room = embedder.max_tokens - 2  # [CLS] and [SEP]
-    texts, spans, plans = [], [], []  # per window: its text, its (title, sentence...) spans
-    for doc, chunks in batch:
-        sentences = sorted({s for c in chunks for s in c.sentences})
-        title = embedding_text(doc.title, "")
-        title_tokens, *lengths = embedder.token_counts([title, *(doc.text[a:b] for a, b in sentences)])
-        window_of: dict[tuple[int, int], tuple[int, int]] = {}  # sentence -> (window, its row in the window)
-        at = 0
-        while at < len(sentences):
-            first, used, rows = at, title_tokens, [(0, len(title))] if title else []
-            while at < len(sentences) and (at == first or used + lengths[at] <= room):
-                used += lengths[at]
-                at += 1
-            start = sentences[first][0]
-            shift = len(title) - start
-            for s in sentences[first:at]:
-                window_of[s] = (len(texts), len(rows))
-                rows.append((s[0] + shift, s[1] + shift))
-            texts.append(title + doc.text[start : sentences[at - 1][1]])
-            spans.append(rows)
-        plans.append((doc, chunks, window_of, bool(title)))
-    _, sums = embedder.span_sums(texts, spans)
-    out = []
-    for doc, chunks, window_of, titled in plans:
-        sentence_vectors = {}
-        for s, (w, row) in window_of.items():
-            sentence_vectors[s] = sums[w][row] / np.linalg.norm(sums[w][row]).clip(1e-12)
-        chunk_vectors = []
-        for chunk in chunks:  # the mean's direction is the sum's
-            w0 = window_of[chunk.sentences[0]][0]
-            total = sums[w0][0].copy() if titled else 0.0
-            for s in chunk.sentences:
-                w, row = window_of[s]
-                total = total + sums[w][row]
-            chunk_vectors.append(total / np.linalg.norm(total).clip(1e-12))
-        out.append((doc, chunks, np.asarray(chunk_vectors, np.float32), sentence_vectors))
-        if progress:
-            progress(len(chunks))
-    return out

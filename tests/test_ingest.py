@@ -51,7 +51,14 @@ LIGHTHOUSE_CHANGED = (
     "Tomas Berg said he would open the tower to school visits in summer. "
     "The first group, from Durness primary school, is expected in June. "
     "Olsen will move to Thurso to live with her sister. "
-    "She said she would miss the sound of the sea at night.\n"
+    "She said she would miss the sound of the sea at night.\n\n"
+    "The light itself has been run from Inverness since it was automated, and a technician visits it "
+    "every three months to check the lamp, the batteries and the fog signal. "
+    "Berg will keep the logbook his aunt started in 1984, writing down the weather twice a day. "
+    "Walkers on the Cape Wrath Trail often stop at the cottage to ask for water, and he plans a small "
+    "room where they can shelter from the wind. "
+    "The ferry across the Kyle of Durness runs only in summer, so in winter the road is the only way in. "
+    "A minibus brings visitors from the ferry to the lighthouse on most days between May and September.\n"
 )
 BRIDGE = (
     "Harbour Bridge Reopens After Repairs\n\n"
@@ -83,8 +90,9 @@ def collection_ids(qa: rag.QA) -> set[str]:
 
 
 def sentence_doc_ids(qa: rag.QA) -> set[str]:
-    got = qa.index.client.get_collection(f"{qa.index.name}-sentences").get(include=["metadatas"])
-    return {m["doc_id"] for m in got["metadatas"]}
+    """The documents whose sentence vectors are stored (packed in their chunks)."""
+    got = qa.index.client.get_collection(qa.index.name).get(include=["metadatas"])
+    return {m["doc_id"] for m in got["metadatas"] if m.get("vectors")}
 
 
 def assert_keyword_in_step(qa: rag.QA) -> None:
@@ -364,30 +372,21 @@ class TokenCountingEmbedder(CountingEmbedder):
         self.tokens += sum(self.inner.token_counts(texts))
         return super().encode_with_spans(texts, spans, progress)
 
-    def span_sums(self, texts, spans, progress=None):
-        self.tokens += sum(self.inner.token_counts(texts))
-        return self.inner.span_sums(texts, spans, progress)
 
-
-def test_windows_encode_each_sentence_once_and_pool_every_chunk_and_sentence(embedder):
-    from store.ingest import ChunkingOptions, _embed_batch, _embed_windows
-
+def test_an_ingest_encodes_each_token_of_an_article_once(embedder):
+    """Issue 26, point 3: passages that share no sentence, so one pass over the article's
+    tokens (the title is read again before each passage)."""
+    from store import embedding_text
     from store.documents import parse
+    from store.ingest import ChunkingOptions, _embed_batch
 
     path = max(rag.bundled_corpus().glob("*.txt"), key=lambda p: p.stat().st_size)  # a real news article
     doc = parse(path.read_text(encoding="utf-8"), path.name, str(path))
     chunks = ChunkingOptions().chunk(doc.id, doc.text)
-    windows, per_chunk = TokenCountingEmbedder(embedder), TokenCountingEmbedder(embedder)
-    [(_, _, w_chunks, w_sentences)] = _embed_windows(windows, [(doc, chunks)], None)
-    [(_, _, c_chunks, c_sentences)] = _embed_batch(per_chunk, [(doc, chunks)], None)
-    assert len(chunks) > 4 and windows.tokens < 0.8 * per_chunk.tokens, (windows.tokens, per_chunk.tokens)
-    assert w_chunks.shape == c_chunks.shape == (len(chunks), 384)
-    assert set(w_sentences) == set(c_sentences) == {s for c in chunks for s in c.sentences}
-    assert np.allclose(np.linalg.norm(w_chunks, axis=1), 1.0, atol=1e-5)
-    chunk_cos = (w_chunks * c_chunks).sum(axis=1)
-    sentence_cos = np.array([w_sentences[s] @ c_sentences[s] for s in w_sentences])
-    # the same text read in a wider context: close, not equal; a chunk pooled from the wrong
-    # tokens (another chunk's) would fall far below
-    assert chunk_cos.min() > 0.85 and sentence_cos.mean() > 0.85, (chunk_cos.round(3), sentence_cos.mean())
-    wrong = (w_chunks * np.roll(c_chunks, len(chunks) // 2, axis=0)).sum(axis=1)
-    assert chunk_cos.mean() > wrong.mean() + 0.1, (chunk_cos.mean(), wrong.mean())
+    counting = TokenCountingEmbedder(embedder)
+    [(_, _, vectors, sentences)] = _embed_batch(counting, [(doc, chunks)], None)
+    spans = sorted({s for c in chunks for s in c.sentences})
+    article = sum(embedder.token_counts([doc.text[a:b] for a, b in spans]))
+    title = embedder.token_counts([embedding_text(doc.title, "")])[0]
+    assert len(chunks) > 1 and vectors.shape == (len(chunks), 384) and set(sentences) == set(spans)
+    assert counting.tokens <= 1.05 * article + len(chunks) * title, (counting.tokens, article, title, len(chunks))

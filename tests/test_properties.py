@@ -163,7 +163,7 @@ def test_a_large_file_loads_and_chunks_in_linear_time(tmp_path):
     doc = load(path, "big.txt")
     chunks = chunk_text(doc.id, doc.text)
     elapsed = time.perf_counter() - started
-    assert len(chunks) > 10_000 and all(c.text == doc.text[c.start : c.end] for c in chunks)
+    assert len(chunks) > 3_000 and all(c.text == doc.text[c.start : c.end] for c in chunks)
     assert elapsed < 60, f"3 MB took {elapsed:.1f} s to load and chunk"
 
 

@@ -57,7 +57,12 @@ def garbage_marker(index: Path) -> None:
 
 
 def future_marker(index: Path) -> None:
-    (index / "corpus-qa.json").write_text(json.dumps({"format": 3}))
+    (index / "corpus-qa.json").write_text(json.dumps({"format": 4}))
+
+
+def previous_marker(index: Path) -> None:
+    """An index built before the sentence vectors moved into their chunks (issue 26)."""
+    (index / "corpus-qa.json").write_text(json.dumps({"format": 2}))
 
 
 def chroma_is_a_file(index: Path) -> None:
@@ -69,8 +74,9 @@ DAMAGE = {
     "garbage sqlite": (garbage_sqlite, r"cannot open the index in .*; move it aside and run 'corpus-qa --index .* ingest \.\.\.' to rebuild"),
     "truncated sqlite": (truncated_sqlite, r"cannot open the index in .*; move it aside and run 'corpus-qa --index .* ingest \.\.\.' to rebuild"),
     "sqlite missing": (missing_sqlite, r"the index in .* is damaged: .*chroma\.sqlite3 is missing; move .* aside and run 'corpus-qa --index .* ingest \.\.\.' to rebuild it"),
-    "garbage marker": (garbage_marker, r"corpus-qa\.json is damaged or of another corpus-qa version \(format None, expected 2\); move .* aside and run"),
-    "future marker": (future_marker, r"corpus-qa\.json is damaged or of another corpus-qa version \(format 3, expected 2\); move .* aside and run"),
+    "garbage marker": (garbage_marker, r"corpus-qa\.json is damaged or of another corpus-qa version \(format None, expected 3\); move .* aside and run"),
+    "future marker": (future_marker, r"corpus-qa\.json is damaged or of another corpus-qa version \(format 4, expected 3\); move .* aside and run"),
+    "previous marker": (previous_marker, r"corpus-qa\.json is damaged or of another corpus-qa version \(format 2, expected 3\); move .* aside and run"),
     "chroma is a file": (chroma_is_a_file, r"cannot open the index in .*; move it aside and run 'corpus-qa --index .* ingest \.\.\.' to rebuild"),
 }
 

@@ -73,7 +73,7 @@ def stamp(index_dir: Path) -> str:
 
 
 def rows(index_dir: Path) -> int:
-    """Vectors stored so far, chunks and sentences (Chroma's own table)."""
+    """Records stored so far, in every collection (Chroma's own table)."""
     return _read(index_dir, "SELECT count(*) FROM embeddings") or 0
 
 
@@ -107,15 +107,15 @@ def interrupt_while_writing(index_dir: Path, docs: Path, sig: int, delay: float,
 def state(qa: rag.QA) -> dict:
     index = qa.index
     chunks = index.client.get_collection(index.name).get(include=["metadatas"])
-    sentences = index.client.get_collection(f"{index.name}-sentences").get(include=["metadatas"])
+    documents = set(index.client.get_collection(f"{index.name}-documents").get(include=[])["ids"])
     per_doc: dict[str, list[int]] = {}
     for m in chunks["metadatas"]:
         per_doc.setdefault(m["doc_id"], [0, int(m["n_chunks"])])[0] += 1
     return {
         "chunks": sorted(chunks["ids"]),
-        "sentences": sorted(sentences["ids"]),
+        "sentences": sorted((m["doc_id"], m["sentences"], m["vectors"]) for m in chunks["metadatas"]),
         "incomplete": [d for d, (have, want) in per_doc.items() if have != want],
-        "orphan_sentence_docs": {m["doc_id"] for m in sentences["metadatas"]} - set(per_doc),
+        "orphan_chunk_docs": set(per_doc) - documents,
     }
 
 
@@ -156,7 +156,7 @@ def test_killed_and_interrupted_ingests_are_repaired_by_a_plain_rerun(tmp_path, 
     got = state(qa)
     assert len(got["chunks"]) == len(reference["chunks"]), "one copy of every chunk"
     assert got["chunks"] == reference["chunks"] and got["sentences"] == reference["sentences"]
-    assert got["incomplete"] == [] and got["orphan_sentence_docs"] == set()
+    assert got["incomplete"] == [] and got["orphan_chunk_docs"] == set()
     assert not qa.index.interrupted()
     assert sorted(qa.index.keyword_index().ids) == got["chunks"], "the keyword index agrees with the collection"
     saved = KeywordIndex.load(index_dir / "keyword" / qa.index.name)
@@ -167,25 +167,25 @@ def test_killed_and_interrupted_ingests_are_repaired_by_a_plain_rerun(tmp_path, 
 
 
 def test_a_run_cut_short_after_its_writes_is_finished_by_the_next(make_qa, tmp_path):
-    """Killed between the last write and the final stamp, with orphan sentence vectors
-    left (a document whose chunks were never written): the next run, with no document to
-    write, still drops the orphans, stamps the index anew and rebuilds the keyword index."""
+    """Killed between the last write and the final stamp, with an orphan chunk left (a
+    document whose record was never written): the next run, with no document to write,
+    still drops the orphans, stamps the index anew and rebuilds the keyword index."""
     docs = generated_corpus(tmp_path / "articles", n=4)
     qa = make_qa()
     qa.ingest([docs])
     before = qa.index.version()
-    sentences = qa.index.client.get_collection(f"{qa.index.name}-sentences")
+    chunks = qa.index.client.get_collection(qa.index.name)
     writing = qa.index.client.get_collection(f"{qa.index.name}-writing")
     writing.add(ids=["ghost"], embeddings=[[1.0]])  # announced first, as every write is
-    sentences.add(ids=["ghost:0:5"], embeddings=[np.ones(384, dtype=np.float32) / np.sqrt(384)],
-                  metadatas=[{"doc_id": "ghost", "chunk_id": "none", "start": 0, "end": 5}])
+    chunks.add(ids=["ghost:0"], embeddings=[np.ones(384, dtype=np.float32) / np.sqrt(384)], documents=["Ghost."],
+               metadatas=[{"doc_id": "ghost", "source": "ghost.txt", "start": 0, "end": 6, "n_chunks": 1}])
     qa.index.touch(pending=True)
     assert qa.index.interrupted()
 
     report = qa.ingest([docs])
     assert (report.added, report.updated, report.unchanged, report.chunks) == (0, 0, 4, 0), report
     assert not qa.index.interrupted() and qa.index.version() != before
-    assert sentences.get(ids=["ghost:0:5"])["ids"] == [], "orphan sentence vectors are dropped"
+    assert chunks.get(ids=["ghost:0"])["ids"] == [], "the orphan chunk is dropped"
     assert writing.get()["ids"] == [], "and the announcement with them"
     saved = KeywordIndex.load(Path(qa.index.where) / "keyword" / qa.index.name)
     assert saved is not None and saved.version == qa.index.version()
@@ -193,7 +193,7 @@ def test_a_run_cut_short_after_its_writes_is_finished_by_the_next(make_qa, tmp_p
 
 def test_orphans_of_a_collection_from_before_the_journal_are_found_by_one_full_scan(make_qa, tmp_path):
     """A collection written by an earlier version announced nothing: its first repair
-    reads every chunk and sentence, drops the orphans and journals the collection."""
+    reads every chunk, drops the orphans and journals the collection."""
     from store.index import JOURNAL_KEY
 
     docs = generated_corpus(tmp_path / "articles", n=3)
@@ -201,13 +201,12 @@ def test_orphans_of_a_collection_from_before_the_journal_are_found_by_one_full_s
     qa.ingest([docs])
     chunks = qa.index.client.get_collection(qa.index.name)
     chunks.modify(metadata={k: v for k, v in (chunks.metadata or {}).items() if k != JOURNAL_KEY})
-    sentences = qa.index.client.get_collection(f"{qa.index.name}-sentences")
-    sentences.add(ids=["ghost:0:5"], embeddings=[np.ones(384, dtype=np.float32) / np.sqrt(384)],
-                  metadatas=[{"doc_id": "ghost", "chunk_id": "none", "start": 0, "end": 5}])
+    chunks.add(ids=["ghost:0"], embeddings=[np.ones(384, dtype=np.float32) / np.sqrt(384)], documents=["Ghost."],
+               metadatas=[{"doc_id": "ghost", "source": "ghost.txt", "start": 0, "end": 6, "n_chunks": 1}])
     reopened = make_qa(reopen=qa)  # a process of this version opening it
     reopened.index.touch(pending=True)
     reopened.ingest([docs])
-    assert sentences.get(ids=["ghost:0:5"])["ids"] == [], "found by the full scan"
+    assert chunks.get(ids=["ghost:0"])["ids"] == [], "found by the full scan"
     assert qa.index.client.get_collection(qa.index.name).metadata.get(JOURNAL_KEY) == 1
     assert not reopened.index.interrupted()
 

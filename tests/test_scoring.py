@@ -73,7 +73,7 @@ def test_feature_values_on_one_example():
     chunk = StoredChunk("c1", "d1", "a.txt", "Contact group", text, 0, len(text), ((0, len(text)),))
     unit = np.ones(2, np.float32) / np.sqrt(2)
     found = Found(unit, unit, np.zeros((0, 2), np.float32), (chunk,), unit[None, :],
-                  {sentence_id("d1", (0, len(text))): unit}, {}, {}, {})
+                  {sentence_id("d1", (0, len(text))): unit}, {}, {})
     [sentence] = features.sentences(analyse("Who chairs the contact group?"), found,
                                     [Candidate(chunk, 1.5, None, None, {})], passages=5)
     f = sentence.features
