@@ -27,7 +27,7 @@ import numpy as np
 from store import StoredDocument
 
 from .cues import new_name
-from .features import _PRONOUN, question_features
+from .features import PRONOUN, question_features
 from .scoring import Models
 from .types import Answer, Candidate, Found, Passage, Question, Sentence
 
@@ -138,7 +138,7 @@ def antecedent(question: Question, chunk, sentence: Sentence, back: int = 2) -> 
     length (None: the sentence stands alone). News writing names a person in one paragraph
     and says "he" in the next, so a paragraph break does not stop it."""
     cue = question.cue
-    if not cue or cue.kind not in ("person", "name", "list") or not _PRONOUN.match(sentence.text):
+    if not cue or cue.kind not in ("person", "name", "list") or not PRONOUN.match(sentence.text):
         return None  # (a pronoun's sentence may name other things: "He founded Argonaut ... Starfox")
     order = list(chunk.sentences)
     if sentence.span not in order:

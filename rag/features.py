@@ -139,6 +139,7 @@ def sentences(question: Question, found: Found, ranked: Sequence[Candidate], pas
     out = []
     months = _MONTH_WORD.findall(question.text.lower())
     names = set(name_terms(question))
+    follow = float(question.query.follow_up)
     for i, cand in enumerate(ranked[:passages]):
         chunk = cand.chunk
         order = list(chunk.sentences)
@@ -149,7 +150,7 @@ def sentences(question: Question, found: Found, ranked: Sequence[Candidate], pas
             v = found.sentence_vectors.get(sentence_id(chunk.doc_id, span))
             if v is None:
                 continue
-            covers = match.held(text)
+            covers, lowered = match.held(text), text.lower()
             offered = before
             features = {
                 "cos": float(v @ found.vector), "cos_own": float(v @ found.own), "share": share(question.terms, covers),
@@ -158,14 +159,13 @@ def sentences(question: Question, found: Found, ranked: Sequence[Candidate], pas
                 "position": order.index(span) / max(len(order) - 1, 1), "length": math.log1p(len(text)),
                 "said": float(np.max(found.said @ v)) if len(found.said) else 0.0,
                 "prev_doc": float(bool(cand.features.get("prev_doc"))),
-                "month_missing": float(bool(months) and not any(m in text.lower() for m in months)),
+                "month_missing": float(bool(months) and not any(m in lowered for m in months)),
                 "prev_cue": float(prev_cue),
                 "names_share": len(names & covers) / len(names) if names else 1.0,
             }
             features |= {  # a question that names nothing (most follow-ups) gets slopes of its own
                 "cos_unnamed": 0.0 if names else features["cos"], "share_unnamed": 0.0 if names else features["share"],
             }
-            follow = float(question.query.follow_up)
             features |= {  # a follow-up turn weighs them apart too
                 "cos_follow": follow * features["cos"], "cos_own_follow": follow * features["cos_own"],
                 "share_follow": follow * features["share"], "cue_follow": follow * features["cue"],
@@ -205,8 +205,7 @@ def question_features(question: Question, ranked: Sequence[Candidate], scored: S
     return out
 
 
-
-_PRONOUN = re.compile(r"\W*(?:he|she|it|they|his|her|its|their|this|these|those|we|i)\b", re.I)
+PRONOUN = re.compile(r"\W*(?:he|she|it|they|his|her|its|their|this|these|those|we|i)\b", re.I)
 _MONTH_WORD = re.compile(r"\b(?:january|february|march|april|may|june|july|august|september|october|november|"
                          r"december)\b(?=\s+(?:\d|alone|last|this|next|of|in|\?|$))|\b(?:january|february|"
                          r"march|april|june|july|august|september|october|november|december)\b")
@@ -226,6 +225,7 @@ def question_names(question: Question) -> list[str]:
         if word and word not in out:
             out.append(word)
     return out
+
 
 def name_terms(question: Question) -> list[str]:
     """The question's terms (stems, as question.terms holds them) that come from its names."""

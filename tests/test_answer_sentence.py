@@ -39,7 +39,7 @@ def test_a_who_answer_that_says_he_starts_where_he_is_named(games_qa):
     assert answer.text.rstrip().endswith("]") and "\n" not in answer.text, answer.text
 
 
-def test_a_pronoun_answer_to_a_question_not_asking_for_a_name_stands_alone():
+def test_only_a_full_name_the_question_lacks_stands_for_he():
     from rag.answer import names_someone
 
     assert names_someone("Jez San is one of the most successful figures in the industry.", "Who founded Argonaut Games?")
