@@ -55,6 +55,7 @@ and two that only the hand-set rule of rag.answer reads (not the model):
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 
@@ -72,9 +73,10 @@ RANKER = ("dense", "dense_own", "dense_top", "keyword", "rr_dense", "rr_keyword"
 SENTENCE = ("cos", "cos_own", "share", "cue", "cue_missing", "passage", "first_passage", "position", "length",
             "said", "prev_doc")
 ABSTAIN = ("outlet_named", "date_named", "cue_sentence", "cue_share", "top_passage", "second_passage",
-           "top_sentence", "best_cos", "best_share", "top_dense", "unmatched_idf", "required_missing",
+           "top_sentence", "top_share", "best_cos", "best_share", "top_dense", "unmatched_idf", "missing_all",
+           "name_missing", "name_unknown", "top_names", "required_missing", "relevance", "required_missing_relevant",
+           "year_gap", "year_idf", "period_uncovered", "follow_up",
            "top_passage_named", "top_sentence_named", "best_cos_named", "unmatched_idf_named")
-RULE = ("relevance", "required_missing_relevant")  # read by rag.answer's rule, not by a model
 
 
 def candidates(question: Question, found: Found) -> list[Candidate]:
@@ -150,8 +152,10 @@ def sentences(question: Question, found: Found, ranked: Sequence[Candidate], pas
     return out
 
 
-def question_features(question: Question, ranked: Sequence[Candidate], scored: Sequence[Sentence]) -> dict[str, float]:
-    """How well the best passages and sentences answer (ABSTAIN, and RULE for rag.answer)."""
+def question_features(question: Question, candidates: Sequence[Candidate], ranked: Sequence[Candidate],
+                      scored: Sequence[Sentence]) -> dict[str, float]:
+    """How well the passages found answer the question (ABSTAIN): `candidates` every chunk
+    the searches found, `ranked` the top k, `scored` the sentences of the first of them."""
     by_score = sorted(scored, key=lambda s: -s.score)
     held: set[str] = set()
     for s in scored:
@@ -160,6 +164,14 @@ def question_features(question: Question, ranked: Sequence[Candidate], scored: S
     relevance = [s.features["cos"] + 0.25 * s.features["share"] for s in scored]  # to the query
     cue = question.cue
     offering = [s for s in scored if s.features.get("cue")] if cue else list(scored)
+    found = Matcher(question.terms)
+    anywhere: set[str] = set()  # the question's terms some candidate (title or text) holds
+    for c in candidates:
+        anywhere |= found.held(c.chunk.title) | found.held(c.chunk.text)
+    names = name_terms(question)
+    missing = [t for t in names if t not in anywhere]
+    top_held = (found.held(ranked[0].chunk.title) | found.held(ranked[0].chunk.text)) if ranked else frozenset()
+    top_idf = question.max_idf or 1.0
     out = {
         "outlet_named": float(bool(question.reading.outlets)), "date_named": float(bool(question.reading.dates)),
         "cue_sentence": max((s.score for s in offering), default=-10.0),
@@ -167,18 +179,102 @@ def question_features(question: Question, ranked: Sequence[Candidate], scored: S
         "top_passage": scores[0] if scores else -10.0,
         "second_passage": scores[1] if len(scores) > 1 else -10.0,
         "top_sentence": by_score[0].score if by_score else -10.0,
+        "top_share": by_score[0].features["share"] if by_score else 0.0,
         "best_cos": max((s.features["cos_own"] for s in scored), default=0.0),
         "best_share": max((s.features["share"] for s in scored), default=0.0),
         "top_dense": max((c.features.get("dense_own", 0.0) for c in ranked), default=0.0),
         "unmatched_idf": unmatched_idf(question.terms, held, question.max_idf),
+        "missing_all": unmatched_idf(question.terms, anywhere, question.max_idf),
+        "name_missing": max((question.terms[t] for t in missing), default=0.0) / top_idf,
+        "name_unknown": float(any(question.terms[t] >= question.max_idf - 1e-9 for t in missing)
+                              and question.max_idf > 1.0),
+        "top_names": len(set(names) & top_held) / len(names) if names else 1.0,
         "required_missing": required_missing(cue, [s.text for s in by_score[:3]]),
         "relevance": max(relevance, default=0.0),
         "required_missing_relevant": required_missing(cue, [s.text for _, s in sorted(
             zip(relevance, scored), key=lambda x: -x[0])[:3]]),
+        "year_gap": year_gap(question.text, [c.chunk for c in candidates]) / 10,
+        "year_idf": max((question.terms.get(y, 0.0) for y in years_of(question.text)), default=0.0) / top_idf,
+        "period_uncovered": float(question.reading.no_period) * question.dated,
+        "follow_up": float(question.query.follow_up),
     }
     named = out["outlet_named"]
     out.update({f"{k}_named": out[k] * named for k in ("top_passage", "top_sentence", "best_cos", "unmatched_idf")})
     return out
+
+
+_NAME_WORD = re.compile(r"(?<![\w’'-])(?:[A-Z][\w’'.&-]*|[\w’'-]*\d[\w’'.,-]*)")
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+
+
+def question_names(question: Question) -> list[str]:
+    """The words of the question that name something: capitalised words other than the one
+    opening a sentence, and words with a digit (numbers, years, "Half-Life 2"), as asked."""
+    out = []
+    text = question.text
+    for m in _NAME_WORD.finditer(text):
+        before = text[: m.start()].rstrip()
+        if m.group(0)[:1].isupper() and (not before or before[-1] in ".!?:\"'‘“("):
+            continue  # a sentence's first word
+        word = m.group(0).strip(".,’'-")
+        if word and word not in out:
+            out.append(word)
+    return out
+
+
+def name_terms(question: Question) -> list[str]:
+    """The question's terms (stems, as question.terms holds them) that come from its names."""
+    out = []
+    for word in question_names(question):
+        for t in terms(word):
+            if t in question.terms and t not in out:
+                out.append(t)
+    return out
+
+
+def missing_names(question: Question, candidates: Sequence[Candidate]) -> list[tuple[str, bool]]:
+    """The question's names (as asked) that no candidate holds, rarest first, each with
+    whether the index holds it anywhere: the reason an abstention gives."""
+    found = Matcher(question.terms)
+    anywhere: set[str] = set()
+    for c in candidates:
+        anywhere |= found.held(c.chunk.title) | found.held(c.chunk.text)
+    out = []
+    for word in question_names(question):
+        stems = [t for t in terms(word) if t in question.terms]
+        gone = [t for t in stems if t not in anywhere]
+        if gone:
+            idf = max(question.terms[t] for t in gone)
+            out.append((idf, word, idf >= question.max_idf - 1e-9 and question.max_idf > 1.0))
+    return [(w, unknown) for _, w, unknown in sorted(out, key=lambda x: -x[0])]
+
+
+def years_of(text: str) -> list[str]:
+    return list(dict.fromkeys(_YEAR.findall(text)))
+
+
+def year_gap(question: str, chunks: Sequence) -> float:
+    """How far (in years, at most 10) the year the question names lies from every year the
+    passages found mention or were published in (the furthest of its years; 0 when it
+    names none, 10 when the passages mention no year at all)."""
+    asked = [int(y) for y in years_of(question)]
+    if not asked:
+        return 0.0
+    seen = {int(y) for c in chunks for y in _YEAR.findall(c.text)} | {
+        int(c.published[:4]) for c in chunks if c.published}
+    if not seen:
+        return 10.0
+    return float(min(10, max(min(abs(y - s) for s in seen) for y in asked)))
+
+
+def spoken_years(chunks: Sequence) -> tuple[int, int] | None:
+    """The span of years the passages mention most: the 10th to the 90th percentile of the
+    years they mention or were published in (None when no year)."""
+    seen = sorted([int(y) for c in chunks for y in _YEAR.findall(c.text)] + [
+        int(c.published[:4]) for c in chunks if c.published])
+    if not seen:
+        return None
+    return seen[int(0.1 * (len(seen) - 1))], seen[int(0.9 * (len(seen) - 1))]
 
 
 def matched(asked: Mapping[str, float], held: Iterable[str]) -> frozenset[str]:
