@@ -35,21 +35,36 @@ Sentence of a top passage (the answer's choice; `sentences`):
     said               its best cosine to what the last turn answered
     prev_doc           its article was cited by the last turn
 
-Question (abstention; `question_features`):
+Question (abstention; `question_features`, over every candidate found, the top k and their
+sentences):
     outlet_named, date_named   the question names an outlet, a period
     cue_sentence, cue_share    the best sentence logit and term share among the sentences
                        that hold the kind of answer asked for (all sentences when none is asked)
     top_passage, second_passage, top_sentence  the two best ranker logits, the best sentence logit
+    top_share          the part of the question's IDF weight the best sentence holds
     best_cos, best_share, top_dense  the best sentence cosine to the question's own words and
                        share, the best passage cosine to them
     unmatched_idf      the IDF of the rarest question term no top sentence holds, over the
                        rarest possible
+    missing_all        the same over every candidate (titles and texts)
+    name_missing       the IDF (over the rarest possible) of the rarest of the question's names
+                       and numbers (capitalised words not opening a sentence, words with a
+                       digit) that no candidate holds
+    name_unknown       one of those no indexed chunk holds at all ("Fitbit" in the BBC archive)
+    top_names          the share of the question's names the first passage holds (1: none named)
     required_missing   a money/date/count/quantity question whose three best sentences hold none
+    relevance          the best sentence's cos + a quarter of its share (the hand-set rule's
+                       signal before issue 27, now a feature)
+    required_missing_relevant  required_missing among the three most relevant sentences
+    year_gap           how far the question's year lies from every year the candidates mention
+                       or were published in (years, at most 10, over 10; 0: no year named)
+    year_idf           the IDF of the question's year as a term, over the rarest possible (a
+                       year the archive seldom speaks of)
+    period_uncovered   it names a period no dated article falls in, times the share of the
+                       index's articles that are dated (an undated archive: 0)
+    follow_up          the question leans on an earlier turn
     top_passage_named, top_sentence_named, best_cos_named, unmatched_idf_named   the same
                        times outlet_named: a question naming outlets has slopes of its own
-and two that only the hand-set rule of rag.answer reads (not the model):
-    relevance          the best sentence's cos + a quarter of its share
-    required_missing_relevant  required_missing among the three most relevant sentences
 """
 
 from __future__ import annotations
