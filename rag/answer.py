@@ -20,6 +20,7 @@ below the ranker's floor. Notes say how the question was read.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from store import StoredDocument
 
+from .cues import new_name
 from .features import missing_names, question_features, spoken_years, years_of
 from .scoring import Models
 from .types import Answer, Candidate, Found, Passage, Question, Sentence
@@ -95,6 +97,12 @@ def compose(
     for s in chosen:
         a, b = cited.get(s.passage, s.span)
         cited[s.passage] = (min(a, s.span[0]), max(b, s.span[1]))
+    if chosen:  # "He founded Argonaut ...": the sentence that names him comes first
+        first = chosen[0]
+        start = antecedent(question, ranked[first.passage].chunk, first)
+        if start is not None:
+            a, b = cited[first.passage]
+            cited[first.passage] = (min(a, start), b)
 
     passages = []
     for i, cand in enumerate(ranked):
@@ -113,7 +121,7 @@ def compose(
     budget = MAX_ANSWER_CHARS
     for i, (a, b) in cited.items():  # in the order chosen: the best sentence's passage first
         c = ranked[i].chunk
-        sentence = c.text[a - c.start : b - c.start]
+        sentence = " ".join(c.text[a - c.start : b - c.start].split())  # an antecedent may end a paragraph before
         marker = f" [{i + 1}]"
         room = budget - len(marker) - (1 if parts else 0)
         if parts and len(sentence) > room:
@@ -148,6 +156,46 @@ def why(question: Question, asked: Mapping[str, float], candidates: Sequence[Can
         return f"No passage found gives the {_KINDS.get(question.cue.kind, 'answer')} the question asks for."
     return (f"No passage found holds what the question asks for (the chance that one answers it: {chance:.2f}, "
             f"below {cut:.2f}).")
+
+
+def antecedent(question: Question, chunk, sentence: Sentence, back: int = 2) -> int | None:
+    """Where the answer should start when its sentence opens with a pronoun and the question
+    asks for a name (who, which, where): the start of the nearest of the `back`
+    sentences before it in its passage that holds one, when the whole fits the answer's
+    length (None: the sentence stands alone). News writing names a person in one paragraph
+    and says "he" in the next, so a paragraph break does not stop it."""
+    cue = question.cue
+    if not cue or cue.kind not in ("person", "name", "list") or not sentence.features.get("pronoun"):
+        return None  # (a pronoun's sentence may name other things: "He founded Argonaut ... Starfox")
+    order = list(chunk.sentences)
+    if sentence.span not in order:
+        return None
+    at = order.index(sentence.span)
+    for a, b in reversed(order[max(0, at - back):at]):
+        if sentence.span[1] - a > MAX_ANSWER_CHARS:
+            return None
+        text = chunk.text[a - chunk.start : b - chunk.start]
+        # a name of any kind for which/where ("On Tuesday Half-Life 2 dominated ...": not next to "game")
+        if names_someone(text, question.text) if cue.kind == "person" else new_name(text, question.text):
+            return a
+    return None
+
+
+_FULL_NAME = re.compile(r"(?<![\w’'-])[A-Z][a-z][\w’'-]*(?:\s+[A-Z][a-z][\w’'-]*)+")
+_OPENERS = {"the", "a", "an", "on", "in", "at", "but", "and", "by", "for", "after", "before", "when", "while", "as",
+            "mr", "mrs", "ms", "dr", "sir"}
+
+
+def names_someone(sentence: str, question: str) -> bool:
+    """Whether the sentence holds a full name (two or more capitalised words, wherever it
+    stands, "Jez San is ...") none of whose words the question holds: an initialism ("OBE")
+    or a lone capitalised word is not enough to stand for the "he" that follows."""
+    asked = set(re.findall(r"[\w’'-]+", question.lower()))
+    for m in _FULL_NAME.finditer(sentence):
+        words = [w for w in m.group(0).split() if w.lower() not in _OPENERS]
+        if len(words) >= 2 and not any(w.lower().rstrip("’'s") in asked or w.lower() in asked for w in words):
+            return True
+    return False
 
 
 def _adjacent(chunk, first: tuple[int, int], second: tuple[int, int]) -> bool:

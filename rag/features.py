@@ -34,6 +34,13 @@ Sentence of a top passage (the answer's choice; `sentences`):
     length             log(1 + characters)
     said               its best cosine to what the last turn answered
     prev_doc           its article was cited by the last turn
+    pronoun            it opens with a pronoun ("He founded Argonaut ...", "It collected six Baftas")
+    pronoun_name       pronoun, for a question asking for a name (who, which, where): the
+                       name is then seldom in it
+    month_missing      the question names a month and the sentence does not (a month's number
+                       asked, not the year's)
+    prev_cue           the sentence before it, in its passage, holds the kind of answer asked for
+    names_share        the share of the question's names and numbers (name_terms) that it holds
 
 Question (abstention; `question_features`, over every candidate found, the top k and their
 sentences):
@@ -86,7 +93,7 @@ RANKER = ("dense", "dense_own", "dense_top", "keyword", "rr_dense", "rr_keyword"
           "sent_max", "sent_share_max", "cue_asked", "cue_offer", "rr_named", "outlet_named", "outlet_match",
           "date_named", "date_match", "recency")
 SENTENCE = ("cos", "cos_own", "share", "cue", "cue_missing", "passage", "first_passage", "position", "length",
-            "said", "prev_doc")
+            "said", "prev_doc", "pronoun", "pronoun_name", "month_missing", "prev_cue", "names_share")
 ABSTAIN = ("outlet_named", "date_named", "cue_sentence", "cue_share", "top_passage", "second_passage",
            "top_sentence", "top_share", "best_cos", "best_share", "top_dense", "unmatched_idf", "missing_all",
            "name_missing", "name_unknown", "top_names", "required_missing", "relevance", "required_missing_relevant",
@@ -145,16 +152,22 @@ def sentences(question: Question, found: Found, ranked: Sequence[Candidate], pas
     its features (SENTENCE), best passage first and in passage order."""
     match = Matcher(question.terms)
     out = []
+    months = _MONTH_WORD.findall(question.text.lower())
+    wants_name = bool(question.cue and question.cue.kind in ("person", "name", "list"))
+    names = set(name_terms(question))
     for i, cand in enumerate(ranked[:passages]):
         chunk = cand.chunk
         order = list(chunk.sentences)
+        before = False  # the sentence before holds the kind of answer asked for
         for span in order:
+            text = chunk.text[span[0] - chunk.start : span[1] - chunk.start]
+            prev_cue, before = before, bool(question.cue and offers(question.cue, text))
             v = found.sentence_vectors.get(sentence_id(chunk.doc_id, span))
             if v is None:
                 continue
-            text = chunk.text[span[0] - chunk.start : span[1] - chunk.start]
             covers = match.held(text)
-            offered = bool(question.cue and offers(question.cue, text))
+            offered = before
+            pronoun = float(bool(_PRONOUN.match(text)))
             features = {
                 "cos": float(v @ found.vector), "cos_own": float(v @ found.own), "share": share(question.terms, covers),
                 "cue": float(offered), "cue_missing": float(bool(question.cue) and not offered),
@@ -162,6 +175,10 @@ def sentences(question: Question, found: Found, ranked: Sequence[Candidate], pas
                 "position": order.index(span) / max(len(order) - 1, 1), "length": math.log1p(len(text)),
                 "said": float(np.max(found.said @ v)) if len(found.said) else 0.0,
                 "prev_doc": float(bool(cand.features.get("prev_doc"))),
+                "pronoun": pronoun, "pronoun_name": pronoun * wants_name,
+                "month_missing": float(bool(months) and not any(m in text.lower() for m in months)),
+                "prev_cue": float(prev_cue),
+                "names_share": len(names & covers) / len(names) if names else 1.0,
             }
             out.append(Sentence(i, span, text, features, covers))
     return out
@@ -218,6 +235,10 @@ def question_features(question: Question, candidates: Sequence[Candidate], ranke
     return out
 
 
+_PRONOUN = re.compile(r"\W*(?:he|she|it|they|his|her|its|their|this|these|those|we|i)\b", re.I)
+_MONTH_WORD = re.compile(r"\b(?:january|february|march|april|may|june|july|august|september|october|november|"
+                         r"december)\b(?=\s+(?:\d|alone|last|this|next|of|in|\?|$))|\b(?:january|february|"
+                         r"march|april|june|july|august|september|october|november|december)\b")
 _NAME_WORD = re.compile(r"(?<![\w’'-])(?:[A-Z][\w’'.&-]*|[\w’'-]*\d[\w’'.,-]*)")
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 

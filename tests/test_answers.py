@@ -92,3 +92,14 @@ def test_an_outlet_however_phrased_is_said_unchecked_over_an_archive_without_out
     assert any("records no outlets: 'Reuters' as the source could not be checked" in n for n in answer.notes), \
         answer.notes
     assert not answer.abstained, f"the outlet alone made it abstain: {answer.notes}"
+
+
+@pytest.mark.parametrize("question, named", [
+    ("Who founded Argonaut Games?", "Jez San"),  # "He founded Argonaut in 1982 ..." names him two sentences on
+    ("Which game won six Bafta awards?", "Half-Life 2"),  # "It collected six Baftas ..." never names it
+    ("How many texts were sent in the UK in December 2004?", "2.4 billion"),  # the month's, not the year's 26 billion
+    ("When does the Sony PSP go on sale in the US?", "24 March"),  # the US date, not the Japanese one
+])
+def test_the_answer_names_what_was_asked(bbc, question, named):
+    answer = bbc.ask(question)
+    assert not answer.abstained and named in answer.text, f"{question!r} -> {answer.text!r}"
