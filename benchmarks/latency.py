@@ -10,9 +10,8 @@ abstracts; its claims as questions). The SciFact index is built once under
 Each question is timed once, after a few warm-up questions. Each stage of the question's
 path (rag.qa: analyse, search, candidate features, rank, sentence features, sentence
 scores, compose) is timed by wrapping the function QA.trace calls, and inside the search
-the calls it makes: embed query, dense chunk query, dense sentence query, BM25, the read
-of the candidates with their vectors, the read of the sentence vectors. The embedding
-and the searches overlap (two threads), so the steps inside the search add up to more
+the calls it makes: embed query, dense chunk query, BM25, the read of the candidates with
+their vectors and their sentences' (unpacked). The embedding and the searches overlap (threads), so the steps inside the search add up to more
 than its wall time; "other" is what no stage holds (refresh, the keyword index's version check, glue).
 
 Naive: `collection.query(query_texts=[q], n_results=k)` on a collection holding the same
@@ -33,7 +32,7 @@ from pathlib import Path
 
 from ._common import REPO, SCIFACT, SHARED, footer, header, parser, percentile, summary_ms
 
-STEPS = ("embed query", "dense chunks", "dense sentences", "BM25", "fetch chunks+vectors", "fetch sentence vectors")
+STEPS = ("embed query", "dense chunks", "BM25", "fetch chunks+vectors")
 STAGES = ("analyse", "search", "candidate features", "rank", "sentence features", "sentence scores", "compose")
 OFF_TOPIC = [
     "Who won the 2022 FIFA World Cup?", "What is the boiling point of ethanol?", "How do I bake sourdough bread?",
@@ -102,7 +101,6 @@ def time_ask(qa, questions: list[str], k: int = 5) -> tuple[list[float], dict[st
     wrapped = {  # (object, attribute) -> name
         (qa.embedder, "encode"): "embed query", (index, "dense"): "dense chunks",
         (index, "chunks_and_vectors"): "fetch chunks+vectors",
-        (index, "sentence_vectors"): "fetch sentence vectors",
         (rag.qa, "analyse"): "analyse", (rag.qa, "search"): "search", (rag.qa.features, "candidates"): "candidate features",
         (rag.qa, "rank"): "rank", (rag.qa.features, "sentences"): "sentence features",
         (rag.qa, "score_sentences"): "sentence scores", (rag.qa, "compose"): "compose",

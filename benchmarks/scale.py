@@ -3,12 +3,12 @@
     .venv/bin/python -m benchmarks.scale [--quick] [--full] [--sizes 10000,100000] [--root /tmp/corpus-qa-scale]
 
 Synthetic articles (30 sentences of Zipf-distributed made-up words each) are chunked
-by the real chunker and written by the real write path (Index.add_many: chunk and
-sentence collections), with random unit vectors (dim 384) instead of the model's:
+by the real chunker and written by the real write path (Index.add_many: chunks with
+their sentences' vectors packed), with random unit vectors (dim 384) instead of the model's:
 model speed is measured by benchmarks.ingest. Then the keyword index is built from
 the collection, as ingest does. Reported per size: build time (writes, keyword index),
 vectors stored, disk, peak RSS; then QA.ask latency without the query embedding (a
-random unit query vector; BM25, both dense queries, fusion, sentence scoring included).
+random unit query vector; BM25, the dense queries, features, ranking, sentence scoring included).
 
 Each size is built in a fresh folder under --root (deleted at the end unless --keep)
 and measured in a fresh process, so peak RSS is per size. The 1M build holds about 4M
