@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/train_scoring.py [--indexes DIR] [--sets ...] [--out rag/weights.json]
 
 Data: the dev sets only (benchmarks/sets.py: dev, followups-dev, bbc-dev,
-followups-bbc-dev, multihop-dev, scifact-train), each question's candidates with their
+followups-bbc-dev, multihop-dev, scifact-train, bbc-outside-dev, and the made unanswerable
+questions bbc-made and multihop-made, which only the abstention model learns from), each question's candidates with their
 features taken from QA.trace, the path `ask` takes (conversations turn by turn, each
 turn after the earlier Answers of the shipped models). Labels: a candidate holds the evidence (the
 scoring rule of its set); a sentence holds an expected answer and comes from a right
@@ -14,9 +15,9 @@ weighing the same (SciFact, another domain, half). Every figure printed is from 
 cross-validation grouped by question (conversation for follow-ups), never the training
 fit. The sentence model sees the ranker's held-out logits, the abstention model the
 held-out logits of both. The abstention thresholds are the held-out probabilities below which
-3 % of answerable questions fall, for questions that name an outlet and for the others; only
-the first is used at run time (questions naming no outlet keep the rule in rag.answer, which
-abstained better on bbc-dev), the second is printed for the record. The final models are fitted on everything.
+3 % of answerable questions fall (on every dev set with 20 such questions or more), one for
+questions that name an outlet and one for the others; a made question is held out with the
+dev question it was made from (benchmarks/sets.py group_of). The final models are fitted on everything.
 """
 
 from __future__ import annotations
@@ -57,8 +58,7 @@ def collect(qa, items: list[S.Item]) -> list[dict]:
         as_passages = [Passage(1, c.chunk.source, c.chunk.title, c.chunk.text, 0, 0, 0.0, None, False)
                        for c in trace.candidates]
         labels = [bool(S.hits(item, [p])) for p in as_passages]
-        group = item.conversation or item.id
-        out.append({"item": item, "trace": trace, "labels": labels, "group": f"{item.set}/{group}"})
+        out.append({"item": item, "trace": trace, "labels": labels, "group": S.group_of(item)})
         if item.conversation is not None:
             history.append(trace.answer)
     return out
@@ -175,7 +175,7 @@ def matrix(rows: list[dict], features) -> np.ndarray:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    S.add_options(p)
+    S.add_options(p, training=True)
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "rag" / "weights.json")
     p.add_argument("--cache", type=Path, help="keep each set's gathered candidates here and reuse them "
                                               "(only while rag/ is unchanged)")
@@ -241,6 +241,8 @@ def main() -> int:
           "beside plain RRF of the same two rankings")
     for name in names:
         qs = [q for q in questions if q["item"].set == name and q["trace"] and q["item"].answerable and any(q["labels"])]
+        if not qs:  # a set of unanswerable questions only (bbc-outside-dev, the made ones)
+            continue
         for label, key in (("learned", "ranked"), ("rrf", "baseline")):
             ranks = []
             for q in qs:
@@ -301,7 +303,7 @@ def main() -> int:
     for q in questions:
         if not q["trace"] or q["item"].set.startswith("scifact"):
             continue
-        arows.append(F.question_features(q["trace"].question, q["top"], q["sentences"]))
+        arows.append(F.question_features(q["trace"].question, q["trace"].candidates, q["top"], q["sentences"]))
         ay.append(q["item"].answerable), ag.append(q["group"]), aset.append(q["item"].set)
     ax, ay = matrix(arows, ABSTAIN), np.array(ay)
     aset = np.array(aset)
@@ -339,7 +341,8 @@ def main() -> int:
             "precision": round(float(precision), 4), "recall": round(float(recall), 4),
             "answerable_abstained": round(float(wrong), 4), "unanswerable": int(should.sum())}
         print(f"  {name:20s} precision {precision:.3f}  recall {recall:.3f}  "
-              f"answerable abstained {wrong:.3f}  ({int(should.sum())} unanswerable of {int(m.sum())})")
+              f"answerable abstained {wrong:.3f}  ({int(should.sum())} unanswerable of {int(m.sum())})"
+              + ("  [made: training data, not a dev figure]" if name in S.MADE else ""))
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=Path(__file__).resolve().parents[1]).stdout.strip()
