@@ -77,7 +77,9 @@ def check_markers(answer: rag.Answer) -> None:
         p = answer.passages[int(n) - 1]
         a, b = p.highlight
         shown = sentence.rstrip("…")
-        assert p.text[a:b].startswith(shown), f"answer sentence {sentence!r} is not the highlight of [{n}]"
+        # the highlight may span a paragraph break (a pronoun's antecedent): the answer shows it as one space
+        assert " ".join(p.text[a:b].split()).startswith(shown), \
+            f"answer sentence {sentence!r} is not the highlight of [{n}]"
 
 
 @pytest.mark.parametrize("question", QUESTIONS)
