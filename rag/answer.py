@@ -8,13 +8,15 @@ best passages and sentences match, the question's names and numbers that no pass
 found holds, a year far from every year they speak of, a period no dated article covers
 in a dated archive ...): the question abstains when its probability of being answered is
 below the operating point of its kind, each chosen on dev. A question that names an
-outlet: at most 3 % of such answerable questions fall below it. Any other: the model
+outlet: at most 2 % of such answerable questions of each kind fall below it. Any other: the model
 abstains beside the rule it was meant to replace (`weak`: no sentence relevant enough, or
 none of the three most relevant holding the amount, date or count asked for), which finds
 what the model does not, questions whose topic the archive covers but whose detail it
 lacks; its operating point adds at most 2 % of answerable questions to the rule's
 (benchmarks/RESULTS.md). An abstention says why in one line of its notes (the name the
-archive lacks, the years the passages speak of, the kind of answer none holds).
+archive lacks, the years the passages speak of, the kind of answer none holds). A
+question about a period no article is from, over an archive whose every article is dated,
+is not answered either (with undated articles, that is only a feature: they may answer).
 A question whose filters match no document is not answered either. The answer is
 the best sentence, followed by `[n]` where passages[n-1] holds it, and a second sentence
 when it scores nearly as well and holds question words the first lacks (the other half of
@@ -76,6 +78,9 @@ def compose(
     chance = float(models.abstain.probabilities([asked])[0])
     cut = models.abstain_named if reading.outlets else models.abstain_threshold
     abstained = chance < cut or not sentences or (not reading.outlets and weak(asked, settings.floor))
+    # a period no article is from, in an archive whose every article is dated: nothing can answer
+    # (with undated articles it is only a feature: they may, rag.features period_uncovered)
+    abstained = abstained or (reading.no_period and question.dated >= 1.0 and not reading.outlets)
     notes = ((KEYWORDS_BUILDING,) if found.keywords_building else ()) + (
         (reading.describe(),) if not reading.empty else ())
     if abstained and not (reading.no_period and asked["period_uncovered"] >= 0.5):  # else the reading says why
@@ -154,6 +159,8 @@ def why(question: Question, asked: Mapping[str, float], candidates: Sequence[Can
         cut: float) -> str:
     """One line saying why the question is not answered: the name the archive lacks, the
     years the passages found speak of, the kind of answer none holds, or the model's chance."""
+    if not candidates:
+        return "No passage was found: the index holds none."
     gone = missing_names(question, candidates)
     unknown = [w for w, never in gone if never]
     if unknown:

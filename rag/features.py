@@ -56,8 +56,11 @@ sentences):
     missing_all        the same over every candidate (titles and texts)
     name_missing       the IDF (over the rarest possible) of the rarest of the question's names
                        and numbers (capitalised words not opening a sentence, words with a
-                       digit) that no candidate holds
-    name_unknown       one of those no indexed chunk holds at all ("Fitbit" in the BBC archive)
+                       digit) that no candidate holds but some indexed chunk does (the
+                       searches missed it)
+    name_unknown       one of those no indexed chunk holds at all ("Fitbit" in the BBC archive):
+                       the IDF such a term has (about the log of the archive's size), 0 when
+                       none: a name five articles lack says less than one 2,000 lack
     top_names          the share of the question's names the first passage holds (1: none named)
     required_missing   a money/date/count/quantity question whose three best sentences hold none
     relevance          the best sentence's cos + a quarter of its share (the hand-set rule's
@@ -208,6 +211,7 @@ def question_features(question: Question, candidates: Sequence[Candidate], ranke
         anywhere |= found.held(c.chunk.title) | found.held(c.chunk.text)
     names = name_terms(question)
     missing = [t for t in names if t not in anywhere]
+    unknown = [t for t in missing if question.terms[t] >= question.max_idf - 1e-9 and question.max_idf > 1.0]
     top_held = (found.held(ranked[0].chunk.title) | found.held(ranked[0].chunk.text)) if ranked else frozenset()
     top_idf = question.max_idf or 1.0
     out = {
@@ -223,9 +227,8 @@ def question_features(question: Question, candidates: Sequence[Candidate], ranke
         "top_dense": max((c.features.get("dense_own", 0.0) for c in ranked), default=0.0),
         "unmatched_idf": unmatched_idf(question.terms, held, question.max_idf),
         "missing_all": unmatched_idf(question.terms, anywhere, question.max_idf),
-        "name_missing": max((question.terms[t] for t in missing), default=0.0) / top_idf,
-        "name_unknown": float(any(question.terms[t] >= question.max_idf - 1e-9 for t in missing)
-                              and question.max_idf > 1.0),
+        "name_missing": max((question.terms[t] for t in missing if t not in unknown), default=0.0) / top_idf,
+        "name_unknown": question.max_idf if unknown else 0.0,
         "top_names": len(set(names) & top_held) / len(names) if names else 1.0,
         "required_missing": required_missing(cue, [s.text for s in by_score[:3]]),
         "relevance": max(relevance, default=0.0),

@@ -195,7 +195,7 @@ def test_qa_open_creates_the_index_and_counts(tmp_path, make_qa):
 
 def test_asking_an_empty_index_abstains_with_no_passages(make_qa):
     answer = make_qa().ask(HEALEY)
-    assert answer == rag.Answer(HEALEY, rag.NO_ANSWER, True, ())
+    assert answer == rag.Answer(HEALEY, rag.NO_ANSWER, True, (), ("No passage was found: the index holds none.",))
 
 
 def test_ask_through_each_backend(backend, make_qa, corpus_dir, tmp_path):
