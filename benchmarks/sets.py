@@ -4,9 +4,15 @@ Every set is read in place from ../shared and asked through the path users take
 (QA.ask, QA.trace). Indexes are built once under INDEXES (or --indexes) and reused:
 
     bundled   corpus/ (5 articles)                  dev.jsonl, followups-dev.jsonl
-    bbc       ../shared/benchmarks/bbc-news/articles  bbc-dev.jsonl, followups-bbc-dev.jsonl
+    bbc       ../shared/benchmarks/bbc-news/articles  bbc-dev.jsonl, followups-bbc-dev.jsonl,
+                                                    bbc-outside-dev.jsonl (30 questions after 2005 or
+                                                    beyond the archive: all unanswerable)
     multihop  ../shared/benchmarks/multihop-rag     multihop-dev (every 4th query; the rest is test)
     beir      ../shared/benchmarks/scifact          scifact-train
+
+and two sets of made unanswerable questions (benchmarks/make_unanswerable.py), bbc-made and
+multihop-made, which only train_scoring.py reads (training data, never a dev figure; by
+default it reads bbc-made only: see NOT_TRAINED).
 
 Only QA.open / ingest / ask and rag.evaluate's loaders are used, so the same file scores
 an older revision put first on PYTHONPATH (quality.py --compare).
@@ -27,6 +33,7 @@ QA_DIR = SHARED / "qa"
 BBC = SHARED / "benchmarks" / "bbc-news" / "articles"
 MULTIHOP = SHARED / "benchmarks" / "multihop-rag"
 SCIFACT = SHARED / "benchmarks" / "scifact"
+DATA = Path(__file__).resolve().parent / "data"
 INDEXES = Path(tempfile.gettempdir()) / "corpus-qa-indexes"
 FOLDERS: dict[str, str] = {}  # index name -> another folder under the indexes (--use bbc=bbc-c1000)
 
@@ -38,7 +45,17 @@ SETS = {
     "followups-bbc-dev": ("bbc", QA_DIR / "followups-bbc-dev.jsonl"),
     "multihop-dev": ("multihop", "dev"),
     "scifact-train": ("beir", "train"),
+    "bbc-outside-dev": ("bbc", QA_DIR / "bbc-outside-dev.jsonl"),
+    # training data only (benchmarks/make_unanswerable.py): never a dev figure, so quality.py leaves them out
+    "bbc-made": ("bbc", DATA / "unanswerable-bbc.jsonl"),
+    "multihop-made": ("multihop", DATA / "unanswerable-multihop.jsonl"),
 }
+MADE = {"bbc-made": "bbc-dev", "multihop-made": "multihop-dev"}  # made set -> the dev set its questions come from
+# made sets training leaves out unless asked (--sets): multihop-made taught the abstention model that an
+# unknown name means no answer, which MultiHop-RAG's null questions seldom show; held out, the model
+# trained with it abstained on 20 of multihop-dev's 39 outlet-naming null questions at 3 % of answerable
+# ones, without it on 37 (benchmarks/RESULTS.md)
+NOT_TRAINED = {"multihop-made"}
 
 
 @dataclass(frozen=True)
@@ -82,7 +99,7 @@ def items(name: str) -> list[Item]:
     from rag.evaluate import load_questions
 
     index, source = SETS[name]
-    if index == "multihop":
+    if index == "multihop" and isinstance(source, str):  # a split of MultiHop-RAG; a Path is a file of questions
         return multihop_items(source)
     if index == "beir":
         from rag.beir import load_beir
@@ -99,9 +116,19 @@ def items(name: str) -> list[Item]:
     return out
 
 
-def add_options(p) -> None:
-    """--sets, --indexes and --use, as quality.py and train_scoring.py take them."""
-    p.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of {', '.join(SETS)}")
+def group_of(item: Item) -> str:
+    """The cross-validation group of a question: its conversation, or itself; a made
+    question goes with the dev question it was made from (one fold holds both)."""
+    if item.set in MADE:
+        return f"{MADE[item.set]}/{item.id.split('~')[0]}"
+    return f"{item.set}/{item.conversation or item.id}"
+
+
+def add_options(p, training: bool = False) -> None:
+    """--sets, --indexes and --use, as quality.py and train_scoring.py take them (the made
+    sets are in the default only for training)."""
+    default = [n for n in SETS if (training and n not in NOT_TRAINED) or n not in MADE]
+    p.add_argument("--sets", default=",".join(default), help=f"comma-separated, of {', '.join(SETS)}")
     p.add_argument("--indexes", type=Path, default=INDEXES, help="where the indexes are built and kept")
     p.add_argument("--use", action="append", default=[], metavar="INDEX=FOLDER",
                    help="read an index from another folder under --indexes (e.g. bbc=bbc-c1000)")

@@ -3,17 +3,26 @@ cited, or an abstention, decided here and only here.
 
 The passages come ranked by the learned ranker, every sentence of the first few scored
 by the learned sentence model (rag.scoring over rag.features). Whether the corpus answers
-at all: for a question that names an outlet, the learned abstention model (its threshold
-chosen on dev so that at most 3 % of such answerable questions abstain); for any other,
-the rule it was meant to replace (no sentence relevant enough, or none of the three most
-relevant holding the amount, date or count the question asks for), which abstained
-better on bbc-dev than the model at any threshold. A question whose filters match no
-document, or that names only periods the index holds no article from, is not answered
-either. The answer is the best sentence, followed by `[n]` where passages[n-1] holds it,
-and a second sentence when it scores nearly as well and holds question words the first
-lacks (the other half of a two-part question). Passages keep the ranker's order; each
-shows the ranker's probability that it holds the answer, and is marked low relevance
-under an abstention or below the ranker's floor. Notes say how the question was read.
+at all is decided by the learned abstention model (rag.features.ABSTAIN: how well the
+best passages and sentences match, the question's names and numbers that no passage
+found holds, a year far from every year they speak of, a period no dated article covers
+in a dated archive ...): the question abstains when its probability of being answered is
+below the operating point of its kind, each chosen on dev. A question that names an
+outlet: at most 2 % of such answerable questions of each kind fall below it. Any other: the model
+abstains beside the rule it was meant to replace (`weak`: no sentence relevant enough, or
+none of the three most relevant holding the amount, date or count asked for), which finds
+what the model does not, questions whose topic the archive covers but whose detail it
+lacks; its operating point adds at most 2 % of answerable questions to the rule's
+(benchmarks/RESULTS.md). An abstention says why in one line of its notes (the name the
+archive lacks, the years the passages speak of, the kind of answer none holds). A
+question about a period no article is from, over an archive whose every article is dated,
+is not answered either (with undated articles, that is only a feature: they may answer).
+A question whose filters match no document is not answered either. The answer is
+the best sentence, followed by `[n]` where passages[n-1] holds it, and a second sentence
+when it scores nearly as well and holds question words the first lacks (the other half of
+a two-part question). Passages keep the ranker's order; each shows the ranker's
+probability that it holds the answer, and is marked low relevance under an abstention or
+below the ranker's floor. Notes say how the question was read.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ import numpy as np
 from store import StoredDocument
 
 from .cues import new_name
-from .features import PRONOUN, question_features
+from .features import PRONOUN, missing_names, question_features, spoken_years, years_of
 from .scoring import Models
 from .types import Answer, Candidate, Found, Passage, Question, Sentence
 
@@ -42,7 +51,7 @@ class AnswerSettings:
     max_sentences: int = 2
     passages: int = 5  # answer sentences come from this many top passages
     second_margin: float = 1.0  # a second sentence joins when its logit is within this of the best and adds question words
-    floor: float = 0.35  # a question naming no outlet: abstain when no sentence's relevance reaches this
+    floor: float = 0.35  # `weak`: no sentence's relevance reaches this
 
     def __post_init__(self):
         if self.passages < 1 or self.max_sentences < 1:
@@ -53,25 +62,29 @@ class AnswerSettings:
 def compose(
     question: Question, found: Found, ranked: Sequence[Candidate], sentences: Sequence[Sentence], models: Models,
     settings: AnswerSettings = AnswerSettings(), documents: Mapping[str, StoredDocument] | None = None,
+    candidates: Sequence[Candidate] | None = None,
 ) -> Answer:
     """The answer to `question` from its `ranked` passages (the top k) and the scored
     `sentences` of the first of them; or the abstention, with the passages marked low relevance.
-    `documents` (by id) name each passage's article's copies and near-copies (Passage.also_in)."""
+    `documents` (by id) name each passage's article's copies and near-copies (Passage.also_in);
+    `candidates`: every chunk the searches found (default: `ranked`)."""
     documents = documents or {}
     if found.no_documents:
         return Answer(question.text, f"No indexed document matches the filters ({question.filters.describe()}).",
                       True, ())
-    asked = question_features(question, ranked, sentences)
+    candidates = ranked if candidates is None else candidates
+    asked = question_features(question, candidates, ranked, sentences)
     reading = question.reading
-    if reading.outlets:  # the learned model: its operating point holds 3 % on multihop-dev
-        abstained = float(models.abstain.probabilities([asked])[0]) < models.abstain_named
-    else:  # the rule it was to replace: on bbc-dev the model, at any threshold, abstained less well (RESULTS.md)
-        abstained = asked["relevance"] < settings.floor or bool(asked["required_missing_relevant"])
-    abstained = abstained or not sentences
-    # a question about a time the index holds no article from (rag.reading) is not answered
-    abstained = abstained or (reading.no_period and not reading.outlets)
+    chance = float(models.abstain.probabilities([asked])[0])
+    cut = models.abstain_named if reading.outlets else models.abstain_threshold
+    abstained = chance < cut or not sentences or (not reading.outlets and weak(asked, settings.floor))
+    # a period no article is from, in an archive whose every article is dated: nothing can answer
+    # (with undated articles it is only a feature: they may, rag.features period_uncovered)
+    abstained = abstained or (reading.no_period and question.dated >= 1.0 and not reading.outlets)
     notes = ((KEYWORDS_BUILDING,) if found.keywords_building else ()) + (
         (reading.describe(),) if not reading.empty else ())
+    if abstained and not (reading.no_period and asked["period_uncovered"] >= 0.5):  # else the reading says why
+        notes += (why(question, asked, candidates, chance, cut),)
     best = sorted(sentences, key=lambda s: -s.score)
     chosen: list[Sentence] = []
     if not abstained:
@@ -129,6 +142,42 @@ def compose(
         parts.append(sentence + marker)
         budget -= len(parts[-1]) + 1
     return Answer(question.text, " ".join(parts), False, tuple(passages), notes)
+
+
+def weak(asked: Mapping[str, float], floor: float = 0.35) -> bool:
+    """The rule kept beside the model for a question naming no outlet: no sentence's
+    relevance (cos + a quarter of its share) reaches `floor`, or none of the three most
+    relevant holds the amount, date or count the question asks for."""
+    return asked["relevance"] < floor or bool(asked["required_missing_relevant"])
+
+
+_KINDS = {"money": "amount of money", "date": "date", "count": "number", "quantity": "figure",
+          "person": "name", "name": "name", "list": "list of names"}
+
+
+def why(question: Question, asked: Mapping[str, float], candidates: Sequence[Candidate], chance: float,
+        cut: float) -> str:
+    """One line saying why the question is not answered: the name the archive lacks, the
+    years the passages found speak of, the kind of answer none holds, or the model's chance."""
+    if not candidates:
+        return "No passage was found: the index holds none."
+    gone = missing_names(question, candidates)
+    unknown = [w for w, never in gone if never]
+    if unknown:
+        return f"The archive never mentions {unknown[0]!r}."
+    if gone and asked["name_missing"] >= 0.5:
+        return f"No passage found mentions {gone[0][0]!r}."
+    span = spoken_years([c.chunk for c in candidates])
+    if asked["year_gap"] >= 0.3 and span:
+        asked_years = ", ".join(years_of(question.text))
+        said = str(span[0]) if span[0] == span[1] else f"{span[0]}-{span[1]}"
+        return f"The passages found speak of {said}, not {asked_years}."
+    if (asked["required_missing"] or asked["required_missing_relevant"]) and question.cue:
+        return f"No passage found gives the {_KINDS.get(question.cue.kind, 'answer')} the question asks for."
+    if chance >= cut:  # the rule's call (weak), not the model's
+        return "No passage found is close enough to the question to answer it."
+    return (f"No passage found holds what the question asks for (the chance that one answers it: {chance:.2f}, "
+            f"below {cut:.2f}).")
 
 
 def antecedent(question: Question, chunk, sentence: Sentence, back: int = 2) -> int | None:

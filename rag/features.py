@@ -42,21 +42,39 @@ Sentence of a top passage (the answer's choice; `sentences`):
                        follow-ups: "What charges was he facing?"), 0 otherwise: slopes of their own
     cos_follow, cos_own_follow, share_follow, cue_follow  the same for a follow-up turn, 0 otherwise
 
-Question (abstention; `question_features`):
+Question (abstention; `question_features`, over every candidate found, the top k and their
+sentences):
     outlet_named, date_named   the question names an outlet, a period
     cue_sentence, cue_share    the best sentence logit and term share among the sentences
                        that hold the kind of answer asked for (all sentences when none is asked)
     top_passage, second_passage, top_sentence  the two best ranker logits, the best sentence logit
+    top_share          the part of the question's IDF weight the best sentence holds
     best_cos, best_share, top_dense  the best sentence cosine to the question's own words and
                        share, the best passage cosine to them
     unmatched_idf      the IDF of the rarest question term no top sentence holds, over the
                        rarest possible
+    missing_all        the same over every candidate (titles and texts)
+    name_missing       the IDF (over the rarest possible) of the rarest of the question's names
+                       and numbers (capitalised words not opening a sentence, words with a
+                       digit) that no candidate holds but some indexed chunk does (the
+                       searches missed it)
+    name_unknown       one of those no indexed chunk holds at all ("Fitbit" in the BBC archive):
+                       the IDF such a term has (about the log of the archive's size), 0 when
+                       none: a name five articles lack says less than one 2,000 lack
+    top_names          the share of the question's names the first passage holds (1: none named)
     required_missing   a money/date/count/quantity question whose three best sentences hold none
+    relevance          the best sentence's cos + a quarter of its share (the hand-set rule's
+                       signal before issue 27, now a feature)
+    required_missing_relevant  required_missing among the three most relevant sentences
+    year_gap           how far the question's year lies from every year the candidates mention
+                       or were published in (years, at most 10, over 10; 0: no year named)
+    year_idf           the IDF of the question's year as a term, over the rarest possible (a
+                       year the archive seldom speaks of)
+    period_uncovered   it names a period no dated article falls in, times the share of the
+                       index's articles that are dated (an undated archive: 0)
+    follow_up          the question leans on an earlier turn
     top_passage_named, top_sentence_named, best_cos_named, unmatched_idf_named   the same
                        times outlet_named: a question naming outlets has slopes of its own
-and two that only the hand-set rule of rag.answer reads (not the model):
-    relevance          the best sentence's cos + a quarter of its share
-    required_missing_relevant  required_missing among the three most relevant sentences
 """
 
 from __future__ import annotations
@@ -81,9 +99,10 @@ SENTENCE = ("cos", "cos_own", "share", "cue", "cue_missing", "passage", "first_p
             "said", "prev_doc", "month_missing", "prev_cue", "names_share", "cos_unnamed", "share_unnamed",
             "cos_follow", "cos_own_follow", "share_follow", "cue_follow")
 ABSTAIN = ("outlet_named", "date_named", "cue_sentence", "cue_share", "top_passage", "second_passage",
-           "top_sentence", "best_cos", "best_share", "top_dense", "unmatched_idf", "required_missing",
+           "top_sentence", "top_share", "best_cos", "best_share", "top_dense", "unmatched_idf", "missing_all",
+           "name_missing", "name_unknown", "top_names", "required_missing", "relevance", "required_missing_relevant",
+           "year_gap", "year_idf", "period_uncovered", "follow_up",
            "top_passage_named", "top_sentence_named", "best_cos_named", "unmatched_idf_named")
-RULE = ("relevance", "required_missing_relevant")  # read by rag.answer's rule, not by a model
 
 
 def candidates(question: Question, found: Found) -> list[Candidate]:
@@ -174,8 +193,10 @@ def sentences(question: Question, found: Found, ranked: Sequence[Candidate], pas
     return out
 
 
-def question_features(question: Question, ranked: Sequence[Candidate], scored: Sequence[Sentence]) -> dict[str, float]:
-    """How well the best passages and sentences answer (ABSTAIN, and RULE for rag.answer)."""
+def question_features(question: Question, candidates: Sequence[Candidate], ranked: Sequence[Candidate],
+                      scored: Sequence[Sentence]) -> dict[str, float]:
+    """How well the passages found answer the question (ABSTAIN): `candidates` every chunk
+    the searches found, `ranked` the top k, `scored` the sentences of the first of them."""
     by_score = sorted(scored, key=lambda s: -s.score)
     held: set[str] = set()
     for s in scored:
@@ -184,6 +205,15 @@ def question_features(question: Question, ranked: Sequence[Candidate], scored: S
     relevance = [s.features["cos"] + 0.25 * s.features["share"] for s in scored]  # to the query
     cue = question.cue
     offering = [s for s in scored if s.features.get("cue")] if cue else list(scored)
+    found = Matcher(question.terms)
+    anywhere: set[str] = set()  # the question's terms some candidate (title or text) holds
+    for c in candidates:
+        anywhere |= found.held(c.chunk.title) | found.held(c.chunk.text)
+    names = name_terms(question)
+    missing = [t for t in names if t not in anywhere]
+    unknown = [t for t in missing if question.terms[t] >= question.max_idf - 1e-9 and question.max_idf > 1.0]
+    top_held = (found.held(ranked[0].chunk.title) | found.held(ranked[0].chunk.text)) if ranked else frozenset()
+    top_idf = question.max_idf or 1.0
     out = {
         "outlet_named": float(bool(question.reading.outlets)), "date_named": float(bool(question.reading.dates)),
         "cue_sentence": max((s.score for s in offering), default=-10.0),
@@ -191,14 +221,23 @@ def question_features(question: Question, ranked: Sequence[Candidate], scored: S
         "top_passage": scores[0] if scores else -10.0,
         "second_passage": scores[1] if len(scores) > 1 else -10.0,
         "top_sentence": by_score[0].score if by_score else -10.0,
+        "top_share": by_score[0].features["share"] if by_score else 0.0,
         "best_cos": max((s.features["cos_own"] for s in scored), default=0.0),
         "best_share": max((s.features["share"] for s in scored), default=0.0),
         "top_dense": max((c.features.get("dense_own", 0.0) for c in ranked), default=0.0),
         "unmatched_idf": unmatched_idf(question.terms, held, question.max_idf),
+        "missing_all": unmatched_idf(question.terms, anywhere, question.max_idf),
+        "name_missing": max((question.terms[t] for t in missing if t not in unknown), default=0.0) / top_idf,
+        "name_unknown": question.max_idf if unknown else 0.0,
+        "top_names": len(set(names) & top_held) / len(names) if names else 1.0,
         "required_missing": required_missing(cue, [s.text for s in by_score[:3]]),
         "relevance": max(relevance, default=0.0),
         "required_missing_relevant": required_missing(cue, [s.text for _, s in sorted(
             zip(relevance, scored), key=lambda x: -x[0])[:3]]),
+        "year_gap": year_gap(question.text, [c.chunk for c in candidates]) / 10,
+        "year_idf": max((question.terms.get(y, 0.0) for y in years_of(question.text)), default=0.0) / top_idf,
+        "period_uncovered": float(question.reading.no_period) * question.dated,
+        "follow_up": float(question.query.follow_up),
     }
     named = out["outlet_named"]
     out.update({f"{k}_named": out[k] * named for k in ("top_passage", "top_sentence", "best_cos", "unmatched_idf")})
@@ -210,6 +249,7 @@ _MONTH_WORD = re.compile(r"\b(?:january|february|march|april|may|june|july|augus
                          r"december)\b(?=\s+(?:\d|alone|last|this|next|of|in|\?|$))|\b(?:january|february|"
                          r"march|april|june|july|august|september|october|november|december)\b")
 _NAME_WORD = re.compile(r"(?<![\w’'-])(?:[A-Z][\w’'.&-]*|[\w’'-]*\d[\w’'.,-]*)")
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 
 
 def question_names(question: Question) -> list[str]:
@@ -235,6 +275,51 @@ def name_terms(question: Question) -> list[str]:
             if t in question.terms and t not in out:
                 out.append(t)
     return out
+
+
+def missing_names(question: Question, candidates: Sequence[Candidate]) -> list[tuple[str, bool]]:
+    """The question's names (as asked) that no candidate holds, rarest first, each with
+    whether the index holds it anywhere: the reason an abstention gives."""
+    found = Matcher(question.terms)
+    anywhere: set[str] = set()
+    for c in candidates:
+        anywhere |= found.held(c.chunk.title) | found.held(c.chunk.text)
+    out = []
+    for word in question_names(question):
+        stems = [t for t in terms(word) if t in question.terms]
+        gone = [t for t in stems if t not in anywhere]
+        if gone:
+            idf = max(question.terms[t] for t in gone)
+            out.append((idf, word, idf >= question.max_idf - 1e-9 and question.max_idf > 1.0))
+    return [(w, unknown) for _, w, unknown in sorted(out, key=lambda x: -x[0])]
+
+
+def years_of(text: str) -> list[str]:
+    return list(dict.fromkeys(_YEAR.findall(text)))
+
+
+def year_gap(question: str, chunks: Sequence) -> float:
+    """How far (in years, at most 10) the year the question names lies from every year the
+    passages found mention or were published in (the furthest of its years; 0 when it
+    names none, 10 when the passages mention no year at all)."""
+    asked = [int(y) for y in years_of(question)]
+    if not asked:
+        return 0.0
+    seen = {int(y) for c in chunks for y in _YEAR.findall(c.text)} | {
+        int(c.published[:4]) for c in chunks if c.published}
+    if not seen:
+        return 10.0
+    return float(min(10, max(min(abs(y - s) for s in seen) for y in asked)))
+
+
+def spoken_years(chunks: Sequence) -> tuple[int, int] | None:
+    """The span of years the passages mention most: the 10th to the 90th percentile of the
+    years they mention or were published in (None when no year)."""
+    seen = sorted([int(y) for c in chunks for y in _YEAR.findall(c.text)] + [
+        int(c.published[:4]) for c in chunks if c.published])
+    if not seen:
+        return None
+    return seen[int(0.1 * (len(seen) - 1))], seen[int(0.9 * (len(seen) - 1))]
 
 
 def matched(asked: Mapping[str, float], held: Iterable[str]) -> frozenset[str]:

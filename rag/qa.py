@@ -107,7 +107,7 @@ class QA:
         self.models = models or load()  # rag/weights.json: the learned ranker, sentence choice, abstention
         self.llm = llm  # an OpenAI-compatible endpoint that writes answers (ask(generate=True)); None: extractive only
         self._client: Client | None = None
-        self._catalog: tuple[str, list[str], list[str]] | None = None  # (version, outlets, sorted dates)
+        self._catalog: tuple[str, list[str], list[str], int] | None = None  # (version, outlets, sorted dates, documents)
 
     @classmethod
     def open(
@@ -338,8 +338,8 @@ class QA:
         """`ask`, with what every stage of the question's path returned on the way."""
         self.index.refresh()  # documents another process (a corpus-qa ingest) added since
         keywords = self.index.keyword_index(wait=False, save_later=True)  # None while a large one is built
-        outlets, published = self._catalogue()
-        asked = analyse(question, list(history or ()), outlets, published, keywords, filters)
+        outlets, published, documents = self._catalogue()
+        asked = analyse(question, list(history or ()), outlets, published, keywords, filters, documents)
         if k < 1:
             raise InputError(f"k must be at least 1, got {k}")
         found = search(self.index, asked, keywords, self.embedder.encode, max(self.settings.search.candidates, k),
@@ -349,7 +349,7 @@ class QA:
         ranked = top(rank(candidates, self.models.ranker), k, documents)
         sentences = score_sentences(features.sentences(asked, found, ranked, self.settings.answer.passages),
                                     self.models.sentence)
-        answer = compose(asked, found, ranked, sentences, self.models, self.settings.answer, documents)
+        answer = compose(asked, found, ranked, sentences, self.models, self.settings.answer, documents, candidates)
         return Trace(asked, found, candidates, ranked, sentences, answer)
 
     def retrieve(
@@ -362,15 +362,16 @@ class QA:
         """The k best chunks, ranked: the passages `ask` answers from (the BEIR evaluation ranks them)."""
         return self.trace(question, k, history, filters).ranked
 
-    def _catalogue(self) -> tuple[list[str], list[str]]:
-        """The outlets the index holds and its articles' dates (sorted), read once per index version."""
+    def _catalogue(self) -> tuple[list[str], list[str], int]:
+        """The outlets the index holds, its articles' dates (sorted) and how many articles
+        it holds, read once per index version."""
         version = self.index.version()
         if self._catalog is None or self._catalog[0] != version:
             docs = self.index.documents()
             outlets = sorted({d.outlet for d in docs if d.outlet})
             published = sorted(d.published[:10] for d in docs if d.published)
-            self._catalog = (version, outlets, published)
-        return self._catalog[1], self._catalog[2]
+            self._catalog = (version, outlets, published, len(docs))
+        return self._catalog[1], self._catalog[2], self._catalog[3]
 
     def stats(self) -> Stats:
         return Stats(

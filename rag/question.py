@@ -19,7 +19,7 @@ from store.keyword import terms
 
 from .conversation import resolve
 from .cues import cue_of
-from .reading import Reading, read
+from .reading import Reading, read, unchecked_outlets
 from .types import Answer, Question
 
 MAX_QUESTION_CHARS = 2000
@@ -32,11 +32,12 @@ def analyse(
     published: Sequence[str] = (),
     keywords: KeywordIndex | None = None,
     filters: Filters | None = None,
+    documents: int = 0,
 ) -> Question:
     """The question `text`, asked after `history` (earlier questions or their Answers,
     oldest first), over an index holding `outlets` and articles published on the sorted
-    ISO dates `published`, whose keyword index `keywords` gives each term's IDF (None
-    while it is built: every term weighs 1)."""
+    ISO dates `published` (of its `documents` articles), whose keyword index `keywords`
+    gives each term's IDF (None while it is built: every term weighs 1)."""
     text = check_question(text)
     idf = keywords.idf if keywords else None
     return Question(
@@ -46,8 +47,9 @@ def analyse(
         max_idf=idf("\x00") if idf else 1.0,
         cue=cue_of(text),
         reading=read(text, outlets, published[-1] if published else None, published)
-        if outlets or published else Reading(),
+        if outlets or published else Reading(unchecked=unchecked_outlets(text)),
         filters=filters if filters is not None and not filters.empty else None,
+        dated=min(1.0, len(published) / documents) if documents else 0.0,
     )
 
 

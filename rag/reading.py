@@ -44,10 +44,11 @@ class Reading:
     latest: bool = False  # the question asks for the most recent
     absent: tuple[str, ...] = ()  # what it names that the index holds nothing of, said as a clause
     no_period: bool = False  # it names periods and the index has no article from any of them
+    unchecked: tuple[str, ...] = ()  # names in an outlet's place, over an index that records no outlets
 
     @property
     def empty(self) -> bool:
-        return not (self.outlets or self.dates or self.latest or self.absent)
+        return not (self.outlets or self.dates or self.latest or self.absent or self.unchecked)
 
     def describe(self) -> str:
         parts = []
@@ -59,7 +60,9 @@ class Reading:
             parts.append("the most recent articles first")
         held = "Read from the question: " + "; ".join(parts) + "." if parts else ""
         missing = "".join(f" {a[0].upper()}{a[1:]}." for a in self.absent)
-        return (held + missing).strip()
+        unchecked = (" This index records no outlets: " + " and ".join(repr(u) for u in self.unchecked)
+                     + " as the source could not be checked." if self.unchecked else "")
+        return (held + missing + unchecked).strip()
 
     def date_match(self, published: str | None) -> bool:
         return bool(published) and any(a <= published[:10] <= b for a, b in self.dates)
@@ -86,11 +89,12 @@ def outlet_names(outlets: tuple[str, ...]) -> dict[str, frozenset[str]]:
     return {key: frozenset(found) for key, found in names.items()}
 
 
-# "according to Reuters", "as reported by the Verge", "the Wired article": a name in an outlet's place
+# "according to Reuters", "as reported by the Verge", "the Wired article", "what did Reuters report":
+# a name in an outlet's place
 _OUTLET_PLACE = re.compile(
     r"\b(?i:according to|reported (?:by|in|on)|published (?:by|in)|(?:article|report|story|piece|coverage)s? "
     r"(?:from|by|in))\s+(?:the\s+|both\s+(?:the\s+)?)?([A-Z][\w.&'-]*(?:\s+[A-Z][\w.&'-]*){0,3})"
-    r"|\b([A-Z][\w.&-]*(?:\s+[A-Z][\w.&-]*){0,2})(?:'s|’s)?\s+article\b")
+    r"|\b([A-Z][\w.&-]*(?:\s+[A-Z][\w.&-]*){0,2})(?:'s|’s)?\s+(?:article|report(?:s|ed)?|story|coverage)\b")
 _NOT_OUTLETS = {"the", "a", "an", "this", "that", "which", "what", "another", "both", "each", "an", "one", "its"}
 
 
@@ -111,10 +115,9 @@ def read(question: str, outlets: Iterable[str] = (), newest: str | None = None,
             named |= names[key]
     absent = []
     if names:
-        for m in _OUTLET_PLACE.finditer(question):
-            name = (m.group(1) or m.group(2) or "").strip(" .'")
+        for name in _outlet_places(question):
             key = _norm(name)
-            if name and name.lower() not in _NOT_OUTLETS and not any(key in k or k in key for k in names):
+            if not any(key in k or k in key for k in names):
                 absent.append(f"no indexed outlet matches {name!r}")
     periods = _periods(question, newest)
     if published:
@@ -123,7 +126,24 @@ def read(question: str, outlets: Iterable[str] = (), newest: str | None = None,
                 absent.append(f"no indexed article was published {'on ' + a if a == b else f'from {a} to {b}'}")
     held = [p for p in periods if not published or bisect.bisect_right(published, p[1]) > bisect.bisect_left(published, p[0])]
     return Reading(tuple(sorted(named)), tuple(held), bool(_LATEST.search(question)), tuple(dict.fromkeys(absent)),
-                   bool(periods) and not held)
+                   bool(periods) and not held, () if names else unchecked_outlets(question))
+
+
+def _outlet_places(question: str) -> list[str]:
+    """The names a question puts in an outlet's place ("according to Reuters", "as
+    reported by the BBC", "the Wired article"), in order, each once."""
+    out = []
+    for m in _OUTLET_PLACE.finditer(question):
+        name = (m.group(1) or m.group(2) or "").strip(" .'")
+        if name and name.lower() not in _NOT_OUTLETS and name not in out:
+            out.append(name)
+    return out
+
+
+def unchecked_outlets(question: str) -> tuple[str, ...]:
+    """Over an index that records no outlets: the names the question puts in an outlet's
+    place, which can be neither matched nor ruled out (said in a note, never a filter)."""
+    return tuple(_outlet_places(question))
 
 
 def _capitalised(question: str, key: str) -> bool:

@@ -12,10 +12,10 @@ that lacks a feature its model weighs.
 
     ranker     P(a candidate chunk holds the evidence)    -> the passages' order and score
     sentence   P(a sentence of the top passages answers)  -> the answer sentence
-    abstain    P(the question is answerable)              -> a question that names an outlet
-               abstains below `abstain_named` (chosen on dev: at most 3 % of such answerable
-               questions fall below it); one that names none keeps the hand-set rule
-               (rag.answer), which abstained better on bbc-dev at every threshold
+    abstain    P(the question is answerable)              -> the question abstains below the
+               operating point of its kind (rag.answer, chosen on dev, cross-validated):
+               `abstain_named` for one that names an outlet, `abstain_threshold` for the
+               others, which also abstain when the rule kept beside the model says so
 
 `rank` orders the candidates by the ranker; `top` takes the first k, folding overlapping
 chunks of one article and copies; `score_sentences` gives each sentence its logit.
@@ -83,6 +83,7 @@ class Models:
     abstain: Model
     low_relevance: float  # a passage whose ranker probability is below this is marked low relevance
     abstain_named: float = 0.0  # a question that names an outlet abstains below this probability
+    abstain_threshold: float = 0.0  # any other question abstains below this probability
 
 
 @lru_cache(maxsize=4)
@@ -110,7 +111,7 @@ def models_of(data: Mapping) -> Models:
                 ([f"weighs features rag.features does not build: {', '.join(unknown)}"] if unknown else [])
                 + ([f"lacks features rag.features builds: {', '.join(lacking)}"] if lacking else [])))
     return Models(models["ranker"], models["sentence"], models["abstain"], float(data.get("low_relevance", 0.0)),
-                  float(data.get("abstain_named", 0.0)))
+                  float(data.get("abstain_named", 0.0)), float(models["abstain"].threshold or 0.0))
 
 
 def rank(candidates: Sequence[Candidate], ranker: Model) -> list[Candidate]:

@@ -51,6 +51,7 @@ class Question:
     cue: Cue | None  # the kind of answer its form asks for (rag.cues)
     reading: Reading  # the outlets and dates it names (rag.reading)
     filters: Filters | None = None  # the user's filters: only matching documents are searched
+    dated: float = 0.0  # the share of the index's articles that carry a publication date
 
 
 @dataclass(frozen=True)

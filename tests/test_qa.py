@@ -77,7 +77,9 @@ def check_markers(answer: rag.Answer) -> None:
         p = answer.passages[int(n) - 1]
         a, b = p.highlight
         shown = sentence.rstrip("…")
-        assert p.text[a:b].startswith(shown), f"answer sentence {sentence!r} is not the highlight of [{n}]"
+        # the highlight may span a paragraph break (a pronoun's antecedent): the answer shows it as one space
+        assert " ".join(p.text[a:b].split()).startswith(shown), \
+            f"answer sentence {sentence!r} is not the highlight of [{n}]"
 
 
 @pytest.mark.parametrize("question", QUESTIONS)
@@ -193,7 +195,7 @@ def test_qa_open_creates_the_index_and_counts(tmp_path, make_qa):
 
 def test_asking_an_empty_index_abstains_with_no_passages(make_qa):
     answer = make_qa().ask(HEALEY)
-    assert answer == rag.Answer(HEALEY, rag.NO_ANSWER, True, ())
+    assert answer == rag.Answer(HEALEY, rag.NO_ANSWER, True, (), ("No passage was found: the index holds none.",))
 
 
 def test_ask_through_each_backend(backend, make_qa, corpus_dir, tmp_path):

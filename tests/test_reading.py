@@ -49,8 +49,13 @@ def test_what_the_index_lacks_is_said_not_guessed():
     assert r.no_period and not r.outlets and not r.dates, r
     assert r.describe() == ("No indexed outlet matches 'Reuters'. "
                             "No indexed article was published from 2022-03-01 to 2022-03-31."), r.describe()
-    # an archive with no outlets at all (BBC, SciFact) reads nothing and reports nothing
-    assert read("According to Reuters, who won?", [], None, []).empty
+    # an archive with no outlets at all (BBC, SciFact) filters nothing, and says the outlet could not be checked
+    r = read("According to Reuters, who won?", [], None, [])
+    assert not r.outlets and not r.dates and r.unchecked == ("Reuters",), r
+    assert r.describe() == "This index records no outlets: 'Reuters' as the source could not be checked.", r
+    assert read("Who won, as reported by Reuters?", [], None, []).unchecked == ("Reuters",)
+    assert read("What did Reuters report about the winner?", [], None, []).unchecked == ("Reuters",)
+    assert read("What did Tony Blair say?", [], None, []).empty
 
 
 @pytest.fixture(scope="module")

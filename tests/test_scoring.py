@@ -110,3 +110,30 @@ def test_a_row_lacking_a_feature_of_the_model_is_refused():
     row = {f: 0.0 for f in ranker.features if f != "share"}
     with pytest.raises(ValueError, match="ranker model weighs feature 'share', which a row lacks"):
         ranker.logits([row])
+
+
+def test_abstention_features_see_what_the_archive_lacks():
+    """Issue 27: the question's names that no candidate holds (and that the index never
+    holds), a year far from every year the passages speak of, a period no dated article
+    covers weighed by how much of the archive is dated."""
+    from dataclasses import replace
+
+    from rag.reading import Reading
+
+    text = "Sony's PlayStation Portable will go on sale in Japan on 12 December 2004, a year after 2003's launch."
+    chunk = StoredChunk("c1", "d1", "tech/112.txt", "Portable PlayStation ready to go", text, 0, len(text),
+                        ((0, len(text)),))
+    cand = Candidate(chunk, 1.0, None, None, {"dense_own": 0.5})
+    asked = analyse("How much did Google pay for Fitbit in 2019?")
+    asked = replace(asked, terms={"googl": 6.0, "pay": 2.0, "fitbit": 9.0, "2019": 8.5}, max_idf=9.0)
+    assert features.question_names(asked) == ["Google", "Fitbit", "2019"]
+    f = features.question_features(asked, [cand], [cand], [])
+    assert f["name_missing"] == pytest.approx(8.5 / 9) and f["name_unknown"] == pytest.approx(9.0), f  # fitbit: in no chunk
+    assert f["top_names"] == 0.0 and f["year_gap"] == pytest.approx(1.0) and f["year_idf"] == pytest.approx(8.5 / 9)
+    assert features.missing_names(asked, [cand]) == [("Fitbit", True), ("2019", False), ("Google", False)]
+    assert features.year_gap("Who won in 2005?", [chunk]) == 1.0 and features.year_gap("Who won?", [chunk]) == 0.0
+    assert set(f) == set(features.ABSTAIN), set(f) ^ set(features.ABSTAIN)
+    # a period no dated article covers counts only as far as the archive is dated
+    period = replace(asked, reading=Reading(no_period=True), dated=0.002)
+    assert features.question_features(period, [cand], [cand], [])["period_uncovered"] == pytest.approx(0.002)
+    assert features.question_features(replace(period, dated=1.0), [cand], [cand], [])["period_uncovered"] == 1.0
