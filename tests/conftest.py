@@ -30,6 +30,15 @@ BIN = Path(sys.executable).parent
 DEV_SET = REPO.parent / "shared" / "qa" / "dev.jsonl"
 
 
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def examples(n: int) -> int:
+    """Hypothesis examples for a property test: all `n` in CI (CI=true), a fifth of them (at
+    least 10) in a local run, which stays quick."""
+    return n if IN_CI else max(10, n // 5)
+
+
 EXE = str(BIN / "corpus-qa")
 HEALEY = "Who is now the chairman of the Ukraine Defense Contact Group?"  # answered by the bundled corpus
 CHROMIUM = "/usr/bin/chromium"
@@ -191,7 +200,7 @@ def browser():
 
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         message = f"no chromium at {CHROMIUM}: run `make browser` (apt-get install -y chromium)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
     from playwright.sync_api import sync_playwright
@@ -243,7 +252,7 @@ def llm_server(tmp_path_factory):
         command = server_command(port)
     except (ImportError, SystemExit) as err:
         message = f"no llama.cpp server or Gemma model ({err}): run `make llm-install`"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
     log = open(tmp_path_factory.mktemp("llm") / "llm-server.log", "wb")

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import store
+from conftest import examples
 from store import chunk_text, sentence_spans
 
 
@@ -229,7 +230,7 @@ SENTENCE = st.builds(
 SEPARATOR = st.sampled_from([" ", "  ", "\n", "\n\n"])
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     parts=st.lists(st.tuples(SENTENCE, SEPARATOR), min_size=1, max_size=15),
     max_sentences=st.integers(1, 5),

@@ -16,8 +16,11 @@ from conftest import HEALEY, free_port
 from rag.claims import numbers
 from rag.generate import Client, messages
 
+# ARTICLE_5 last: the check test writes it last, and tests/test_mcp_generate.py asks it next,
+# which the server then answers without reading the prompt anew (it keeps the last one it read)
+ARTICLE_5 = "What does NATO's Article 5 say?"
 QUESTIONS = [HEALEY, "Into which Baltic countries did Biden move U.S. troops?",
-             "What does NATO's Article 5 say?", "How many soldiers did Britain offer to send to Ukraine?"]
+             "How many soldiers did Britain offer to send to Ukraine?", ARTICLE_5]
 
 
 def test_without_a_model_an_answer_is_as_before(bundled_qa):
@@ -123,6 +126,21 @@ def test_a_server_that_is_not_openai_compatible_is_named_with_the_fix(bundled_qa
 # --- the real model ---------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def written_answers() -> dict[str, rag.Answer]:
+    """The written answers of this module's tests, by question, for the tests after them: the
+    server reads a prompt it has not just read for most of a minute on a busy 2-core machine
+    (Gemma 3 270M's prompt evaluation), and at temperature 0 an answer is the same whichever
+    test asks for it (`ask(generate=True)` is the last state of `ask_stream`)."""
+    return {}
+
+
+def written_answer(written_qa, written_answers, question: str) -> rag.Answer:
+    if question not in written_answers:
+        written_answers[question] = written_qa.ask(question, generate=True)
+    return written_answers[question]
+
+
 @pytest.mark.slow
 def test_the_endpoint_names_its_model(llm_server):
     client = Client(rag.LLM(llm_server))
@@ -133,8 +151,9 @@ def test_the_endpoint_names_its_model(llm_server):
 
 
 @pytest.mark.slow
-def test_a_written_answer_is_checked_sentence_by_sentence(written_qa):
+def test_a_written_answer_is_checked_sentence_by_sentence(written_qa, written_answers):
     answer = written_qa.ask(HEALEY, generate=True)
+    written_answers[HEALEY] = answer
     g = answer.generated
     assert g is not None and g.done and g.model == "gemma-3-270m" and g.sentences, (answer.notes, g)
     by_n = {p.n: p for p in answer.passages}
@@ -153,7 +172,7 @@ def test_a_written_answer_is_checked_sentence_by_sentence(written_qa):
 
 
 @pytest.mark.slow
-def test_the_answer_streams_extractive_first_then_checked_sentences(written_qa):
+def test_the_answer_streams_extractive_first_then_checked_sentences(written_qa, written_answers):
     states = list(written_qa.ask_stream(QUESTIONS[1]))
     assert states[0].generated is None and states[0].text, states[0]
     written = [a.generated for a in states[1:]]
@@ -161,15 +180,17 @@ def test_the_answer_streams_extractive_first_then_checked_sentences(written_qa):
     counts = [len(g.sentences) for g in written]
     assert counts == sorted(counts), counts
     assert any(g.pending for g in written[:-1]), "nothing was seen while it was being written"
+    written_answers[QUESTIONS[1]] = states[-1]
 
 
 @pytest.mark.slow
-def test_the_check_catches_what_the_small_model_gets_wrong(written_qa):
+def test_the_check_catches_what_the_small_model_gets_wrong(written_qa, written_answers):
     """Gemma 3 270M writes poor answers: over a few questions the check rejects some of its
-    sentences, and every sentence it keeps has its numbers in the passage it cites."""
+    sentences, and every sentence it keeps has its numbers in the passage it cites. (The
+    answers the tests above wrote are reused; the others are written here.)"""
     kept, rejected = [], []
     for question in QUESTIONS:
-        answer = written_qa.ask(question, generate=True)
+        answer = written_answer(written_qa, written_answers, question)
         for s in answer.generated.sentences:
             (kept if s.supported else rejected).append((question, s))
     assert rejected, f"the check rejected none of {len(kept)} sentences: {kept}"

@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from store import Document, InputError, chunk_text, find_files, load, parse, sentence_spans
 from store.documents import MAX_FILE_BYTES
 from store.errors import one_line
@@ -77,7 +78,7 @@ def _load_or_input_error(path: Path) -> Document | None:
     return doc
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(text=TEXT, suffix=st.sampled_from([".txt", ".md"]))
 @example(text="", suffix=".txt")
 @example(text="\r\n\r\n   \t\n", suffix=".md")
@@ -88,7 +89,7 @@ def test_parse_of_any_unicode_keeps_spans(text, suffix):
     assert parse(text, "a" + suffix, suffix=suffix) == doc, "the same text gives the same Document"
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(text=TEXT)
 @example(text="<html><head><title>Hostile <script>x</script></title></head><body><p>Body text is here, long enough to keep.</p></body></html>")
 def test_parse_of_any_html_keeps_spans(text):
@@ -107,7 +108,7 @@ ENCODED = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=ENCODED, suffix=st.sampled_from(SUFFIXES))
 @example(data=b"", suffix=".txt")
 @example(data=b"\x00\x01\x02binary", suffix=".md")
@@ -189,7 +190,7 @@ def test_very_long_lines_are_cleaned_and_chunked_quickly(tmp_path, line):
     assert elapsed < 10, f"a {len(line):,}-character line took {elapsed:.1f} s (quadratic pattern?)"
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(names=st.lists(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="/\x00"),
                               min_size=1, max_size=20), min_size=1, max_size=6, unique=True),
        suffix=st.sampled_from(SUFFIXES + [".pdf", "", ".TXT"]))
