@@ -1,8 +1,9 @@
 """Warm question latency of QA.ask in process, per step, beside a naive Chroma query.
 
-    .venv/bin/python -m benchmarks.latency [--quick] [--questions N] [--skip-scifact]
+    .venv/bin/python -m benchmarks.latency [--quick] [--questions N] [--skip-scifact] [--indexes DIR]
 
-Two indexes: the bundled corpus (>= 200 questions made from its own sentences in varied
+Two indexes, and with --indexes the BBC archive and MultiHop-RAG (bbc-dev's and
+multihop-dev's questions): the bundled corpus (>= 200 questions made from its own sentences in varied
 forms, plus the dev questions and some the corpus cannot answer) and SciFact (5,183
 abstracts; its claims as questions). The SciFact index is built once under
 --cache-dir (default /tmp/corpus-qa-bench) and reused: later runs only check it.
@@ -207,6 +208,8 @@ def main() -> int:
     p.add_argument("--cache-dir", default="/tmp/corpus-qa-bench", help="where the SciFact index is kept between runs")
     p.add_argument("--scifact-collection", default="scifact", help="its collection name (default: scifact)")
     p.add_argument("--no-build", action="store_true", help="use the SciFact index as it is (even partly built)")
+    p.add_argument("--indexes", type=Path, help="also time the BBC archive and MultiHop-RAG indexes kept here "
+                                                 "(benchmarks/sets.py builds them), with their dev questions")
     p.add_argument("--compare-sequential", action="store_true",
                    help="also time the searches one after another, alternated with the parallel ones")
     args = p.parse_args()
@@ -223,6 +226,18 @@ def main() -> int:
             report("bundled corpus", qa, bundled_questions(qa, max(n, 200)), (8, 14), args.compare_sequential)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    if args.indexes:  # the archives of sets.py, built once by quality.py or train_scoring.py
+        sys.path.insert(1, str(Path(__file__).resolve().parent))
+        import sets as S
+
+        from store import SentenceTransformerEmbedder
+
+        embedder = SentenceTransformerEmbedder()
+        for name, dev, targets in (("bbc", "bbc-dev", (15, 30)), ("multihop", "multihop-dev", (25, 50))):
+            qa = S.open_index(name, args.indexes, embedder)
+            report(f"{name} ({dev} questions)", qa, [i.question for i in S.items(dev)][:n], targets,
+                   args.compare_sequential)
 
     if not args.skip_scifact:
         from .ingest import documents, read_records
