@@ -18,6 +18,7 @@ chunk collection's metadata; store/chroma.py opens clients.
 from __future__ import annotations
 
 import base64
+import bisect
 import contextlib
 import json
 import logging
@@ -348,7 +349,38 @@ class Index:
         return Article(**{f: getattr(doc, f) for f in StoredDocument.__dataclass_fields__}, text=got["documents"][0] or "")
 
     def matching(self, filters: Filters) -> list[StoredDocument]:
-        return [d for d in self.documents() if filters.matches(d)]
+        """The documents `filters` admits, in `documents` order. An outlet or a period (what
+        a question names: rag.search runs one keyword search per each) is looked up in a
+        catalogue built once per version, outlet -> documents and documents by day, then
+        checked; only source globs and picked documents test every document."""
+        docs = self.documents()
+        if filters.sources or filters.documents or not (filters.outlets or filters.since or filters.until):
+            return [d for d in docs if filters.matches(d)]
+        by_outlet, days, by_day = self._catalogue(docs)
+        picked: set[int] | None = None
+        if filters.outlets:
+            picked = {i for o in filters.outlets for i in by_outlet.get(outlet_key(o), ())}
+        if filters.since or filters.until:
+            a = bisect.bisect_left(days, filters.since.isoformat()) if filters.since else 0
+            b = bisect.bisect_right(days, filters.until.isoformat()) if filters.until else len(days)
+            dated = set(by_day[a:b])
+            picked = dated if picked is None else picked & dated
+        return [docs[i] for i in sorted(picked) if filters.matches(docs[i])]
+
+    def _catalogue(self, docs: list[StoredDocument]) -> tuple[dict[str, list[int]], list[str], list[int]]:
+        """For `docs` (this version's documents): each outlet's positions, and the dated
+        documents' days (sorted) with their positions."""
+        cached = getattr(self, "_catalogue_cache", None)
+        if cached is not None and cached[0] is docs:
+            return cached[1]
+        by_outlet: dict[str, list[int]] = {}
+        for i, d in enumerate(docs):
+            if d.outlet:
+                by_outlet.setdefault(outlet_key(d.outlet), []).append(i)
+        dated = sorted((d.published[:10], i) for i, d in enumerate(docs) if d.published)
+        built = (by_outlet, [day for day, _ in dated], [i for _, i in dated])
+        self._catalogue_cache = (docs, built)
+        return built
 
     @server_errors
     def dense(self, vector: np.ndarray, n: int, where: dict | None = None) -> list[tuple[StoredChunk, float]]:
