@@ -138,7 +138,7 @@ def candidates(question: Question, found: Found) -> list[Candidate]:
             "rr_dense": reciprocal_rank(rank_of["dense"].get(i)),
             "rr_keyword": reciprocal_rank(rank_of["keyword"].get(i)),
             "rr_own": reciprocal_rank(rank_of["own" if query.follow_up else "dense"].get(i)),
-            "share": share(asked, match.held(chunk.title).union(*held)),
+            "share": share(asked, covers := match.held(chunk.title).union(*held)),
             "title_share": share(asked, match.held(chunk.title)),
             "doc_dense": doc_dense[chunk.doc_id], "doc_chunks": min(doc_chunks[chunk.doc_id], 5) / 5,
             "follow_up": float(query.follow_up), "prev_doc": float(chunk.doc_id in query.prefer),
@@ -147,7 +147,7 @@ def candidates(question: Question, found: Found) -> list[Candidate]:
             "date_named": float(bool(reading.dates)), "date_match": float(reading.date_match(chunk.published)),
             "recency": recency(chunk.published, newest) if reading.latest else 0.0,
         }
-        out.append(Candidate(chunk, 0.0, float(cos[j]), found.keyword_scores.get(i), features))
+        out.append(Candidate(chunk, 0.0, float(cos[j]), found.keyword_scores.get(i), features, covers))
     return out
 
 
@@ -206,13 +206,11 @@ def question_features(question: Question, candidates: Sequence[Candidate], ranke
     cue = question.cue
     offering = [s for s in scored if s.features.get("cue")] if cue else list(scored)
     found = Matcher(question.terms)
-    anywhere: set[str] = set()  # the question's terms some candidate (title or text) holds
-    for c in candidates:
-        anywhere |= found.held(c.chunk.title) | found.held(c.chunk.text)
+    anywhere = held_anywhere(candidates, found)  # the question's terms some candidate (title or text) holds
     names = name_terms(question)
     missing = [t for t in names if t not in anywhere]
     unknown = [t for t in missing if question.terms[t] >= question.max_idf - 1e-9 and question.max_idf > 1.0]
-    top_held = (found.held(ranked[0].chunk.title) | found.held(ranked[0].chunk.text)) if ranked else frozenset()
+    top_held = held_anywhere(ranked[:1], found)
     top_idf = question.max_idf or 1.0
     out = {
         "outlet_named": float(bool(question.reading.outlets)), "date_named": float(bool(question.reading.dates)),
@@ -277,13 +275,17 @@ def name_terms(question: Question) -> list[str]:
     return out
 
 
+def held_anywhere(candidates: Sequence[Candidate], match: Matcher) -> frozenset[str]:
+    """The question's terms some candidate holds in its title or text: what `candidates`
+    kept (Candidate.covers), or matched again for one made without it."""
+    return frozenset().union(*(c.covers if c.covers is not None else match.held(c.chunk.title) | match.held(c.chunk.text)
+                               for c in candidates))
+
+
 def missing_names(question: Question, candidates: Sequence[Candidate]) -> list[tuple[str, bool]]:
     """The question's names (as asked) that no candidate holds, rarest first, each with
     whether the index holds it anywhere: the reason an abstention gives."""
-    found = Matcher(question.terms)
-    anywhere: set[str] = set()
-    for c in candidates:
-        anywhere |= found.held(c.chunk.title) | found.held(c.chunk.text)
+    anywhere = held_anywhere(candidates, Matcher(question.terms))
     out = []
     for word in question_names(question):
         stems = [t for t in terms(word) if t in question.terms]

@@ -79,6 +79,7 @@ class Candidate:
     dense: float | None  # cosine similarity to the query
     keyword: float | None  # BM25 score, when the keyword search proposed it
     features: dict[str, float] = field(default_factory=dict, compare=False, repr=False)  # rag.features
+    covers: frozenset[str] | None = field(default=None, compare=False, repr=False)  # the question's terms it holds
 
 
 @dataclass(frozen=True)
