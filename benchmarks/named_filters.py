@@ -31,6 +31,7 @@ class Listed(Index):
 
     def __init__(self, docs: list[StoredDocument]):
         self.listed = docs
+        self._catalogue_cache = None
 
     def documents(self) -> list[StoredDocument]:
         return self.listed

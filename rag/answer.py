@@ -60,19 +60,18 @@ class AnswerSettings:
 
 
 def compose(
-    question: Question, found: Found, ranked: Sequence[Candidate], sentences: Sequence[Sentence], models: Models,
-    settings: AnswerSettings = AnswerSettings(), documents: Mapping[str, StoredDocument] | None = None,
-    candidates: Sequence[Candidate] | None = None,
+    question: Question, found: Found, candidates: Sequence[Candidate], ranked: Sequence[Candidate],
+    sentences: Sequence[Sentence], models: Models, settings: AnswerSettings = AnswerSettings(),
+    documents: Mapping[str, StoredDocument] | None = None,
 ) -> Answer:
-    """The answer to `question` from its `ranked` passages (the top k) and the scored
-    `sentences` of the first of them; or the abstention, with the passages marked low relevance.
-    `documents` (by id) name each passage's article's copies and near-copies (Passage.also_in);
-    `candidates`: every chunk the searches found (default: `ranked`)."""
+    """The answer to `question` from its `ranked` passages (the top k of the `candidates`
+    the searches found) and the scored `sentences` of the first of them; or the abstention,
+    with the passages marked low relevance. `documents` (by id) name each passage's
+    article's copies and near-copies (Passage.also_in)."""
     documents = documents or {}
     if found.no_documents:
         return Answer(question.text, f"No indexed document matches the filters ({question.filters.describe()}).",
                       True, ())
-    candidates = ranked if candidates is None else candidates
     asked = question_features(question, candidates, ranked, sentences)
     reading = question.reading
     chance = float(models.abstain.probabilities([asked])[0])

@@ -209,7 +209,7 @@ def question_features(question: Question, candidates: Sequence[Candidate], ranke
     anywhere = held_anywhere(candidates, found)  # the question's terms some candidate (title or text) holds
     names = name_terms(question)
     missing = [t for t in names if t not in anywhere]
-    unknown = [t for t in missing if question.terms[t] >= question.max_idf - 1e-9 and question.max_idf > 1.0]
+    unknown = [t for t in missing if unindexed(question, question.terms[t])]
     top_held = held_anywhere(ranked[:1], found)
     top_idf = question.max_idf or 1.0
     out = {
@@ -282,6 +282,11 @@ def held_anywhere(candidates: Sequence[Candidate], match: Matcher) -> frozenset[
                                for c in candidates))
 
 
+def unindexed(question: Question, idf: float) -> bool:
+    """Whether a question term of this IDF is in no indexed chunk (the IDF of an unseen term)."""
+    return question.max_idf > 1.0 and idf >= question.max_idf - 1e-9
+
+
 def missing_names(question: Question, candidates: Sequence[Candidate]) -> list[tuple[str, bool]]:
     """The question's names (as asked) that no candidate holds, rarest first, each with
     whether the index holds it anywhere: the reason an abstention gives."""
@@ -292,7 +297,7 @@ def missing_names(question: Question, candidates: Sequence[Candidate]) -> list[t
         gone = [t for t in stems if t not in anywhere]
         if gone:
             idf = max(question.terms[t] for t in gone)
-            out.append((idf, word, idf >= question.max_idf - 1e-9 and question.max_idf > 1.0))
+            out.append((idf, word, unindexed(question, idf)))
     return [(w, unknown) for _, w, unknown in sorted(out, key=lambda x: -x[0])]
 
 
@@ -307,18 +312,21 @@ def year_gap(question: str, chunks: Sequence) -> float:
     asked = [int(y) for y in years_of(question)]
     if not asked:
         return 0.0
-    seen = {int(y) for c in chunks for y in _YEAR.findall(c.text)} | {
-        int(c.published[:4]) for c in chunks if c.published}
+    seen = set(_years_in(chunks))
     if not seen:
         return 10.0
     return float(min(10, max(min(abs(y - s) for s in seen) for y in asked)))
 
 
+def _years_in(chunks: Sequence) -> list[int]:
+    """Every year the chunks mention, and the year each was published in."""
+    return [int(y) for c in chunks for y in _YEAR.findall(c.text)] + [int(c.published[:4]) for c in chunks if c.published]
+
+
 def spoken_years(chunks: Sequence) -> tuple[int, int] | None:
     """The span of years the passages mention most: the 10th to the 90th percentile of the
     years they mention or were published in (None when no year)."""
-    seen = sorted([int(y) for c in chunks for y in _YEAR.findall(c.text)] + [
-        int(c.published[:4]) for c in chunks if c.published])
+    seen = sorted(_years_in(chunks))
     if not seen:
         return None
     return seen[int(0.1 * (len(seen) - 1))], seen[int(0.9 * (len(seen) - 1))]

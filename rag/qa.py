@@ -349,7 +349,7 @@ class QA:
         ranked = top(rank(candidates, self.models.ranker), k, documents)
         sentences = score_sentences(features.sentences(asked, found, ranked, self.settings.answer.passages),
                                     self.models.sentence)
-        answer = compose(asked, found, ranked, sentences, self.models, self.settings.answer, documents, candidates)
+        answer = compose(asked, found, candidates, ranked, sentences, self.models, self.settings.answer, documents)
         return Trace(asked, found, candidates, ranked, sentences, answer)
 
     def retrieve(

@@ -19,7 +19,7 @@ from store.keyword import terms
 
 from .conversation import resolve
 from .cues import cue_of
-from .reading import Reading, read, unchecked_outlets
+from .reading import Reading, outlet_places, read
 from .types import Answer, Question
 
 MAX_QUESTION_CHARS = 2000
@@ -47,7 +47,7 @@ def analyse(
         max_idf=idf("\x00") if idf else 1.0,
         cue=cue_of(text),
         reading=read(text, outlets, published[-1] if published else None, published)
-        if outlets or published else Reading(unchecked=unchecked_outlets(text)),
+        if outlets or published else Reading(unchecked=outlet_places(text)),
         filters=filters if filters is not None and not filters.empty else None,
         dated=min(1.0, len(published) / documents) if documents else 0.0,
     )

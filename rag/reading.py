@@ -115,7 +115,7 @@ def read(question: str, outlets: Iterable[str] = (), newest: str | None = None,
             named |= names[key]
     absent = []
     if names:
-        for name in _outlet_places(question):
+        for name in outlet_places(question):
             key = _norm(name)
             if not any(key in k or k in key for k in names):
                 absent.append(f"no indexed outlet matches {name!r}")
@@ -126,24 +126,20 @@ def read(question: str, outlets: Iterable[str] = (), newest: str | None = None,
                 absent.append(f"no indexed article was published {'on ' + a if a == b else f'from {a} to {b}'}")
     held = [p for p in periods if not published or bisect.bisect_right(published, p[1]) > bisect.bisect_left(published, p[0])]
     return Reading(tuple(sorted(named)), tuple(held), bool(_LATEST.search(question)), tuple(dict.fromkeys(absent)),
-                   bool(periods) and not held, () if names else unchecked_outlets(question))
+                   bool(periods) and not held, () if names else outlet_places(question))
 
 
-def _outlet_places(question: str) -> list[str]:
+def outlet_places(question: str) -> tuple[str, ...]:
     """The names a question puts in an outlet's place ("according to Reuters", "as
-    reported by the BBC", "the Wired article"), in order, each once."""
-    out = []
+    reported by the BBC", "the Wired article"), in order, each once. Over an index that
+    records no outlets they can be neither matched nor ruled out (Reading.unchecked: said
+    in a note, never a filter)."""
+    out: list[str] = []
     for m in _OUTLET_PLACE.finditer(question):
         name = (m.group(1) or m.group(2) or "").strip(" .'")
         if name and name.lower() not in _NOT_OUTLETS and name not in out:
             out.append(name)
-    return out
-
-
-def unchecked_outlets(question: str) -> tuple[str, ...]:
-    """Over an index that records no outlets: the names the question puts in an outlet's
-    place, which can be neither matched nor ruled out (said in a note, never a filter)."""
-    return tuple(_outlet_places(question))
+    return tuple(out)
 
 
 def _capitalised(question: str, key: str) -> bool:

@@ -149,6 +149,7 @@ class Index:
         self._reopen_lock = threading.Lock()
         self._private_api = None  # the Chroma state this Index made itself in refresh()
         self._registry: tuple[str, list[StoredDocument], dict[str, StoredDocument]] | None = None
+        self._catalogue_cache: tuple[list[StoredDocument], tuple] | None = None  # (documents, Index._catalogue of them)
         self.keywords = KeywordSync(keyword_dir, self.version, documents=self.document_ids, chunks=self.chunk_rows,
                                     pending=PENDING, count=self.count)
 
@@ -370,7 +371,7 @@ class Index:
     def _catalogue(self, docs: list[StoredDocument]) -> tuple[dict[str, list[int]], list[str], list[int]]:
         """For `docs` (this version's documents): each outlet's positions, and the dated
         documents' days (sorted) with their positions."""
-        cached = getattr(self, "_catalogue_cache", None)
+        cached = self._catalogue_cache
         if cached is not None and cached[0] is docs:
             return cached[1]
         by_outlet: dict[str, list[int]] = {}
