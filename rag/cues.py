@@ -18,6 +18,7 @@ sentences hold no such thing, the answer abstains. They read the question's form
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -133,7 +134,7 @@ def new_name(sentence: str, question: str, focus: str | None = None) -> bool:
     word, not a date) none of whose words the question holds; with a `focus` stem (what
     "which general" asks for), only a name within three words of a word of that stem
     counts ("General Charles Q. Brown", "economy minister German Gref")."""
-    asked = set(re.findall(r"[\w’'-]+", question.lower()))
+    asked = _words(question)
     for m in _NAME_RUN.finditer(sentence):
         if focus and not _near(sentence, m.start(), m.end(), focus):
             continue
@@ -142,6 +143,11 @@ def new_name(sentence: str, question: str, focus: str | None = None) -> bool:
         if words and not any(w in asked for w in words) and not all(_CALENDAR.fullmatch(w) for w in words):
             return True
     return False
+
+
+@functools.lru_cache(maxsize=256)
+def _words(question: str) -> frozenset[str]:
+    return frozenset(re.findall(r"[\w’'-]+", question.lower()))
 
 
 def _near(sentence: str, start: int, end: int, stem: str, words: int = 3) -> bool:

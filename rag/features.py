@@ -79,6 +79,7 @@ sentences):
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -345,25 +346,49 @@ def _same_word(term: str, held: str) -> bool:
     return term == held or (len(term) >= 5 and (held.startswith(term) or (len(held) >= 5 and term.startswith(held))))
 
 
+_NONE: frozenset[str] = frozenset()
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _stems(text: str) -> frozenset[str]:
+    """The distinct stems of a text, kept for the next questions: candidates recur."""
+    return frozenset(terms(text))
+
+
 class Matcher:
-    """`matched` for one question over many texts, each distinct term of them looked at
-    once: a question's candidates hold some thousands of distinct terms and tens of
-    thousands of occurrences."""
+    """`matched` for one question over many texts, by lookups: a question's candidates
+    hold some thousands of distinct terms, each looked at once, and only one sharing its
+    first five letters with a question term of five or more can match other than exactly."""
 
     def __init__(self, asked: Mapping[str, float]):
         self.asked = asked
         self._of: dict[str, frozenset[str]] = {}  # held term -> the question's terms it matches
         self._held: dict[str, frozenset[str]] = {}  # text -> the question's terms it holds
+        self._long = {t for t in asked if len(t) >= 5}
+        self._begun: dict[str, set[str]] = {}  # a beginning of 5+ letters -> the long terms it begins
+        for t in self._long:
+            for end in range(5, len(t) + 1):
+                self._begun.setdefault(t[:end], set()).add(t)
+
+    def _matched(self, h: str) -> frozenset[str]:
+        """`matched(self.asked, (h,))`."""
+        if h[:5] not in self._begun:  # most words
+            return frozenset((h,)) if h in self.asked else _NONE
+        out = set(self._begun.get(h, ()))  # h begins a long term (or is one)
+        out.update(h[:end] for end in range(5, len(h) + 1) if h[:end] in self._long)  # one begins h
+        if h in self.asked:
+            out.add(h)
+        return frozenset(out)
 
     def held(self, text: str) -> frozenset[str]:
         """The question's terms that `text` holds."""
         got = self._held.get(text)
         if got is None:
             out: set[str] = set()
-            for h in set(terms(text)):
+            for h in _stems(text):
                 hits = self._of.get(h)
                 if hits is None:
-                    hits = self._of[h] = matched(self.asked, (h,))
+                    hits = self._of[h] = self._matched(h)
                 out |= hits
             got = self._held[text] = frozenset(out)
         return got

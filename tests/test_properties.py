@@ -23,9 +23,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import examples
+from rag import features
 from store import Document, InputError, chunk_text, find_files, load, parse, sentence_spans
 from store.documents import MAX_FILE_BYTES
 from store.errors import one_line
+from store.keyword import terms
 
 SUFFIXES = [".txt", ".md", ".html"]
 
@@ -222,3 +224,25 @@ def test_an_error_about_a_file_with_a_line_break_in_its_name_is_one_line(tmp_pat
     message = str(caught.value)
     assert "\n" not in message and "odd\\nname.html" in message, message
 
+
+
+
+_STEMS = st.text(alphabet="abcdefgh", min_size=2, max_size=9)
+
+
+@st.composite
+def _asked_and_held(draw):
+    """A question's terms and a text's words, the words often cut from or grown out of the terms."""
+    asked = draw(st.dictionaries(_STEMS, st.floats(0.1, 9.0), min_size=1, max_size=8))
+    words = draw(st.lists(st.one_of(_STEMS, st.tuples(st.sampled_from(sorted(asked)), st.integers(2, 9), _STEMS).map(
+        lambda x: x[0][: x[1]] if len(x[0]) > x[1] else x[0] + x[2])), max_size=12))
+    return asked, " ".join(words)
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(_asked_and_held())
+def test_matcher_finds_what_matched_finds(case):
+    """The question's terms a text holds, by the Matcher's lookups, are those the plain
+    definition (features.matched: the same stem, or one of 5+ letters beginning the other) finds."""
+    asked, text = case
+    assert features.Matcher(asked).held(text) == features.matched(asked, set(terms(text)))
