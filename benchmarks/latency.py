@@ -100,7 +100,7 @@ def time_ask(qa, questions: list[str], k: int = 5) -> tuple[list[float], dict[st
     totals: dict[str, float] = {}
     index = qa.index
     wrapped = {  # (object, attribute) -> name
-        (qa.embedder, "encode"): "embed query", (index, "dense"): "dense chunks",
+        (qa.embedder, "encode"): "embed query", (index, "nearest"): "dense chunks",
         (index, "chunks_and_vectors"): "fetch chunks+vectors",
         (rag.qa, "analyse"): "analyse", (rag.qa, "search"): "search", (rag.qa.features, "candidates"): "candidate features",
         (rag.qa, "rank"): "rank", (rag.qa.features, "sentences"): "sentence features",

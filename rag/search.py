@@ -65,22 +65,19 @@ def search(
     texts = [query.text, question.text, *query.said] if query.follow_up else [query.text]
     vectors = np.asarray(embed(texts), dtype=np.float32)
     vector, own, said = vectors[0], vectors[min(1, len(texts) - 1)], vectors[2:]
-    dense = index.dense(vector, n, where)
-    own_dense = index.dense(own, n, where) if query.follow_up else []  # a follow-up's own subject too
+    dense = index.nearest(vector, n, where)
+    own_dense = index.nearest(own, n, where) if query.follow_up else []  # a follow-up's own subject too
     keyword = keyword_job.result()
     named_hits: dict[str, int] = {}  # chunk id -> its best rank in a search of what the question names
     for f, job in zip(named, named_keyword):
-        found = index.dense(vector, NAMED, f.where())
-        for ranking in ([c.id for c, _ in found], [h.id for h in job.result()]):
+        for ranking in (index.nearest(vector, NAMED, f.where()), [h.id for h in job.result()]):
             for r, i in enumerate(ranking):
                 named_hits[i] = min(named_hits.get(i, r), r)
 
     ranks = {name: {i: r for r, i in enumerate(ids)} for name, ids in (
-        ("dense", [c.id for c, _ in dense]), ("keyword", [h.id for h in keyword]),
-        ("own", [c.id for c, _ in own_dense]))}
+        ("dense", dense), ("keyword", [h.id for h in keyword]), ("own", own_dense))}
     ranks["named"] = named_hits
-    ids = list(dict.fromkeys([c.id for c, _ in dense] + [h.id for h in keyword]
-                             + [c.id for c, _ in own_dense] + list(named_hits)))
+    ids = list(dict.fromkeys(dense + [h.id for h in keyword] + own_dense + list(named_hits)))
     chunks, stored, sentence_vectors = index.chunks_and_vectors(ids)
     ids = [i for i in ids if i in stored]
     matrix = np.stack([stored[i] for i in ids]) if ids else np.zeros((0, len(vector)), np.float32)

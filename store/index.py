@@ -384,6 +384,14 @@ class Index:
         return built
 
     @server_errors
+    def nearest(self, vector: np.ndarray, n: int, where: dict | None = None) -> list[str]:
+        """The ids of the top-n chunks by cosine similarity to a unit query vector (among
+        those `where` admits), nearest first: nothing else is read."""
+        if n < 1:
+            return []
+        return self._chunks.query(query_embeddings=[vector.tolist()], n_results=n, where=where, include=[])["ids"][0]
+
+    @server_errors
     def dense(self, vector: np.ndarray, n: int, where: dict | None = None) -> list[tuple[StoredChunk, float]]:
         """Top-n chunks by cosine similarity to a unit query vector (among those `where` admits)."""
         if n < 1:
