@@ -234,7 +234,7 @@ _STEMS = st.text(alphabet="abcdefgh", min_size=2, max_size=9)
 def _asked_and_held(draw):
     """A question's terms and a text's words, the words often cut from or grown out of the terms."""
     asked = draw(st.dictionaries(_STEMS, st.floats(0.1, 9.0), min_size=1, max_size=8))
-    words = draw(st.lists(st.one_of(_STEMS, st.tuples(st.sampled_from(sorted(asked)), st.integers(2, 9), _STEMS).map(
+    words = draw(st.lists(st.one_of(_STEMS, st.sampled_from(sorted(asked)), st.tuples(st.sampled_from(sorted(asked)), st.integers(2, 9), _STEMS).map(
         lambda x: x[0][: x[1]] if len(x[0]) > x[1] else x[0] + x[2])), max_size=12))
     return asked, " ".join(words)
 
