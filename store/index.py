@@ -468,13 +468,20 @@ class Index:
         if not ids:
             return {}, {}, {}
         got = self._chunks.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        if not got["ids"]:
+            return {}, {}, {}
         chunks = {i: _stored(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
         vectors = {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"])}
+        raw = [base64.b64decode(m.get("vectors", "")) for m in got["metadatas"]]
+        dim = len(got["embeddings"][0])
+        every = _unpacked(b"".join(raw), dim)  # one numpy pass for all the candidates' sentences
         sentences: dict[str, np.ndarray] = {}
-        for i, m in zip(got["ids"], got["metadatas"]):
-            chunk = chunks[i]
-            for span, v in zip(chunk.sentences, unpack(m.get("vectors", ""), len(vectors[i]))):
+        at = 0
+        for i, packed in zip(got["ids"], raw):
+            chunk, n = chunks[i], len(packed) // (dim + 2)
+            for span, v in zip(chunk.sentences, every[at : at + n]):
                 sentences[sentence_id(chunk.doc_id, span)] = v
+            at += n
         return chunks, vectors, sentences
 
     @server_errors
@@ -709,9 +716,12 @@ def pack(vectors: Sequence[np.ndarray]) -> str:
 
 def unpack(packed: str, dim: int) -> list[np.ndarray]:
     """The unit vectors `pack` packed (re-normalised)."""
-    if not packed:
-        return []
-    raw = np.frombuffer(base64.b64decode(packed), np.uint8).reshape(-1, dim + 2)
+    return _unpacked(base64.b64decode(packed), dim) if packed else []
+
+
+def _unpacked(packed: bytes, dim: int) -> list[np.ndarray]:
+    """`unpack` of the decoded bytes (any number of packed strings' bytes, joined)."""
+    raw = np.frombuffer(packed, np.uint8).reshape(-1, dim + 2)
     scale = raw[:, :2].copy().view(np.float16).astype(np.float32)
     m = raw[:, 2:].copy().view(np.int8).astype(np.float32) * scale
     m /= np.linalg.norm(m, axis=1, keepdims=True).clip(1e-12)
