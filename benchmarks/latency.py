@@ -51,8 +51,9 @@ def bundled_questions(qa, n: int, seed: int = 7) -> list[str]:
     rng = random.Random(seed)
     sentences = []
     for doc in sorted(qa.index.documents(), key=lambda d: d.source):
-        got = qa.index._chunks.get(where={"doc_id": doc.doc_id}, include=["documents", "metadatas"])
-        for text, m in zip(got["documents"], got["metadatas"]):
+        ids = qa.index._chunks.get(where={"doc_id": doc.doc_id}, include=[])["ids"]
+        for chunk in qa.index.chunks(ids).values():
+            text = chunk.text
             sentences += [text[a:b] for a, b in sentence_spans(text) if b - a > 40]
     sentences = sorted(set(sentences))
     dev = [json.loads(line)["question"] for line in (SHARED / "qa" / "dev.jsonl").read_text().splitlines() if line.strip()]
@@ -151,10 +152,12 @@ def naive_collection(qa, name: str):
     naive = client.create_collection(name, embedding_function=ef, configuration={"hnsw": {"space": "cosine"}})
     offset, step = 0, 2000
     while True:
-        got = qa.index._chunks.get(include=["embeddings", "documents", "metadatas"], limit=step, offset=offset)
+        got = qa.index._chunks.get(include=["embeddings", "metadatas"], limit=step, offset=offset)
         if not got["ids"]:
             break
-        naive.add(ids=got["ids"], embeddings=got["embeddings"], documents=got["documents"], metadatas=got["metadatas"])
+        chunks = qa.index.chunks(got["ids"])  # their texts (format 4: spans of their articles)
+        naive.add(ids=got["ids"], embeddings=got["embeddings"], documents=[chunks[i].text for i in got["ids"]],
+                  metadatas=got["metadatas"])
         offset += len(got["ids"])
     return naive
 

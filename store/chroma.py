@@ -13,7 +13,8 @@ from urllib.parse import urlparse
 from .errors import CorpusQAError, StoreError
 
 MARKER = "corpus-qa.json"
-FORMAT = 3  # 3: sentence vectors packed in their chunk (no sentences collection); 1,000-character passages
+FORMAT = 4  # what a new index is written in; 4: each article's text stored once (its passages are spans of it)
+FORMATS = (3, 4)  # what this version reads and writes; 3: sentence vectors packed in their chunk, 1,000-character passages
 
 
 def server_errors(method):
@@ -128,9 +129,9 @@ def check_index_folder(folder: Path) -> None:
             found = json.loads((folder / MARKER).read_text(encoding="utf-8")).get("format")
         except (OSError, ValueError, AttributeError):
             found = None
-        if found != FORMAT:
+        if found not in FORMATS:
             raise StoreError(f"{folder / MARKER} is damaged or of another corpus-qa version (format {found!r}, "
-                             f"expected {FORMAT}); {rebuild}")
+                             f"expected one of {', '.join(map(str, FORMATS))}); {rebuild}")
     chroma = folder / "chroma"
     if chroma.is_dir() and any(p.is_dir() for p in chroma.iterdir()) and not (chroma / "chroma.sqlite3").exists():
         raise StoreError(f"the index in {folder} is damaged: {chroma / 'chroma.sqlite3'} is missing; {rebuild}")

@@ -1,9 +1,14 @@
 """The index: Chroma collections and the write protocol that keeps them whole.
 
-    <name>             chunks: vector, text, span, the article's metadata (filters) and
-                       its sentences' vectors, packed (`pack`: int8, no search of their own)
-    <name>-documents   one record per article: its cleaned text and metadata, the mean of
-                       its chunk vectors; written last, so it marks the article complete
+    <name>             chunks: vector, span, the article's metadata (filters) and its
+                       sentences' vectors, packed (`pack`: int8, no search of their own);
+                       a chunk's text is its span of the article's text
+    <name>-texts       one record per article: its cleaned text (metadata `text`), the only
+                       copy of it, read by id (format 4; format 3 keeps each chunk's text
+                       and the article's as Chroma documents, which Chroma also indexes
+                       for full-text search: 3 copies of every character, never queried)
+    <name>-documents   one record per article: its metadata, the mean of its chunk vectors;
+                       written last, so it marks the article complete
     <name>-near        one record per article: its near-copy LSH band hashes as metadata
                        (store.nearcopies), read only by an ingest looking for near-copies,
                        so listing the documents never reads them
@@ -47,6 +52,8 @@ FORMAT_KEY = "corpus_qa_format"
 # (store.nearcopies); the web pages skipped for a lasting reason (store.web), as JSON
 NEAR_KEY = "corpus_qa_near"
 WEB_SKIPS_KEY = "corpus_qa_web_skipped"
+TEXT_KEY = "text"  # an article's cleaned text, in its -texts record (format 4)
+TEXTS_CACHED = 4096  # articles whose text a question's read keeps (by id: an id is a hash of the text)
 PENDING = "pending-"  # the stamp of a write under way (or cut short: killed, crashed)
 PAGE = 10_000  # records per page of a full read: a page's cost grows with its offset (at 1,000,000 chunks,
 # offset 800,000: 3.0 s for 2,000 records, 4.8 s for 10,000); SQLite refuses 50,000 with their texts
@@ -141,6 +148,8 @@ class Index:
         self.where = where
         self.remote = "://" in where
         self._folder = None if self.remote else Path(where)  # embedded: the index folder
+        self._text_cache: dict[str, str] = {}  # doc id -> text, oldest first (ids are content hashes: never stale)
+        self._text_lock = threading.Lock()
         self._open_collections(client, create=True)
         self._check_format()
         if callable(keyword_dir):  # named after the collection
@@ -167,11 +176,14 @@ class Index:
         # vector search): what one cut short can have left half written
         self._writing = get(f"{self.name}-writing")
         self._near = get(f"{self.name}-near")
+        # format 3 has no -texts collection (its texts are Chroma documents): none is made in it
+        self.format = (self._chunks.metadata or {}).get(FORMAT_KEY) or chroma.FORMAT
+        self._texts = get(f"{self.name}-texts") if self.format >= 4 else None
 
     def _check_format(self) -> None:
         metadata = self._chunks.metadata or {}
         found = metadata.get(FORMAT_KEY)
-        if found == chroma.FORMAT:
+        if found in chroma.FORMATS:
             return
         if found is None and not self._chunks.count():
             self._chunks.modify(metadata={**metadata, FORMAT_KEY: chroma.FORMAT, JOURNAL_KEY: 1})
@@ -179,7 +191,8 @@ class Index:
             return
         raise StoreError(
             f"collection {self.name!r} at {self.where} was built by another corpus-qa version (format {found!r}, "
-            f"expected {chroma.FORMAT}); ingest into a new --collection or --index, or delete it and ingest again"
+            f"expected one of {', '.join(map(str, chroma.FORMATS))}); ingest into a new --collection or --index, "
+            "or delete it and ingest again"
         )
 
     @classmethod
@@ -310,13 +323,57 @@ class Index:
             got = self._near.get(where=where, include=["metadatas"])
             bands = {i: m for i, m in zip(got["ids"], got["metadatas"]) if i not in seen}
             seen.update(bands)
-            for doc_id, text, m in self._records(sorted(bands), "documents", "metadatas"):  # complete ones only
-                yield nearcopies.known(m.get("title", ""), text or "", {**m, **bands[doc_id]})
+            for doc_id, text, m in self.texts(sorted(bands)):  # complete ones only
+                yield nearcopies.known(m.get("title", ""), text, {**m, **bands[doc_id]})
 
     @server_errors
     def texts(self, doc_ids: Sequence[str]) -> Iterator[tuple[str, str, dict]]:
         """(id, cleaned text, metadata) of these documents' records."""
-        yield from self._records(doc_ids, "documents", "metadatas")
+        if self._texts is None:  # format 3: the text is the record's Chroma document
+            for doc_id, text, m in self._records(doc_ids, "documents", "metadatas"):
+                yield doc_id, text or "", m
+            return
+        for at in range(0, len(doc_ids), PAGE):
+            part = list(doc_ids[at : at + PAGE])
+            texts = self._read_texts(part)
+            for doc_id, m in self._records(part, "metadatas"):
+                yield doc_id, texts.get(doc_id, ""), m
+
+    def _read_texts(self, doc_ids: Sequence[str]) -> dict[str, str]:
+        """The cleaned texts of these articles (format 4), read by id."""
+        texts: dict[str, str] = {}
+        for at in range(0, len(doc_ids), PAGE):
+            got = self._texts.get(ids=list(doc_ids[at : at + PAGE]), include=["metadatas"])
+            texts.update((i, (m or {}).get(TEXT_KEY, "")) for i, m in zip(got["ids"], got["metadatas"]))
+        return texts
+
+    def _article_texts(self, doc_ids: Iterable[str]) -> dict[str, str]:
+        """These articles' texts for a question's passages (format 4): the recently read
+        ones from memory, the others in one read. A doc id is a hash of its source and
+        text, so a remembered text is never stale."""
+        wanted = set(doc_ids)
+        with self._text_lock:
+            found = {i: self._text_cache[i] for i in wanted if i in self._text_cache}
+        missing = sorted(wanted - found.keys())
+        if missing:
+            read = self._read_texts(missing)
+            found.update(read)
+            with self._text_lock:
+                self._text_cache.update(read)
+                for old in list(self._text_cache)[: max(0, len(self._text_cache) - TEXTS_CACHED)]:
+                    del self._text_cache[old]
+        return found
+
+    def _stored_many(self, ids: Sequence[str], documents: Sequence[str | None] | None,
+                     metadatas: Sequence[dict], texts: dict[str, str] | None = None) -> list[StoredChunk]:
+        """Chunks as read from Chroma: each with its text, its Chroma document (format 3) or
+        its span of its article's text (format 4; `texts`: those already read)."""
+        if self._texts is None:
+            return [_stored(i, d or "", m) for i, d, m in zip(ids, documents, metadatas)]
+        if texts is None:
+            texts = self._article_texts(m["doc_id"] for m in metadatas)
+        return [_stored(i, texts.get(m["doc_id"], "")[int(m["start"]) : int(m["end"])], m)
+                for i, m in zip(ids, metadatas)]
 
     @server_errors
     def record_near(self, found: dict[str, tuple[str | None, tuple[int, ...]]]) -> None:
@@ -342,12 +399,12 @@ class Index:
     @server_errors
     def article(self, doc_id: str) -> Article | None:
         """The document with its cleaned text, or None."""
-        got = self._docs.get(ids=[doc_id], include=["documents", "metadatas"])
-        if not got["ids"]:
+        got = list(self.texts([doc_id]))
+        if not got:
             return None
         listed = self.by_id().get(doc_id)
-        doc = listed or _document(doc_id, got["metadatas"][0])
-        return Article(**{f: getattr(doc, f) for f in StoredDocument.__dataclass_fields__}, text=got["documents"][0] or "")
+        doc = listed or _document(doc_id, got[0][2])
+        return Article(**{f: getattr(doc, f) for f in StoredDocument.__dataclass_fields__}, text=got[0][1])
 
     def matching(self, filters: Filters) -> list[StoredDocument]:
         """The documents `filters` admits, in `documents` order. An outlet or a period (what
@@ -398,14 +455,11 @@ class Index:
             return []
         result = self._chunks.query(
             query_embeddings=[vector.tolist()], n_results=n, where=where,
-            include=["documents", "metadatas", "distances"],
+            include=(["documents"] if self._texts is None else []) + ["metadatas", "distances"],
         )
-        return [
-            (_stored(i, d, m), 1.0 - float(dist))
-            for i, d, m, dist in zip(
-                result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0]
-            )
-        ]
+        documents = result["documents"][0] if self._texts is None else None
+        chunks = self._stored_many(result["ids"][0], documents, result["metadatas"][0])
+        return [(c, 1.0 - float(dist)) for c, dist in zip(chunks, result["distances"][0])]
 
     @server_errors
     def document_ids(self) -> list[str]:
@@ -426,10 +480,12 @@ class Index:
         takes 3-5 s; SQLite refuses calls of 50,000)."""
         at, step = 0, 200
         while at < len(doc_ids):
-            got = self._chunks.get(where={"doc_id": {"$in": list(doc_ids[at : at + step])}},
-                                   include=["documents", "metadatas"])
-            for chunk_id, text, m in zip(got["ids"], got["documents"], got["metadatas"]):
-                yield chunk_id, embedding_text(m.get("title", ""), text), m["doc_id"], int(m.get("n_chunks", -1))
+            part = list(doc_ids[at : at + step])
+            got = self._chunks.get(where={"doc_id": {"$in": part}}, include=self._text_fields())
+            texts = None if self._texts is None else self._read_texts(part)  # not kept: a rebuild reads them all
+            chunks = self._stored_many(got["ids"], got.get("documents"), got["metadatas"], texts)
+            for c, m in zip(chunks, got["metadatas"]):
+                yield c.id, embedding_text(c.title, c.text), c.doc_id, int(m.get("n_chunks", -1))
             at += step
             step = max(1, min(5000, step * per_call // max(len(got["ids"]), 1)))
 
@@ -456,8 +512,12 @@ class Index:
     def chunks(self, ids: Sequence[str]) -> dict[str, StoredChunk]:
         if not ids:
             return {}
-        got = self._chunks.get(ids=list(ids), include=["documents", "metadatas"])
-        return {i: _stored(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+        got = self._chunks.get(ids=list(ids), include=self._text_fields())
+        return {c.id: c for c in self._stored_many(got["ids"], got.get("documents"), got["metadatas"])}
+
+    def _text_fields(self, *more: str) -> list[str]:
+        """What a read of chunks includes to know their texts."""
+        return (["documents"] if self._texts is None else []) + ["metadatas", *more]
 
     @server_errors
     def chunks_and_vectors(
@@ -467,10 +527,10 @@ class Index:
         in one read (a question's candidates)."""
         if not ids:
             return {}, {}, {}
-        got = self._chunks.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        got = self._chunks.get(ids=list(ids), include=self._text_fields("embeddings"))
         if not got["ids"]:
             return {}, {}, {}
-        chunks = {i: _stored(i, d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+        chunks = {c.id: c for c in self._stored_many(got["ids"], got.get("documents"), got["metadatas"])}
         vectors = {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"])}
         raw = [base64.b64decode(m.get("vectors", "")) for m in got["metadatas"]]
         dim = len(got["embeddings"][0])
@@ -512,12 +572,12 @@ class Index:
         with self._reopen_lock:
             if version == self._seen:
                 return False
-            old = (self.client, self._chunks, self._docs)
+            old = (self.client, self._chunks, self._docs, self._writing, self._near, self._texts, self.format)
             try:
                 client = chroma.private_client(self._folder)
                 self._open_collections(client, create=False)
             except Exception as err:  # keep serving from the old view rather than fail
-                self.client, self._chunks, self._docs = old
+                (self.client, self._chunks, self._docs, self._writing, self._near, self._texts, self.format) = old
                 logger.warning("could not reopen the index %s (%s: %s); answers may miss new documents",
                                self.where, type(err).__name__, err)
                 return False
@@ -542,9 +602,10 @@ class Index:
         self,
         rows: Sequence[tuple[Document, Sequence[Chunk], np.ndarray, dict[tuple[int, int], np.ndarray]]],
     ) -> None:
-        """`add` for many documents in a few round trips: all their chunks, then their
-        document records (a document with a record is complete), in Chroma's largest
-        batches. A chunk carries the vectors of its sentences, packed."""
+        """`add` for many documents in a few round trips: their texts (format 4), all their
+        chunks, then their document records (a document with a record is complete), in
+        Chroma's largest batches. A chunk carries the vectors of its sentences, packed; a
+        chunk visible to a search always finds its article's text."""
         c_ids, c_vectors, c_texts, c_meta = [], [], [], []
         d_ids, d_vectors, d_texts, d_meta = [], [], [], []
         for doc, chunks, chunk_vectors, sentence_vectors in rows:
@@ -583,19 +644,27 @@ class Index:
             d_meta.append(record)
         step = self._max_batch()
         self._announce(d_ids)
+        once = self._texts is not None  # format 4: each text once, in -texts; format 3: Chroma documents
+        if once:
+            for at in range(0, len(d_ids), step):
+                part = d_ids[at : at + step]
+                self._texts.upsert(ids=part, embeddings=np.ones((len(part), 1), dtype=np.float32),
+                                   metadatas=[{TEXT_KEY: t} for t in d_texts[at : at + step]])
         if c_ids:
             vectors = np.concatenate(c_vectors)
             for at in range(0, len(c_ids), step):
+                texts = {} if once else {"documents": c_texts[at : at + step]}
                 self._chunks.upsert(ids=c_ids[at : at + step], embeddings=vectors[at : at + step],
-                                    documents=c_texts[at : at + step], metadatas=c_meta[at : at + step])
+                                    metadatas=c_meta[at : at + step], **texts)
         banded = [(doc.id, nearcopies.band_metadata(doc.bands)) for doc, *_ in rows if doc.bands]
         for at in range(0, len(banded), step):
             part = banded[at : at + step]
             self._near.upsert(ids=[i for i, _ in part], embeddings=np.ones((len(part), 1), dtype=np.float32),
                               metadatas=[m for _, m in part])
         for at in range(0, len(d_ids), step):
+            texts = {} if once else {"documents": d_texts[at : at + step]}
             self._docs.upsert(ids=d_ids[at : at + step], embeddings=np.stack(d_vectors[at : at + step]),
-                              documents=d_texts[at : at + step], metadatas=d_meta[at : at + step])
+                              metadatas=d_meta[at : at + step], **texts)
         self._settled(d_ids)
 
     def _announce(self, doc_ids: Sequence[str]) -> None:
@@ -618,11 +687,13 @@ class Index:
 
     @server_errors
     def delete_document(self, doc_id: str) -> None:
-        """Its record first (from then on it is not complete), then its chunks."""
+        """Its record first (from then on it is not complete), then its chunks, then its text."""
         self._announce([doc_id])
         self._docs.delete(ids=[doc_id])
         self._chunks.delete(where={"doc_id": doc_id})
         self._near.delete(ids=[doc_id])
+        if self._texts is not None:
+            self._texts.delete(ids=[doc_id])
         self._settled([doc_id])
 
     @server_errors
@@ -634,7 +705,7 @@ class Index:
         (stamp anew, drop orphan chunks) even when no document is left to write."""
         version = (PENDING if pending else "") + uuid.uuid4().hex
         metadata = dict(self._chunks.metadata or {})
-        self._chunks.modify(metadata={**metadata, VERSION_KEY: version, FORMAT_KEY: chroma.FORMAT})
+        self._chunks.modify(metadata={**metadata, VERSION_KEY: version, FORMAT_KEY: self.format})
         return version
 
     def interrupted(self) -> bool:
@@ -682,6 +753,8 @@ class Index:
             part = {"doc_id": {"$in": orphans[at : at + 500]}}
             self._chunks.delete(where=part)
             self._near.delete(ids=orphans[at : at + 500])
+            if self._texts is not None:
+                self._texts.delete(ids=orphans[at : at + 500])
         self._settled(announced)
         if not metadata.get(JOURNAL_KEY):
             self._chunks.modify(metadata={**metadata, JOURNAL_KEY: 1})

@@ -107,8 +107,8 @@ def expected_chunks(paths) -> dict[str, int]:
 
 
 def snapshot(qa: rag.QA):
-    got = qa.index.client.get_collection(qa.index.name).get(include=["documents", "metadatas"])
-    return qa.index.count(), sorted(zip(got["ids"], got["documents"], [m["doc_id"] for m in got["metadatas"]]))
+    chunks = qa.index.chunks(qa.index.client.get_collection(qa.index.name).get(include=[])["ids"])
+    return qa.index.count(), sorted((c.id, c.text, c.doc_id) for c in chunks.values())
 
 
 # -- idempotence --------------------------------------------------------------------

@@ -119,9 +119,9 @@ def write(folder: Path, files: dict[str, str]) -> Path:
 def rebuilt(index: store.Index) -> KeywordIndex:
     """The keyword index built from scratch from the collection's complete documents."""
     complete = set(index.document_ids())
-    got = index.client.get_collection(index.name).get(include=["documents", "metadatas"])  # every chunk, read here
-    rows = sorted((i, store.embedding_text(m.get("title", ""), t), m["doc_id"])
-                  for i, t, m in zip(got["ids"], got["documents"], got["metadatas"]) if m["doc_id"] in complete)
+    got = index.client.get_collection(index.name).get(include=["metadatas"])  # every chunk, read here
+    chunks = index.chunks([i for i, m in zip(got["ids"], got["metadatas"]) if m["doc_id"] in complete])
+    rows = sorted((c.id, store.embedding_text(c.title, c.text), c.doc_id) for c in chunks.values())
     return KeywordIndex.build([r[0] for r in rows], [r[1] for r in rows], "fresh", [r[2] for r in rows])
 
 

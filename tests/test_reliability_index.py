@@ -57,7 +57,7 @@ def garbage_marker(index: Path) -> None:
 
 
 def future_marker(index: Path) -> None:
-    (index / "corpus-qa.json").write_text(json.dumps({"format": 4}))
+    (index / "corpus-qa.json").write_text(json.dumps({"format": 5}))
 
 
 def previous_marker(index: Path) -> None:
@@ -74,9 +74,9 @@ DAMAGE = {
     "garbage sqlite": (garbage_sqlite, r"cannot open the index in .*; move it aside and run 'corpus-qa --index .* ingest \.\.\.' to rebuild"),
     "truncated sqlite": (truncated_sqlite, r"cannot open the index in .*; move it aside and run 'corpus-qa --index .* ingest \.\.\.' to rebuild"),
     "sqlite missing": (missing_sqlite, r"the index in .* is damaged: .*chroma\.sqlite3 is missing; move .* aside and run 'corpus-qa --index .* ingest \.\.\.' to rebuild it"),
-    "garbage marker": (garbage_marker, r"corpus-qa\.json is damaged or of another corpus-qa version \(format None, expected 3\); move .* aside and run"),
-    "future marker": (future_marker, r"corpus-qa\.json is damaged or of another corpus-qa version \(format 4, expected 3\); move .* aside and run"),
-    "previous marker": (previous_marker, r"corpus-qa\.json is damaged or of another corpus-qa version \(format 2, expected 3\); move .* aside and run"),
+    "garbage marker": (garbage_marker, r"corpus-qa\.json is damaged or of another corpus-qa version \(format None, expected one of 3, 4\); move .* aside and run"),
+    "future marker": (future_marker, r"corpus-qa\.json is damaged or of another corpus-qa version \(format 5, expected one of 3, 4\); move .* aside and run"),
+    "previous marker": (previous_marker, r"corpus-qa\.json is damaged or of another corpus-qa version \(format 2, expected one of 3, 4\); move .* aside and run"),
     "chroma is a file": (chroma_is_a_file, r"cannot open the index in .*; move it aside and run 'corpus-qa --index .* ingest \.\.\.' to rebuild"),
 }
 
