@@ -138,17 +138,21 @@ def time_ask(qa, questions: list[str], k: int = 5) -> tuple[list[float], dict[st
 
 def naive_collection(qa, name: str):
     """A collection with the same chunks and vectors, queried by text through Chroma's
-    SentenceTransformerEmbeddingFunction (the local model: no download)."""
+    SentenceTransformerEmbeddingFunction (the local model: no download), in a temporary
+    folder of its own: the index measured is only read (a collection made in it and
+    deleted again leaves its vector files behind, and the index grows by its size each run)."""
+    import atexit
+
+    import chromadb
+    from chromadb.config import Settings
     from chromadb.utils.embedding_functions import SentenceTransformerEmbeddingFunction
 
     from store import resolve_model
 
     ef = SentenceTransformerEmbeddingFunction(model_name=resolve_model(None), device="cpu", normalize_embeddings=True)
-    client = qa.index.client
-    try:
-        client.delete_collection(name)
-    except Exception:
-        pass
+    folder = tempfile.mkdtemp(prefix="cqa-naive-")
+    atexit.register(shutil.rmtree, folder, True)
+    client = chromadb.PersistentClient(path=folder, settings=Settings(anonymized_telemetry=False))
     naive = client.create_collection(name, embedding_function=ef, configuration={"hnsw": {"space": "cosine"}})
     offset, step = 0, 2000
     while True:
