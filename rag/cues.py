@@ -22,7 +22,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from store.keyword import terms
+from store.keyword import term_set, terms
 
 _NUMBER = (r"\b(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
            r"forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?|dozens?)\b")
@@ -134,6 +134,8 @@ def new_name(sentence: str, question: str, focus: str | None = None) -> bool:
     word, not a date) none of whose words the question holds; with a `focus` stem (what
     "which general" asks for), only a name within three words of a word of that stem
     counts ("General Charles Q. Brown", "economy minister German Gref")."""
+    if focus and not any(t == focus or (len(focus) >= 5 and t.startswith(focus)) for t in term_set(sentence)):
+        return False  # no word of the focus anywhere, so none near a name (a window's terms are the sentence's)
     asked = _words(question)
     for m in _NAME_RUN.finditer(sentence):
         if focus and not _near(sentence, m.start(), m.end(), focus):
@@ -160,6 +162,8 @@ def _near(sentence: str, start: int, end: int, stem: str, words: int = 3) -> boo
 def counts(sentence: str, stem: str) -> bool:
     """Whether the sentence puts a number just before a word with that stem: "30 countries",
     "a 28-point plan", "150,000 Russian soldiers"."""
+    if stem not in term_set(sentence):  # the words after a number are the sentence's words
+        return False
     for match in re.finditer(rf"{_NUMBER}(?=(?:-|\s+)((?:[\w’'-]+\s+){{0,2}}[\w’'-]+))", sentence, re.I):
         if stem in terms(match.group(1)):
             return True

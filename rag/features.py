@@ -79,7 +79,6 @@ sentences):
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -88,7 +87,7 @@ from datetime import date
 import numpy as np
 
 from store import sentence_id
-from store.keyword import terms
+from store.keyword import term_set, terms
 
 from .cues import Cue, holds, offers
 from .types import Candidate, Found, Question, Sentence
@@ -349,12 +348,6 @@ def _same_word(term: str, held: str) -> bool:
 _NONE: frozenset[str] = frozenset()
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _stems(text: str) -> frozenset[str]:
-    """The distinct stems of a text, kept for the next questions: candidates recur."""
-    return frozenset(terms(text))
-
-
 class Matcher:
     """`matched` for one question over many texts, by lookups: a question's candidates
     hold some thousands of distinct terms, each looked at once, and only one sharing its
@@ -385,7 +378,7 @@ class Matcher:
         got = self._held.get(text)
         if got is None:
             out: set[str] = set()
-            for h in _stems(text):
+            for h in term_set(text):
                 hits = self._of.get(h)
                 if hits is None:
                     hits = self._of[h] = self._matched(h)

@@ -68,6 +68,13 @@ def terms(text: str) -> list[str]:
     return _stemmer().stemWords(words)
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def term_set(text: str) -> frozenset[str]:
+    """The distinct terms of `text`, kept for the next calls: a question's candidate
+    sentences recur in the next question's (65,536 texts kept)."""
+    return frozenset(terms(text))
+
+
 @dataclass(frozen=True)
 class KeywordHit:
     id: str
