@@ -204,7 +204,6 @@ def report(label: str, qa, questions: list[str], targets: tuple[int, int], compa
         print("    per step, p95 ms:   " + ", ".join(f"{s} {1000 * percentile(v, 95):.2f}" for s, v in steps.items()))
     naive = naive_collection(qa, "naive-bench")
     print(f"  naive Chroma query  {summary_ms(time_naive(naive, questions))}   (query_texts, k=5, no keyword, fusion, answer)")
-    qa.index.client.delete_collection("naive-bench")
 
 
 def main() -> int:
