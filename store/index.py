@@ -453,10 +453,8 @@ class Index:
         """Top-n chunks by cosine similarity to a unit query vector (among those `where` admits)."""
         if n < 1:
             return []
-        result = self._chunks.query(
-            query_embeddings=[vector.tolist()], n_results=n, where=where,
-            include=(["documents"] if self._texts is None else []) + ["metadatas", "distances"],
-        )
+        result = self._chunks.query(query_embeddings=[vector.tolist()], n_results=n, where=where,
+                                    include=self._text_fields("distances"))
         documents = result["documents"][0] if self._texts is None else None
         chunks = self._stored_many(result["ids"][0], documents, result["metadatas"][0])
         return [(c, 1.0 - float(dist)) for c, dist in zip(chunks, result["distances"][0])]

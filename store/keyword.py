@@ -71,7 +71,8 @@ def terms(text: str) -> list[str]:
 @functools.lru_cache(maxsize=1 << 16)
 def term_set(text: str) -> frozenset[str]:
     """The distinct terms of `text`, kept for the next calls: a question's candidate
-    sentences recur in the next question's (65,536 texts kept)."""
+    sentences recur in the next question's. 65,536 texts kept, ~1.2 KB each (up to ~80 MB):
+    over bbc-dev's 200 questions, 9 ms a question less than keeping 4,096 (RESULTS.md)."""
     return frozenset(terms(text))
 
 
