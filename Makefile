@@ -47,8 +47,11 @@ browser:
 run: install
 	$(BIN)/corpus-qa serve
 
+# two workers, a file (or a group of files sharing a costly fixture: tests/conftest.py) to each
+TEST_WORKERS ?= 2
+
 test: install browser llm-install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf .corpus-qa .pytest_cache

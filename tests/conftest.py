@@ -315,3 +315,45 @@ def near_qa(tmp_path_factory, embedder, near_folder) -> rag.QA:
     report = qa.ingest([near_folder])
     assert report.added == len(NEAR_TECH), report
     return qa
+
+
+
+# `make test` runs the suite on two pytest-xdist workers, each file on one worker (--dist
+# loadfile), except that the files using one of these costly session fixtures share a worker,
+# which builds it once: the newsroom archive embeds 212 stories; the language model's server
+# reads each written-answer prompt once if its tests run in order. (xdist's own --dist
+# loadgroup cannot group them: on pytest 9.2 its group marks are silently ignored,
+# pytest-dev/pytest-xdist#1386.)
+COSTLY = {"bbc_qa": "newsroom", "llm_server": "language-model", "written_qa": "language-model",
+          "near_qa": "near-copies", "near_folder": "near-copies"}
+SHARED_WORKER = {
+    "test_browser_newsroom.py": "newsroom",
+    "test_browser_generate.py": "language-model", "test_cli_generate.py": "language-model",
+    "test_generate.py": "language-model", "test_mcp_generate.py": "language-model",
+    "test_browser_second_hour.py": "near-copies", "test_nearcopies.py": "near-copies", "test_ui.py": "near-copies",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test file that uses a costly fixture must be listed in SHARED_WORKER (else each
+    worker would build the fixture again): checked on every run, with or without workers."""
+    for item in items:
+        name = item.path.name
+        for fixture in sorted(set(getattr(item, "fixturenames", ())) & COSTLY.keys()):
+            if SHARED_WORKER.get(name) != COSTLY[fixture]:
+                raise pytest.UsageError(f"{name} uses {fixture}: add it to SHARED_WORKER in tests/conftest.py "
+                                        f"as {COSTLY[fixture]!r}")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadfile, with the files of SHARED_WORKER grouped (see above)."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedWorkers(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = nodeid.split("::", 1)[0]
+            return SHARED_WORKER.get(Path(file).name, file)
+
+    return SharedWorkers(config, log)
