@@ -185,6 +185,9 @@ def test_ingest_then_reingest_then_bad_input_changes_nothing(tmp_path):
         (i + ["ingest", str(articles), str(tmp_path / "latin.txt")], r"latin\.txt: not UTF-8"),
         (["--index", str(tmp_path / "thesis"), "stats"], r"thesis is not a corpus-qa index \(no corpus-qa\.json\) and is not empty"),
         (["--index", str(tmp_path / "thesis"), "ask", HEALEY], r"thesis is not a corpus-qa index"),
+        # the model loads in a second thread while the index opens: its failure is still one line
+        (i + ["--model", str(tmp_path / "no-model"), "ask", HEALEY],
+         r"cannot load embedding model '.*no-model' \(FileNotFoundError\); pass --model with a local model folder"),
     ]
     results = run_many([args for args, _ in cases])
 

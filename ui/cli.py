@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-def open_qa(args, collection: str | None = None, settings=None, create: bool = False):
+def open_qa(args, collection: str | None = None, settings=None, create: bool = False, load_model: bool = False):
     """The QA the global options name (QA.open fills the rest, the token included, from
     CORPUS_QA_*); `collection` overrides --collection (eval --beir has its own). An index
     folder that does not exist is an error unless `create` (ingest): a mistyped --index
@@ -221,7 +221,8 @@ def open_qa(args, collection: str | None = None, settings=None, create: bool = F
     from rag import QA
 
     return QA.open(index=args.index, model=args.model, chroma_url=args.chroma_url,
-                   collection=collection or args.collection, settings=settings, create=create, llm=llm_of(args))
+                   collection=collection or args.collection, settings=settings, create=create, llm=llm_of(args),
+                   load_model=load_model)
 
 
 def llm_of(args):
@@ -247,7 +248,7 @@ def open_filled(args):
     """The QA to answer from: an empty index gets the bundled sample corpus only at the
     default location or with --demo; any other missing or empty index is an error naming
     its path and how to ingest (QA.ensure_corpus)."""
-    qa = open_qa(args, create=True if args.demo else None)  # None: only the default location is created
+    qa = open_qa(args, create=True if args.demo else None, load_model=True)  # None: only the default location is created
     ensure_corpus(qa, demo=args.demo)
     return qa
 
@@ -292,7 +293,7 @@ def cmd_ingest(args) -> int:
     every = parse_interval(args.every) if args.every else None
     if every and not urls:
         raise InputError("--every keeps a site current: give a feed, sitemap or page URL to fetch again")
-    qa = open_qa(args, create=True)
+    qa = open_qa(args, create=True, load_model=True)
     while True:
         code = ingest_once(args, qa, web)
         if every is None:
