@@ -525,7 +525,13 @@ class Index:
         in one read (a question's candidates)."""
         if not ids:
             return {}, {}, {}
-        got = self._chunks.get(ids=list(ids), include=self._text_fields("embeddings"))
+        include = self._text_fields("embeddings")
+        try:
+            got = self._chunks.get(ids=list(ids), include=include)
+        except Exception as err:
+            if not is_unreadable_id(err):
+                raise
+            got = self._get_each(ids, include)
         if not got["ids"]:
             return {}, {}, {}
         chunks = {c.id: c for c in self._stored_many(got["ids"], got.get("documents"), got["metadatas"])}
@@ -541,6 +547,24 @@ class Index:
                 sentences[sentence_id(chunk.doc_id, span)] = v
             at += n
         return chunks, vectors, sentences
+
+    def _get_each(self, ids: Sequence[str], include: list[str]) -> dict:
+        """Chroma's get of `ids` one by one, leaving out the ids it cannot read: chunks that
+        another process wrote after this client opened the index are in the shared SQLite
+        file but not in this client's in-memory vectors (Chroma: "Error finding id") until
+        the write ends and `refresh` opens it again. A question asked during an ingest is
+        answered from what this client sees."""
+        got: dict[str, list] = {"ids": [], **{field: [] for field in include}}
+        for i in ids:
+            try:
+                one = self._chunks.get(ids=[i], include=include)
+            except Exception as err:
+                if not is_unreadable_id(err):
+                    raise
+                continue
+            for key in got:
+                got[key].extend(one[key])
+        return got
 
     @server_errors
     def vectors_of(self, doc_id: str) -> tuple[dict[tuple[int, int], np.ndarray], dict[tuple[int, int], np.ndarray]]:
@@ -788,6 +812,11 @@ def pack(vectors: Sequence[np.ndarray]) -> str:
 def unpack(packed: str, dim: int) -> list[np.ndarray]:
     """The unit vectors `pack` packed (re-normalised)."""
     return _unpacked(base64.b64decode(packed), dim) if packed else []
+
+
+def is_unreadable_id(err: Exception) -> bool:
+    """Chroma's error for an id its metadata holds and its in-memory vectors do not (yet)."""
+    return type(err).__name__ == "InternalError" and "Error finding id" in str(err)
 
 
 def _unpacked(packed: bytes, dim: int) -> list[np.ndarray]:

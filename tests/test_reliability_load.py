@@ -85,3 +85,34 @@ def test_eight_clients_ask_400_questions_while_another_process_ingests(bundled_q
             assert r.ok and r.sources and r.sources[0] == AFTER[r.question], (r.question, r.kind, r.sources)
     finally:
         app.close()
+
+
+WRITE_ONE = """
+import sys, rag, store
+qa = rag.QA(store.Index.open(path=sys.argv[1]), rag.open_embedder())
+qa.ingest_documents([store.from_record("orchard", sys.argv[2], sys.argv[3])])
+print(" ".join(qa.index._chunks.get(where={"doc_id": qa.documents()[-1].doc_id}, include=[])["ids"]))
+"""
+
+
+def test_a_question_meeting_chunks_another_process_is_writing_reads_what_it_can(make_qa):
+    """Chunks another process wrote after this one opened the index are in the shared
+    SQLite file but not in this process's in-memory vectors: Chroma cannot read them
+    ("Error finding id") until the index is opened again. The candidates' read leaves them
+    out instead of failing the question (seen as "the index could not be searched" while
+    eight clients asked during an ingest)."""
+    import sys
+
+    qa = make_qa()
+    title, text = NEW["lighthouse.txt"]
+    qa.ingest_documents([store.from_record("lighthouse", title, text)])
+    before = qa.index._chunks.get(include=[])["ids"]
+    assert qa.index.chunks_and_vectors(before)[0], "the first article's chunks are read"
+    title, text = NEW["orchard.txt"]
+    wrote = subprocess.run([sys.executable, "-c", WRITE_ONE, qa.index.where, title, text], capture_output=True,
+                           text=True, timeout=240, env=cli_env())
+    assert wrote.returncode == 0, wrote.stderr[-2000:]
+    new = wrote.stdout.split()
+    assert new and not set(new) & set(before), wrote.stdout
+    chunks, vectors, _ = qa.index.chunks_and_vectors(before + new)
+    assert set(before) <= set(chunks) and set(chunks) == set(vectors), sorted(chunks)
