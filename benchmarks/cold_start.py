@@ -104,6 +104,8 @@ def main() -> int:
             old.mkdir()
             archive = subprocess.run(["git", "archive", args.compare], cwd=REPO, capture_output=True, check=True).stdout
             subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+            # byte-compiled as the checkout is (else every run compiles every module: ~0.4 s)
+            subprocess.run([sys.executable, "-m", "compileall", "-q", str(old)], check=True, stdout=subprocess.DEVNULL)
             env = {**os.environ, "PYTHONPATH": str(old)}
             old_ask = [sys.executable, "-m", "ui.cli", "--index", str(index), "ask", QUESTION]
             print(f"  at {args.compare:<20} {fmt(runs(old_ask, n, env, cwd=old))}")
