@@ -134,7 +134,7 @@ def new_name(sentence: str, question: str, focus: str | None = None) -> bool:
     word, not a date) none of whose words the question holds; with a `focus` stem (what
     "which general" asks for), only a name within three words of a word of that stem
     counts ("General Charles Q. Brown", "economy minister German Gref")."""
-    if focus and not any(t == focus or (len(focus) >= 5 and t.startswith(focus)) for t in term_set(sentence)):
+    if focus and not any(_of_stem(t, focus) for t in term_set(sentence)):
         return False  # no word of the focus anywhere, so none near a name (a window's terms are the sentence's)
     asked = _words(question)
     for m in _NAME_RUN.finditer(sentence):
@@ -156,7 +156,12 @@ def _near(sentence: str, start: int, end: int, stem: str, words: int = 3) -> boo
     before = re.findall(r"[\w’'-]+", sentence[:start])[-words:]
     inside = re.findall(r"[\w’'-]+", sentence[start:end])
     after = re.findall(r"[\w’'-]+", sentence[end:])[:words]
-    return any(t == stem or (len(stem) >= 5 and t.startswith(stem)) for t in terms(" ".join(before + inside + after)))
+    return any(_of_stem(t, stem) for t in terms(" ".join(before + inside + after)))
+
+
+def _of_stem(term: str, stem: str) -> bool:
+    """A word of that stem: the stem itself, or (a stem of five letters or more) one it begins."""
+    return term == stem or (len(stem) >= 5 and term.startswith(stem))
 
 
 def counts(sentence: str, stem: str) -> bool:

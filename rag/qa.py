@@ -126,7 +126,7 @@ class QA:
         """Open (or create) an index: embedded in folder `index`, or the collection on the
         Chroma server at `chroma_url`. Loads no model yet, unless `load_model`: then the model
         loads in a second thread while the index opens (the CLI's commands that embed: it
-        hides ~0.2 s of a cold start behind chromadb's import). With `create=False`, a folder
+        hides ~0.14 s of a cold start behind chromadb's import). With `create=False`, a folder
         that does not exist raises InputError naming it (and nothing is created): what
         reading commands use, so a mistyped path is an error, not a new empty index. With
         `create=None`, only the default location (./.corpus-qa) is created.

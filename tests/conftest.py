@@ -345,6 +345,7 @@ def pytest_collection_modifyitems(config, items):
                                         f"as {COSTLY[fixture]!r}")
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: no error where it is not installed
 def pytest_xdist_make_scheduler(config, log):
     """--dist loadfile, with the files of SHARED_WORKER grouped (see above)."""
     if config.getoption("dist") != "loadfile":

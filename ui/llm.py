@@ -37,7 +37,7 @@ def server_command(port: int, threads: int | None = None) -> list[str]:
                "--verbose", "False",
                # logits for the last token only (the server's default computes them for every token
                # of the prompt: Gemma's 262k-word vocabulary doubles the prompt's reading time), and
-               # flash attention: a 1,100-token prompt read in ~8 s instead of ~21 s on 2 cores
+               # flash attention: five passages (1,094 tokens) and 60 words back in 10.3 s, not 21.3, on 2 cores
                "--logits_all", "False", "--flash_attn", "True"]
     return command + (["--n_threads", str(threads)] if threads else [])
 
