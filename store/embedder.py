@@ -57,6 +57,24 @@ class Embedder(Protocol):
     ) -> tuple[np.ndarray, list[np.ndarray]]: ...
 
 
+def model_identity(model: str | None, quantize: bool = False) -> str | None:
+    """What an index's vectors depend on, read without loading the model: a hash of the
+    model folder's configuration files and the sizes of its weights (the same model under
+    another path or name is the same), and whether the int8 encoder made them
+    (CORPUS_QA_INT8: its vectors drift from the model's). None for a model that is not a
+    local folder (it cannot load here; its load says so)."""
+    path = Path(resolve_model(model))
+    if not (path / "config.json").is_file():
+        return None
+    digest = hashlib.sha256()
+    for name in ("config.json", "modules.json", "1_Pooling/config.json", "sentence_bert_config.json"):
+        if (path / name).is_file():
+            digest.update(name.encode() + b"\0" + (path / name).read_bytes())
+    for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
+        digest.update(f"{weights.name}\0{weights.stat().st_size}".encode())
+    return f"sha256:{digest.hexdigest()[:16]}" + (" int8" if quantize else "")
+
+
 def resolve_model(model: str | None) -> str:
     """A model name or path -> what SentenceTransformer should load.
 
@@ -104,8 +122,16 @@ class SentenceTransformerEmbedder:
         self.quantize = quantize
         self.onnx_ingest = onnx_ingest
         self._model = None
+        self._identity: str | None | bool = False  # False: not read yet
         self._onnx: OnnxEncoder | None | bool = False  # False: not looked for yet; None: not usable
         self._opening = threading.Lock()  # one export even when the first questions come at once
+
+    @property
+    def identity(self) -> str | None:
+        """model_identity of this model and encoder: what an index built with it records."""
+        if self._identity is False:
+            self._identity = model_identity(self.name, self.quantize)
+        return self._identity
 
     @property
     def model(self):

@@ -52,6 +52,7 @@ FORMAT_KEY = "corpus_qa_format"
 # (store.nearcopies); the web pages skipped for a lasting reason (store.web), as JSON
 NEAR_KEY = "corpus_qa_near"
 WEB_SKIPS_KEY = "corpus_qa_web_skipped"
+MODEL_KEY = "corpus_qa_model"  # the embedding model its vectors are from: {"identity", "name"} (JSON)
 TEXT_KEY = "text"  # an article's cleaned text, in its -texts record (format 4)
 TEXTS_CACHED = 4096  # articles whose text a question's read keeps (by id: an id is a hash of the text)
 PENDING = "pending-"  # the stamp of a write under way (or cut short: killed, crashed)
@@ -288,6 +289,30 @@ class Index:
         """Whether every document record carries its near-copy fingerprint (an index made
         before near-copy detection gets them on its next ingest: store.ingest)."""
         return bool(self._docs_metadata().get(NEAR_KEY))
+
+    def check_model(self, identity: str | None, name: str) -> None:
+        """Refuse another embedding model than the one this index was built with: its question
+        vectors would be compared with vectors of another space, and every answer would be
+        silently wrong. An index from before the mark (or one not yet written) passes."""
+        built = self._built_with()
+        if identity and built and built.get("identity") != identity:
+            raise StoreError(
+                f"the index at {self.where} was built with the embedding model {built.get('name')!r}, "
+                f"not {name!r}: pass --model {built.get('name')} (or set CORPUS_QA_MODEL and CORPUS_QA_INT8 "
+                "as it was built), or ingest into a new --index"
+            )
+
+    def record_model(self, identity: str | None, name: str) -> None:
+        """Mark an index that holds nothing yet as built with this model (a write: hold
+        `writing()`). An index written before the mark stays unmarked: its model is unknown."""
+        if identity and not self._built_with() and not self.count():
+            self._set_docs_metadata(**{MODEL_KEY: json.dumps({"identity": identity, "name": name})})
+
+    def _built_with(self) -> dict[str, str]:
+        try:
+            return dict(json.loads(self._docs_metadata().get(MODEL_KEY) or "{}"))
+        except ValueError:
+            return {}
 
     def web_skips(self) -> dict[str, dict[str, str]]:
         """Web pages earlier runs skipped for a lasting reason: {url: {"reason", "since"}}

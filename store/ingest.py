@@ -78,7 +78,10 @@ def ingest_documents(
     batch_chunks: int = 1024,
     skipped: Sequence[Skipped] = (),
 ) -> IngestReport:
+    identity = getattr(embedder, "identity", None)
     with index.writing():
+        index.check_model(identity, embedder.name)
+        index.record_model(identity, embedder.name)
         report = _ingest(index, embedder, list(documents), prune, chunking, progress, batch_chunks)
     return IngestReport(**{**report.__dict__, "skipped": tuple(skipped)})
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import EXE, HEALEY, cli_env
+
+from store.embedder import resolve_model
 
 pytestmark = pytest.mark.slow
 
@@ -170,6 +173,11 @@ def test_ingest_then_reingest_then_bad_input_changes_nothing(tmp_path):
     (tmp_path / "thesis" / "chapter1.txt").write_text("my thesis")
     (tmp_path / "long.txt").write_text("why " * 25_000 + "?\n", encoding="utf-8")
     (tmp_path / "blank.txt").write_text("\n  \n", encoding="utf-8")
+    # another model of the same width: its vectors would be compared with the index's, silently wrong
+    other = tmp_path / "other-model"
+    shutil.copytree(resolve_model(None), other, symlinks=True,
+                    ignore=lambda folder, names: [n for n in names if n.endswith((".safetensors", ".bin", ".onnx"))])
+    (other / "config.json").write_text(json.dumps({**json.loads((other / "config.json").read_text()), "layer_norm_eps": 1e-5}))
     i = ["--index", str(index)]
     cases = [
         (i + ["ask", ""], r"empty question: type a question"),
@@ -188,6 +196,9 @@ def test_ingest_then_reingest_then_bad_input_changes_nothing(tmp_path):
         # the model loads in a second thread while the index opens: its failure is still one line
         (i + ["--model", str(tmp_path / "no-model"), "ask", HEALEY],
          r"cannot load embedding model '.*no-model' \(FileNotFoundError\); pass --model with a local model folder"),
+        (i + ["--model", str(other), "ask", HEALEY],
+         r"the index at .* was built with the embedding model 'all-MiniLM-L6-v2', not '.*other-model': pass --model all-MiniLM-L6-v2"),
+        (i + ["--model", str(other), "ingest", str(articles)], r"was built with the embedding model 'all-MiniLM-L6-v2'"),
     ]
     results = run_many([args for args, _ in cases])
 

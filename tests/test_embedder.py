@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from store.embedder import OnnxEncoder, SentenceTransformerEmbedder, export_key, export_path, resolve_model
+from store.embedder import (
+    OnnxEncoder,
+    SentenceTransformerEmbedder,
+    export_key,
+    export_path,
+    model_identity,
+    resolve_model,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TEXTS = [
@@ -93,6 +101,19 @@ def test_the_cache_key_follows_the_model_folder(tmp_path):
     (copy / "config.json").write_text(json.dumps(config))
     assert changed != export_key(copy), "a changed config must change the key"
     assert export_path(folder, tmp_path, quantize=True).name.endswith(".int8.onnx")
+
+
+def test_the_model_an_index_records_is_the_same_under_another_path_and_differs_for_another(tmp_path):
+    folder = Path(resolve_model(None))
+    copy = tmp_path / "model"
+    shutil.copytree(folder, copy, symlinks=True, ignore=lambda d, names: ["config.json"] if Path(d) == folder else [])
+    config = json.loads((folder / "config.json").read_text())
+    (copy / "config.json").write_text((folder / "config.json").read_text())
+    assert model_identity(None) == model_identity(str(copy)) == model_identity("all-MiniLM-L6-v2")
+    assert model_identity(None, quantize=True) != model_identity(None), "int8 vectors drift"
+    (copy / "config.json").write_text(json.dumps({**config, "hidden_act": "relu"}))
+    assert model_identity(str(copy)) != model_identity(None)
+    assert model_identity(str(tmp_path / "no-model")) is None  # cannot load: its load says so
 
 
 @pytest.mark.slow
