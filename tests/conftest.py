@@ -64,6 +64,18 @@ def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
         proc.wait()
 
 
+def picture(name: str) -> Path:
+    """Where a browser test saves a picture of the page: docs/NAME (the README shows some)
+    only with CORPUS_QA_SCREENSHOTS=1 (`make screenshots`), else a temporary folder, so that
+    `make test` leaves the tracked files as they were."""
+    if os.environ.get("CORPUS_QA_SCREENSHOTS") == "1":
+        folder = REPO / "docs"
+    else:
+        folder = Path(os.environ.get("TMPDIR", "/tmp")) / f"corpus-qa-pictures-{os.getpid()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / name
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -3,7 +3,7 @@
 A question typed on the page gets an answer with a citation and its source; an
 abstention looks different; hostile article text shows as text and runs nothing; and
 the page fetches nothing from any host but the local server (no CDN fonts or scripts).
-The screenshot of the page in the README is made here: docs/screenshot.png.
+The screenshot of the page in the README is made here: docs/screenshot.png (`make screenshots`).
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from urllib.parse import urlparse
 import pytest
 
 import ui.app
-from conftest import HEALEY, REPO, free_port
+from conftest import HEALEY, free_port, picture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-SCREENSHOT = REPO / "docs" / "screenshot.png"
 LOCAL = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
@@ -82,9 +81,9 @@ def test_question_on_the_page_gets_a_cited_answer_and_nothing_leaves_the_machine
                    if (e.scrollHeight > e.clientHeight + 1) e.scrollTop = 0; })"""
         )
         page.page.wait_for_timeout(500)
-        SCREENSHOT.parent.mkdir(exist_ok=True)
-        page.page.screenshot(path=str(SCREENSHOT), full_page=True)
-        assert SCREENSHOT.stat().st_size > 10_000
+        shot = picture("screenshot.png")
+        page.page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
 
         # an abstention renders differently
         page.ask("Which singer launched a candle called Burn the Baggage?", "#chat .cqa-abstain", 1)

@@ -1,7 +1,7 @@
 """The newsroom page in a real browser (Playwright + Debian's chromium): compact sources
 within the first screen, the article viewer behind a citation, filters, follow-ups,
 uploads and removal, copy as Markdown, dark mode and a narrow screen; hostile file names
-and article text stay text. docs/viewer.png is made here.
+and article text stay text. docs/viewer.png is made here (`make screenshots`).
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ import httpx
 import pytest
 
 import ui.app
-from conftest import HEALEY, REPO, free_port, served_page
+from conftest import HEALEY, free_port, picture, served_page
 from test_browser import Page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-VIEWER = REPO / "docs" / "viewer.png"
 PWN = "window.__pwned=1"
 
 
@@ -103,9 +102,9 @@ def test_answer_and_sources_fit_the_first_screen_and_a_citation_opens_the_articl
         assert hit == first.text[a:b] and hit.endswith("Britain’s defense secretary, John Healey, is now the chairman.")
         assert page.page.locator("#cqa-viewer .cqa-article-text").text_content() == article.text
         assert in_view(page, "#cqa-viewer .cqa-hit"), "the viewer is scrolled to the passage"
-        VIEWER.parent.mkdir(exist_ok=True)
-        page.page.screenshot(path=str(VIEWER))
-        assert VIEWER.stat().st_size > 10_000
+        shot = picture("viewer.png")
+        page.page.screenshot(path=str(shot))
+        assert shot.stat().st_size > 10_000
 
         # a source line's [n] does the same, for every source
         for p in answer.passages[1:]:

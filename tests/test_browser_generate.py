@@ -2,18 +2,17 @@
 the real llama.cpp server with Gemma 3 270M: the reply streams (the sentence being written
 shows, each completed sentence gets its check mark or is struck apart), the extractive
 answer and sources stay, Copy as Markdown holds only supported sentences, and Stop ends
-the writing. Makes the README's docs/written.png."""
+the writing. Makes the README's docs/written.png (`make screenshots`)."""
 
 from __future__ import annotations
 
 import pytest
 
 import ui.app
-from conftest import HEALEY, REPO, free_port
+from conftest import HEALEY, free_port, picture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-SCREENSHOT = REPO / "docs" / "written.png"
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +59,7 @@ def test_the_written_answer_streams_and_each_sentence_is_marked(page):
         assert kept.nth(i).inner_text().replace("✓", "").split("[")[0].strip()[:40] in markdown, markdown
     for i in range(struck.count()):
         assert chat.locator(".cqa-unsupported s").nth(i).inner_text().split("[")[0].strip()[:40] not in markdown
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=False)
+    page.screenshot(path=str(picture("written.png")), full_page=False)
 
 
 def test_stop_ends_the_writing_and_keeps_what_was_checked(page):

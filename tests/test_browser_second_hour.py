@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import REPO, served_page
+from conftest import picture, served_page
 from test_browser_features import open_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -50,7 +50,7 @@ def test_the_question_row_fits_and_an_empty_chat_leaves_the_examples_in_sight(br
         last = page.page.evaluate("""() => { const e = [...document.querySelectorAll('.cqa-example')].pop();
             return e.getBoundingClientRect().bottom; }""")
         assert last <= height, f"at {width} px the last example question is at {last:.0f} px, below the first screen"
-        page.page.screenshot(path=str(REPO / "docs" / f"page-empty-{width}.png"))
+        page.page.screenshot(path=str(picture(f"page-empty-{width}.png")))
     finally:
         page.close()
 
@@ -116,7 +116,7 @@ def test_a_near_copy_is_one_source_that_says_where_else_it_is(browser, near_page
         assert of_pair[0]["also"] == f"· also in: {(PAIR - {source}).pop()}", of_pair[0]
         visible = page.page.locator("#chat .cqa-also-in").first
         assert visible.is_visible() and visible.bounding_box()["x"] + visible.bounding_box()["width"] <= width
-        page.page.screenshot(path=str(REPO / "docs" / f"near-copy-{width}.png"))
+        page.page.screenshot(path=str(picture(f"near-copy-{width}.png")))
         page.page.locator("#chat .cqa-copy").first.click()
         page.page.wait_for_function("() => document.querySelector('#chat .cqa-copy').textContent === 'Copied'")
         markdown = page.page.evaluate("navigator.clipboard.readText()")
