@@ -72,9 +72,9 @@ def ask_all(qa, items: list[S.Item], k: int = 10) -> list[dict]:
         out.append(record(item, answer))
         if item.conversation is not None:
             history.append(answer)
-            if item.kind == "follow-up":  # the same question asked alone, for comparison
+            if item.kind != "first":  # the same question asked alone, for comparison
                 alone = record(item, qa.ask(item.question, k=k))
-                out.append({**alone, "kind": "follow-up alone"})
+                out.append({**alone, "kind": f"{item.kind} alone"})
     return out
 
 

@@ -46,6 +46,8 @@ SETS = {
     "multihop-dev": ("multihop", "dev"),
     "scifact-train": ("beir", "train"),
     "bbc-outside-dev": ("bbc", QA_DIR / "bbc-outside-dev.jsonl"),
+    # conversations that change the subject (switch_items): a dev figure, made from the files above
+    "followups-switch-bbc-dev": ("bbc", "switch"),
     # training data only (benchmarks/make_unanswerable.py): never a dev figure, so quality.py leaves them out
     "bbc-made": ("bbc", DATA / "unanswerable-bbc.jsonl"),
     "multihop-made": ("multihop", DATA / "unanswerable-multihop.jsonl"),
@@ -55,7 +57,7 @@ MADE = {"bbc-made": "bbc-dev", "multihop-made": "multihop-dev"}  # made set -> t
 # unknown name means no answer, which MultiHop-RAG's null questions seldom show; held out, the model
 # trained with it abstained on 20 of multihop-dev's 39 outlet-naming null questions at 3 % of answerable
 # ones, without it on 37 (benchmarks/RESULTS.md)
-NOT_TRAINED = {"multihop-made"}
+NOT_TRAINED = {"multihop-made", "followups-switch-bbc-dev"}
 
 
 @dataclass(frozen=True)
@@ -95,10 +97,37 @@ def multihop_items(split: str) -> list[Item]:
     return out
 
 
+def switch_items(name: str) -> list[Item]:
+    """Conversations that change the subject: the first turn of a followups-bbc-dev
+    conversation, then a question that does not lean on it: each of bbc-outside-dev's and
+    bbc-dev's `none` questions (kind none: the archive does not answer it, in a chat as
+    alone), and each answerable bbc-dev question whose evidence is in another article
+    (kind switch: answered as alone). The i-th second turn follows the first turn of
+    conversation i modulo 20. Made here from those files, read in place; never trained on."""
+    from rag.evaluate import load_questions
+
+    firsts = [c[0] for c in load_questions(QA_DIR / "followups-bbc-dev.jsonl")]
+    seconds = [q for q in load_questions(QA_DIR / "bbc-outside-dev.jsonl")]
+    seconds += [q for q in load_questions(QA_DIR / "bbc-dev.jsonl") if q.kind in ("none", "fact", "paraphrase", "multi")]
+    out = []
+    for i, second in enumerate(seconds):
+        first = firsts[i % len(firsts)]
+        if {d for d, _ in second.evidence} & {d for d, _ in first.evidence}:
+            continue  # the same article: not a change of subject
+        conversation = f"sw{i:03d}"
+        kind = "none" if second.kind == "none" else "switch"
+        out += [Item(name, f"{conversation}.1", "first", first.question, first.answers, first.evidence, conversation),
+                Item(name, f"{conversation}.2~{second.id}", kind, second.question, second.answers, second.evidence,
+                     conversation)]
+    return out
+
+
 def items(name: str) -> list[Item]:
     from rag.evaluate import load_questions
 
     index, source = SETS[name]
+    if source == "switch":
+        return switch_items(name)
     if index == "multihop" and isinstance(source, str):  # a split of MultiHop-RAG; a Path is a file of questions
         return multihop_items(source)
     if index == "beir":
