@@ -107,7 +107,7 @@ def switch_items(name: str) -> list[Item]:
     from rag.evaluate import load_questions
 
     firsts = [c[0] for c in load_questions(QA_DIR / "followups-bbc-dev.jsonl")]
-    seconds = [q for q in load_questions(QA_DIR / "bbc-outside-dev.jsonl")]
+    seconds = list(load_questions(QA_DIR / "bbc-outside-dev.jsonl"))
     seconds += [q for q in load_questions(QA_DIR / "bbc-dev.jsonl") if q.kind in ("none", "fact", "paraphrase", "multi")]
     out = []
     for i, second in enumerate(seconds):

@@ -102,7 +102,7 @@ class QA:
 
     def __init__(self, index: Index, embedder: Embedder, settings: Settings | None = None,
                  models: Models | None = None, llm: LLM | None = None):
-        index.check_model(getattr(embedder, "identity", None), getattr(embedder, "name", ""))  # else silently wrong answers
+        index.check_model(getattr(embedder, "identity", None), embedder.name)  # else silently wrong answers
         self.index = index
         self.embedder = embedder
         self.settings = settings or Settings()

@@ -44,6 +44,7 @@ DEFAULT_CACHE_DIR = Path("~/.cache/corpus-qa/onnx")
 # part of the cache key: bump it when the exported graph changes, so no older export is reused
 EXPORT_FORMAT = 1
 BERT_LIKE = ("bert",)  # model_type values whose export is tested here (tests/test_embedder.py)
+WEIGHTS = ("model.safetensors", "pytorch_model.bin")  # a model folder's weights, as export_key and model_identity read them
 CHECK_TEXTS = ("Who chairs the Ukraine Defense Contact Group?", "a", "", "Élan vital, naïve café, 東京 🙂")
 
 
@@ -70,8 +71,9 @@ def model_identity(model: str | None, quantize: bool = False) -> str | None:
     for name in ("config.json", "modules.json", "1_Pooling/config.json", "sentence_bert_config.json"):
         if (path / name).is_file():
             digest.update(name.encode() + b"\0" + (path / name).read_bytes())
-    for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
-        digest.update(f"{weights.name}\0{weights.stat().st_size}".encode())
+    for name in WEIGHTS:
+        if (path / name).is_file():
+            digest.update(f"{name}\0{(path / name).stat().st_size}".encode())
     return f"sha256:{digest.hexdigest()[:16]}" + (" int8" if quantize else "")
 
 
@@ -414,7 +416,7 @@ def export_key(folder: Path) -> str:
     folder = folder.resolve()
     identity = {"format": EXPORT_FORMAT, "path": str(folder),
                 "config": hashlib.sha256((folder / "config.json").read_bytes()).hexdigest()}
-    for name in ("model.safetensors", "pytorch_model.bin"):
+    for name in WEIGHTS:
         if (folder / name).is_file():
             st = (folder / name).stat()
             identity[name] = [st.st_size, st.st_mtime_ns]

@@ -290,29 +290,28 @@ class Index:
         before near-copy detection gets them on its next ingest: store.ingest)."""
         return bool(self._docs_metadata().get(NEAR_KEY))
 
-    def check_model(self, identity: str | None, name: str) -> None:
+    @server_errors
+    def check_model(self, identity: str | None, name: str, record: bool = False) -> None:
         """Refuse another embedding model than the one this index was built with: its question
         vectors would be compared with vectors of another space, and every answer would be
-        silently wrong. An index from before the mark (or one not yet written) passes."""
-        built = self._built_with()
-        if identity and built and built.get("identity") != identity:
+        silently wrong. An index from before the mark passes, and so does one not yet written:
+        with `record` (a write: hold `writing()`), that one is marked as built with this model.
+        `identity`: store.embedder.model_identity (None: unknown, nothing checked)."""
+        if not identity:
+            return
+        metadata = self._docs_metadata()
+        try:
+            built = dict(json.loads(metadata.get(MODEL_KEY) or "{}"))
+        except ValueError:
+            built = {}
+        if built and built.get("identity") != identity:
             raise StoreError(
                 f"the index at {self.where} was built with the embedding model {built.get('name')!r}, "
                 f"not {name!r}: pass --model {built.get('name')} (or set CORPUS_QA_MODEL and CORPUS_QA_INT8 "
                 "as it was built), or ingest into a new --index"
             )
-
-    def record_model(self, identity: str | None, name: str) -> None:
-        """Mark an index that holds nothing yet as built with this model (a write: hold
-        `writing()`). An index written before the mark stays unmarked: its model is unknown."""
-        if identity and not self._built_with() and not self.count():
-            self._set_docs_metadata(**{MODEL_KEY: json.dumps({"identity": identity, "name": name})})
-
-    def _built_with(self) -> dict[str, str]:
-        try:
-            return dict(json.loads(self._docs_metadata().get(MODEL_KEY) or "{}"))
-        except ValueError:
-            return {}
+        if record and not built and not self.count():
+            self._docs.modify(metadata={**metadata, MODEL_KEY: json.dumps({"identity": identity, "name": name})})
 
     def web_skips(self) -> dict[str, dict[str, str]]:
         """Web pages earlier runs skipped for a lasting reason: {url: {"reason", "since"}}

@@ -78,10 +78,8 @@ def ingest_documents(
     batch_chunks: int = 1024,
     skipped: Sequence[Skipped] = (),
 ) -> IngestReport:
-    identity = getattr(embedder, "identity", None)
     with index.writing():
-        index.check_model(identity, embedder.name)
-        index.record_model(identity, embedder.name)
+        index.check_model(getattr(embedder, "identity", None), embedder.name, record=True)
         report = _ingest(index, embedder, list(documents), prune, chunking, progress, batch_chunks)
     return IngestReport(**{**report.__dict__, "skipped": tuple(skipped)})
 
