@@ -156,7 +156,7 @@ def group_of(item: Item) -> str:
 def add_options(p, training: bool = False) -> None:
     """--sets, --indexes and --use, as quality.py and train_scoring.py take them (the made
     sets are in the default only for training)."""
-    default = [n for n in SETS if (training and n not in NOT_TRAINED) or n not in MADE]
+    default = [n for n in SETS if (n not in NOT_TRAINED if training else n not in MADE)]
     p.add_argument("--sets", default=",".join(default), help=f"comma-separated, of {', '.join(SETS)}")
     p.add_argument("--indexes", type=Path, default=INDEXES, help="where the indexes are built and kept")
     p.add_argument("--use", action="append", default=[], metavar="INDEX=FOLDER",

@@ -95,3 +95,17 @@ def test_a_window_both_retrievers_rank_first_is_on_top(embedder, tmp_path):
     assert len(cached) == 1, cached
     again = peers.Peer(docs, embedder, cache_dir=tmp_path)  # read back from the cache, not re-embedded
     assert (again.vectors == peer.vectors).all()
+
+
+def test_training_reads_no_set_kept_for_judging_and_quality_no_made_set():
+    import argparse
+
+    def default(training: bool) -> set[str]:
+        p = argparse.ArgumentParser()
+        S.add_options(p, training=training)
+        return set(p.parse_args([]).sets.split(","))
+
+    trained, judged = default(True), default(False)
+    assert not trained & S.NOT_TRAINED, trained & S.NOT_TRAINED  # the switch conversations were trained on
+    assert "bbc-made" in trained and not judged & set(S.MADE)
+    assert "followups-switch-bbc-dev" in judged
