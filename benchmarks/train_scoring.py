@@ -350,8 +350,8 @@ def main() -> int:
 
     threshold, threshold_named = added_point(), operating_point(named)
     if args.dump:  # the held-out probabilities and what the rule before issue 27 did, for a look at other cuts
-        np.savez(args.dump, prob=prob, answerable=ay, set=aset, named=named, rule=rule, x=ax,
-                 features=np.array(ABSTAIN))
+        np.savez(args.dump, prob=prob, answerable=ay, set=aset, cell=acell, group=np.array(ag, dtype=str),
+                 named=named, rule=rule, x=ax, features=np.array(ABSTAIN))
     cut = np.where(named, threshold_named, threshold)
     did_all = (prob < cut) | (rule & ~named)
     scaler, model = fit(ax, ay, aw)
