@@ -36,7 +36,7 @@ import numpy as np
 from store import StoredDocument
 
 from .cues import new_name
-from .features import PRONOUN, missing_names, question_features, spoken_years, years_of
+from .features import PRONOUN, missing_names, names_apart, question_features, spoken_years, years_of
 from .scoring import Models
 from .types import Answer, Candidate, Found, Passage, Question, Sentence
 
@@ -166,6 +166,9 @@ def why(question: Question, asked: Mapping[str, float], candidates: Sequence[Can
         return f"The archive never mentions {unknown[0]!r}."
     if gone and asked["name_missing"] >= 0.5:
         return f"No passage found mentions {gone[0][0]!r}."
+    apart = names_apart(question, candidates) if asked["name_apart"] else []
+    if apart:
+        return f"No passage found speaks of {apart[0]!r}."
     span = spoken_years([c.chunk for c in candidates])
     if asked["year_gap"] >= 0.3 and span:
         asked_years = ", ".join(years_of(question.text))

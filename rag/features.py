@@ -61,6 +61,8 @@ sentences):
     name_unknown       one of those no indexed chunk holds at all ("Fitbit" in the BBC archive):
                        the IDF such a term has (about the log of the archive's size), 0 when
                        none: a name five articles lack says less than one 2,000 lack
+    name_apart         one of the question's names of several words ("21st Century Fox") has
+                       words no one candidate holds together (names_apart)
     top_names          the share of the question's names the first passage holds (1: none named)
     required_missing   a money/date/count/quantity question whose three best sentences hold none
     relevance          the best sentence's cos + a quarter of its share (the hand-set rule's
@@ -90,6 +92,7 @@ from store import sentence_id
 from store.keyword import term_set, terms
 
 from .cues import Cue, holds, offers
+from .reading import plain
 from .types import Candidate, Found, Question, Sentence
 
 RANKER = ("dense", "dense_own", "dense_top", "keyword", "rr_dense", "rr_keyword", "rr_own", "share", "title_share", "doc_dense", "doc_chunks", "follow_up", "prev_doc",
@@ -100,7 +103,7 @@ SENTENCE = ("cos", "cos_own", "share", "cue", "cue_missing", "passage", "first_p
             "cos_follow", "cos_own_follow", "share_follow", "cue_follow")
 ABSTAIN = ("outlet_named", "date_named", "cue_sentence", "cue_share", "top_passage", "second_passage",
            "top_sentence", "top_share", "best_cos", "best_share", "top_dense", "unmatched_idf", "missing_all",
-           "name_missing", "name_unknown", "top_names", "required_missing", "relevance", "required_missing_relevant",
+           "name_missing", "name_unknown", "name_apart", "top_names", "required_missing", "relevance", "required_missing_relevant",
            "year_gap", "year_idf", "period_uncovered", "follow_up",
            "top_passage_named", "top_sentence_named", "best_cos_named", "unmatched_idf_named")
 
@@ -227,6 +230,7 @@ def question_features(question: Question, candidates: Sequence[Candidate], ranke
         "missing_all": unmatched_idf(question.terms, anywhere, question.max_idf),
         "name_missing": max((question.terms[t] for t in missing if t not in unknown), default=0.0) / top_idf,
         "name_unknown": question.max_idf if unknown else 0.0,
+        "name_apart": float(bool(names_apart(question, candidates))),
         "top_names": len(set(names) & top_held) / len(names) if names else 1.0,
         "required_missing": required_missing(cue, [s.text for s in by_score[:3]]),
         "relevance": max(relevance, default=0.0),
@@ -246,7 +250,9 @@ PRONOUN = re.compile(r"\W*(?:he|she|it|they|his|her|its|their|this|these|those|w
 _MONTH_WORD = re.compile(r"\b(?:january|february|march|april|may|june|july|august|september|october|november|"
                          r"december)\b(?=\s+(?:\d|alone|last|this|next|of|in|\?|$))|\b(?:january|february|"
                          r"march|april|june|july|august|september|october|november|december)\b")
-_NAME_WORD = re.compile(r"(?<![\w’'-])(?:[A-Z][\w’'.&-]*|[\w’'-]*\d[\w’'.,-]*)")
+_WORD = r"(?:[A-Z][\w’'.&-]*|[a-z]+[A-Z][\w’'.&-]*|[\w’'-]*\d[\w’'.,-]*)"  # capitalised, camel-cased ("iPad"), a digit
+_NAME_WORD = re.compile(rf"(?<![\w’'-]){_WORD}")
+_NAME_RUN = re.compile(rf"(?<![\w’'-]){_WORD}(?:[ \t]+{_WORD})+")  # "21st Century Fox", "2014 FIFA World Cup"
 _YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 
 
@@ -275,11 +281,39 @@ def name_terms(question: Question) -> list[str]:
     return out
 
 
+def names_apart(question: Question, candidates: Sequence[Candidate]) -> list[str]:
+    """The question's names of several words ("21st Century Fox", "2014 FIFA World Cup")
+    whose words no one candidate holds together, though each may be somewhere: the archive
+    speaks of Fox and of the 21st century, never of the company. An outlet the reading
+    read, or a date, is left to the reading's features."""
+    read = {plain(o) for o in question.reading.outlets}
+    runs = []
+    for m in _NAME_RUN.finditer(question.text):
+        words = m.group(0).split()
+        before = question.text[: m.start()].rstrip()
+        if words[0][:1].isupper() and (not before or before[-1] in ".!?:\"'‘“("):
+            words = words[1:]  # a sentence's first word
+        run = re.sub(r"[’']s$", "", " ".join(words).strip(".,’'-"))
+        stems = frozenset(t for t in terms(run) if t in question.terms)
+        if len(words) >= 2 and len(stems) >= 2 and not _MONTH_WORD.search(run.lower()) and plain(run) not in read:
+            runs.append((run, stems))
+    if not runs:
+        return []
+    match = Matcher(question.terms)
+    held = [_held(c, match) for c in candidates]
+    return [run for run, stems in runs if not any(stems <= h for h in held)]
+
+
+def _held(candidate: Candidate, match: Matcher) -> frozenset[str]:
+    """The question's terms a candidate holds in its title or text."""
+    return candidate.covers if candidate.covers is not None else \
+        match.held(candidate.chunk.title) | match.held(candidate.chunk.text)
+
+
 def held_anywhere(candidates: Sequence[Candidate], match: Matcher) -> frozenset[str]:
     """The question's terms some candidate holds in its title or text: what `candidates`
     kept (Candidate.covers), or matched again for one made without it."""
-    return frozenset().union(*(c.covers if c.covers is not None else match.held(c.chunk.title) | match.held(c.chunk.text)
-                               for c in candidates))
+    return frozenset().union(*(_held(c, match) for c in candidates))
 
 
 def unindexed(question: Question, idf: float) -> bool:

@@ -68,7 +68,9 @@ class Reading:
         return bool(published) and any(a <= published[:10] <= b for a, b in self.dates)
 
 
-def _norm(text: str) -> str:
+def plain(text: str) -> str:
+    """Lower case, no possessive 's, punctuation as spaces, no leading "the", padded with spaces:
+    how outlet names are compared ("The Verge's" -> " verge ")."""
     text = re.sub(r"[’'`]s\b", "", text.lower())
     text = re.sub(r"[^\w]+", " ", text)
     return f" {re.sub(r'^the ', '', text.strip())} "
@@ -83,7 +85,7 @@ def outlet_names(outlets: tuple[str, ...]) -> dict[str, frozenset[str]]:
         if not outlet:
             continue
         for name in {outlet, re.split(r"\s+[-|:]\s+", outlet)[0]}:
-            key = _norm(name)
+            key = plain(name)
             if len(key.strip()) >= 3:
                 names.setdefault(key, set()).add(outlet)
     return {key: frozenset(found) for key, found in names.items()}
@@ -105,7 +107,7 @@ def read(question: str, outlets: Iterable[str] = (), newest: str | None = None,
     indexed dates, sorted (a period none falls in is reported absent). A name in an
     outlet's place ("according to X") that no indexed outlet matches is reported absent,
     when the index has outlets at all."""
-    asked = _norm(question)
+    asked = plain(question)
     names = outlet_names(tuple(outlets))  # the index's outlets: the same tuple question after question
     named: set[str] = set()
     taken: list[str] = []
@@ -116,7 +118,7 @@ def read(question: str, outlets: Iterable[str] = (), newest: str | None = None,
     absent = []
     if names:
         for name in outlet_places(question):
-            key = _norm(name)
+            key = plain(name)
             if not any(key in k or k in key for k in names):
                 absent.append(f"no indexed outlet matches {name!r}")
     periods = _periods(question, newest)

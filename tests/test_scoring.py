@@ -137,3 +137,24 @@ def test_abstention_features_see_what_the_archive_lacks():
     period = replace(asked, reading=Reading(no_period=True), dated=0.002)
     assert features.question_features(period, [cand], [cand], [])["period_uncovered"] == pytest.approx(0.002)
     assert features.question_features(replace(period, dated=1.0), [cand], [cand], [])["period_uncovered"] == 1.0
+
+
+def test_a_name_of_several_words_no_passage_holds_together_is_seen():
+    """bbc-outside-dev's "How much did Disney pay for 21st Century Fox?": the archive speaks
+    of Disney, of Fox and of the 21st century, never of the company in one passage; a
+    camel-cased name ("iPad") is a name too."""
+    def candidate(n: int, text: str, question) -> Candidate:
+        chunk = StoredChunk(f"c{n}", f"d{n}", f"business/00{n}.txt", "Media", text, 0, len(text), ((0, len(text)),))
+        return Candidate(chunk, 1.0, None, None, {"dense_own": 0.5}, covers=features.Matcher(question.terms).held(text))
+
+    asked = analyse("How much did Disney pay for 21st Century Fox?")
+    apart = [candidate(1, "Disney said the 21st century belongs to cable.", asked),
+             candidate(2, "Fox agreed to buy the network.", asked)]
+    assert features.names_apart(asked, apart) == ["21st Century Fox"]
+    assert features.question_features(asked, apart, apart, [])["name_apart"] == 1.0
+    held = apart + [candidate(3, "Shares in 21st Century Fox rose.", asked)]
+    assert features.names_apart(asked, held) == []
+    assert features.question_features(asked, held, held, [])["name_apart"] == 0.0
+    one = analyse("What did Disney say about Fox?")  # names of one word are name_missing's
+    assert features.names_apart(one, [candidate(1, "Disney said so.", one), candidate(2, "Fox did.", one)]) == []
+    assert "iPad" in features.question_names(analyse("When was the first iPad released?"))
