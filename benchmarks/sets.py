@@ -12,7 +12,9 @@ Every set is read in place from ../shared and asked through the path users take
 
 and two sets of made unanswerable questions (benchmarks/make_unanswerable.py), bbc-made and
 multihop-made, which only train_scoring.py reads (training data, never a dev figure; by
-default it reads bbc-made only: see NOT_TRAINED).
+default it reads bbc-made only: see NOT_TRAINED). Two dev figures are made here and never
+trained on: followups-switch-bbc-dev (switch_items) and bbc-outside-made (60 questions the
+archive cannot answer, benchmarks/data/outside-made.jsonl).
 
 Only QA.open / ingest / ask and rag.evaluate's loaders are used, so the same file scores
 an older revision put first on PYTHONPATH (quality.py --compare).
