@@ -27,9 +27,10 @@ from test_browser_features import contrast_of, copy_markdown, open_page
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 # questions of ../shared/qa/bbc-dev.jsonl whose stories are in bbc_qa
-REPEATS = "How many pickups, vans and SUVs are covered by General Motors' largest recall over possible braking system faults?"
+# brings back an article again after another one (with the weights of e5cda54 and of the ones before)
+REPEATS = "Which company's share-ownership structure was Japanese tycoon Yoshiaki Tsutsumi accused of falsifying?"
 ANSWERED = [
-    REPEATS,
+    "How many pickups, vans and SUVs are covered by General Motors' largest recall over possible braking system faults?",
     "How many books were submitted for the 2005 Richard and Judy book club shortlist?",
     "What was the debut novel of the late author of Hotel and Airport?",
     "How many recommendations did the Commons environment select committee make on the draft animal welfare bill?",
