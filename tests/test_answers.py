@@ -80,6 +80,12 @@ def test_an_abstention_names_what_the_archive_lacks(bbc, question, lacks):
     assert answer.abstained and f"The archive never mentions {lacks!r}." in answer.notes, answer.notes
 
 
+def test_an_abstention_names_the_name_no_passage_holds_together(bbc):
+    answer = bbc.ask("Who won the 2010 FIFA World Cup?")  # 2010, FIFA and the World Cup, never in one passage
+    assert answer.abstained and "No passage found speaks of '2010 FIFA World Cup'." in answer.notes, \
+        (answer.text, answer.notes)
+
+
 @pytest.mark.parametrize("question", ["Who founded Argonaut Games?", "How many texts were sent in the UK in 2004?",
                                       "When does the Sony PSP go on sale in the US?"])
 def test_questions_the_archive_answers_are_answered(bbc, question):
