@@ -262,13 +262,18 @@ def question_names(question: Question) -> list[str]:
     out = []
     text = question.query.text if question.query.follow_up else question.text  # a follow-up: with what it leans on
     for m in _NAME_WORD.finditer(text):
-        before = text[: m.start()].rstrip()
-        if m.group(0)[:1].isupper() and (not before or before[-1] in ".!?:\"'‘“("):
-            continue  # a sentence's first word
+        if _opens_sentence(text, m.start(), m.group(0)):
+            continue
         word = m.group(0).strip(".,’'-")
         if word and word not in out:
             out.append(word)
     return out
+
+
+def _opens_sentence(text: str, start: int, word: str) -> bool:
+    """Whether `word`, at `start` of `text`, is capitalised only because it opens a sentence."""
+    before = text[:start].rstrip()
+    return word[:1].isupper() and (not before or before[-1] in ".!?:\"'‘“(")
 
 
 def name_terms(question: Question) -> list[str]:
@@ -290,9 +295,8 @@ def names_apart(question: Question, candidates: Sequence[Candidate]) -> list[str
     runs = []
     for m in _NAME_RUN.finditer(question.text):
         words = m.group(0).split()
-        before = question.text[: m.start()].rstrip()
-        if words[0][:1].isupper() and (not before or before[-1] in ".!?:\"'‘“("):
-            words = words[1:]  # a sentence's first word
+        if _opens_sentence(question.text, m.start(), words[0]):
+            words = words[1:]
         run = re.sub(r"[’']s$", "", " ".join(words).strip(".,’'-"))
         stems = frozenset(t for t in terms(run) if t in question.terms)
         if len(words) >= 2 and len(stems) >= 2 and not _MONTH_WORD.search(run.lower()) and plain(run) not in read:

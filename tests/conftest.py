@@ -16,6 +16,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -71,7 +72,7 @@ def picture(name: str) -> Path:
     if os.environ.get("CORPUS_QA_SCREENSHOTS") == "1":
         folder = REPO / "docs"
     else:
-        folder = Path(os.environ.get("TMPDIR", "/tmp")) / f"corpus-qa-pictures-{os.getpid()}"
+        folder = Path(tempfile.gettempdir()) / f"corpus-qa-pictures-{os.getpid()}"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / name
 
