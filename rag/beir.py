@@ -4,7 +4,7 @@ The corpus is indexed as records (source = the BEIR `_id`) into a collection of 
 once: re-runs find every document unchanged and embed nothing. Each query goes through
 `QA.retrieve`, the retrieval `ask` answers from, asked for enough chunks to rank `depth`
 documents; a document's score is the best of its chunks. nDCG@10 and Recall@100 come
-from ranx (trec_eval definitions).
+from trec_eval (pytrec_eval).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import csv
 import json
 import re
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,8 @@ from store import ChunkingOptions, Document, InputError, from_record
 from .qa import QA
 
 METRICS = ("ndcg@10", "recall@100")
+# each metric as trec_eval is asked for it, and as it names the result
+TREC_MEASURES = {"ndcg@10": ("ndcg_cut.10", "ndcg_cut_10"), "recall@100": ("recall.100", "recall_100")}
 SPLITS = ("test", "train", "dev")
 
 
@@ -144,14 +145,15 @@ def evaluate_beir(
 def trec_scores(
     qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]], metrics: tuple[str, ...] = METRICS
 ) -> dict[str, float]:
-    """Mean of each metric over the judged queries (ranx, trec_eval definitions); a judged
-    query the run has nothing for scores 0."""
-    from ranx import Qrels, Run, evaluate
+    """Mean of each metric over the judged queries, computed by trec_eval itself
+    (pytrec_eval); a judged query the run has nothing for scores 0. Equal scores are
+    ordered as trec_eval orders them: by document id, descending."""
+    import pytrec_eval
 
-    run = {q: docs for q, docs in run.items() if docs}  # ranx refuses empty rankings
-    if not run:
-        return {m: 0.0 for m in metrics}
-    with warnings.catch_warnings():  # numba's notes on integer casts inside ranx
-        warnings.simplefilter("ignore")
-        scores = evaluate(Qrels(qrels), Run(run), list(metrics), make_comparable=True)
-    return {m: float(scores[m]) for m in metrics}
+    measures = {m: TREC_MEASURES[m] for m in metrics}
+    evaluator = pytrec_eval.RelevanceEvaluator(
+        {q: {d: int(r) for d, r in docs.items()} for q, docs in qrels.items()},
+        {asked for asked, _ in measures.values()},
+    )
+    per_query = evaluator.evaluate({q: {d: float(s) for d, s in docs.items()} for q, docs in run.items() if q in qrels})
+    return {m: sum(scores[name] for scores in per_query.values()) / len(qrels) for m, (_, name) in measures.items()}

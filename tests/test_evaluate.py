@@ -115,6 +115,13 @@ def test_trec_scores_match_hand_computed_ndcg_and_recall():
     assert got["recall@100"] == pytest.approx((0.5 + 1.0 + 0.0) / 3, abs=1e-9), got
 
 
+def test_equal_scores_are_ordered_as_trec_eval_orders_them():
+    """trec_eval breaks a tie by document id, descending: "b" ranks above "a" (ranx left
+    it to an unstable sort)."""
+    got = trec_scores({"q1": {"a": 1}}, {"q1": {"a": 1.0, "b": 1.0}})
+    assert got["ndcg@10"] == pytest.approx(1 / math.log2(3), abs=1e-9), got
+
+
 def test_a_query_missing_from_the_run_counts_as_zero():
     got = trec_scores({"q1": {"d1": 1}, "q2": {"d2": 1}}, {"q1": {"d1": 1.0}, "q2": {}})
     assert got == {"ndcg@10": 0.5, "recall@100": 0.5}, got

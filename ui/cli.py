@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "1,000 characters never count), answer accuracy, abstention precision/recall, overall and\n"
                     "per kind, on the index's collection (the bundled corpus when it is empty).\n"
                     "BEIR folders (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv): the corpus is indexed once into\n"
-                    "a collection of its own under --index, then nDCG@10 and Recall@100 (ranx, trec_eval).\n"
+                    "a collection of its own under --index, then nDCG@10 and Recall@100 (trec_eval).\n"
                     "Both go through the retrieval that ask uses.\n\n"
                     "  corpus-qa eval ../shared/qa/dev.jsonl\n"
                     "  corpus-qa eval --beir ../shared/benchmarks/scifact --split train --json")
