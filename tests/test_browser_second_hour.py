@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+import store
 from conftest import picture, served_page
 from test_browser_features import open_page
 
@@ -78,7 +79,8 @@ LONG = "http://127.0.0.1:9/news/2005/03/24/" + "a" * 90 + "-the-longest-address-
 
 @pytest.mark.parametrize("width, height", WIDTHS)
 def test_add_from_url_results_wrap_inside_their_column(browser, make_qa, width, height):
-    with served_page(make_qa(), allow_private_urls=True) as url:
+    # no retries or delay: the refused address fails at once (the layout is what is tested)
+    with served_page(make_qa(), allow_private_urls=True, web=store.WebSettings(delay=0, retries=0)) as url:
         page = open_page(browser, url, width=width, height=height)
         page.page.get_by_role("tab", name="Documents").click()
         page.page.locator("#cqa-url textarea, #cqa-url input").first.fill(LONG)
