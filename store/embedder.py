@@ -96,6 +96,11 @@ def resolve_model(model: str | None) -> str:
     return path if os.path.exists(path) else model
 
 
+def _names_a_folder(model: str) -> bool:
+    """Whether `model` can only be a path (absolute, or starting with . or ~), never a hub name."""
+    return model.startswith((os.sep, ".", "~"))
+
+
 class SentenceTransformerEmbedder:
     """Embeds with a sentence-transformers model; the constructor loads nothing.
 
@@ -139,6 +144,9 @@ class SentenceTransformerEmbedder:
     def model(self):
         """The sentence-transformers model (loaded on first use): the fallback and the reference."""
         if self._model is None:
+            path = resolve_model(self.name)
+            if _names_a_folder(path) and not os.path.exists(path):  # said at once, before torch loads (~5 s)
+                raise self._cannot_load(FileNotFoundError())
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
             os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -146,16 +154,15 @@ class SentenceTransformerEmbedder:
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()
-
-            path = resolve_model(self.name)
             try:
                 self._model = SentenceTransformer(path, device=self.device)
             except Exception as err:  # the library raises many kinds for a bad name
-                raise StoreError(
-                    f"cannot load embedding model {self.name!r} ({type(err).__name__}); "
-                    "pass --model with a local model folder or an installed model name"
-                ) from err
+                raise self._cannot_load(err) from err
         return self._model
+
+    def _cannot_load(self, err: Exception) -> StoreError:
+        return StoreError(f"cannot load embedding model {self.name!r} ({type(err).__name__}); "
+                          "pass --model with a local model folder or an installed model name")
 
     @property
     def onnx(self) -> OnnxEncoder | None:

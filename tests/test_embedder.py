@@ -86,6 +86,25 @@ def test_the_export_is_cached_and_reused_and_questions_import_no_torch(cache):
     assert out.stdout.strip() == "(1, 384) []", out.stdout
 
 
+def test_a_model_folder_that_does_not_exist_is_refused_before_torch_loads(tmp_path):
+    """A mistyped --model path: the one-line error comes at once, not after importing
+    torch and sentence-transformers (~5 s) to find out."""
+    code = (
+        "import sys; from store.embedder import SentenceTransformerEmbedder as E\n"
+        "try:\n"
+        f"    E(model={str(tmp_path / 'no-model')!r}).model\n"
+        "except Exception as err:\n"
+        "    print(type(err).__name__, '|', err)\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode == 0, out.stderr
+    error, loaded = out.stdout.strip().splitlines()
+    assert error.startswith("StoreError | cannot load embedding model ") and "(FileNotFoundError)" in error, error
+    assert loaded == "[]", f"loaded to learn that a folder is missing: {loaded}"
+
+
 def test_the_cache_key_follows_the_model_folder(tmp_path):
     folder = Path(resolve_model(None))
     copy = tmp_path / "model"
