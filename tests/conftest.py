@@ -239,19 +239,21 @@ def bbc_qa(tmp_path_factory, embedder) -> rag.QA:
     """A newsroom-sized index, ingested once per session and only read: the first 25 BBC
     stories of four categories and the ones test_browser_newsroom asks about (NEWSROOM_ASKS;
     104, named as `corpus-qa ingest articles/` names them, e.g. business/001.txt; no dates
-    or outlets) and 12 MultiHop-RAG records (dated, with outlets), all read in place from
-    ../shared. (Embedding is most of its cost: 200 stories took 60 s of the suite.)"""
+    or outlets) and 19 MultiHop-RAG records (dated, with outlets: the first 12 and the 7
+    whose title names Sam Bankman-Fried, several outlets' reports of his trial, for
+    test_reading), all read in place from ../shared. Embedding is most of its cost (200
+    stories and 12 records took 60 s of the suite), so test_reading uses it too."""
     if not BBC_ARTICLES.is_dir() or not MULTIHOP.is_file():
         pytest.skip(f"no BBC archive at {BBC_ARTICLES} or MultiHop-RAG corpus at {MULTIHOP}")
     names = sorted({f"{c}/{i:03d}.txt" for c in BBC_CATEGORIES for i in range(1, 26)} | set(NEWSROOM_ASKS))
     docs = [store.load(BBC_ARTICLES / name, name) for name in names]
-    records = json.loads(MULTIHOP.read_text(encoding="utf-8"))[:12]
+    records = json.loads(MULTIHOP.read_text(encoding="utf-8"))
     docs += [store.from_record(f"multihop-{i:03d}", r["title"], r["body"], published=r["published_at"][:10],
                                outlet=r["source"], url=r["url"], author=r.get("author"))
-             for i, r in enumerate(records)]
+             for i, r in enumerate(records) if i < 12 or "Bankman-Fried" in r["title"]]
     qa = rag.QA(store.Index.open(path=tmp_path_factory.mktemp("bbc") / "index"), embedder)
     report = qa.ingest_documents(docs)
-    assert report.added == 116, report
+    assert report.added == 123, report
     return qa
 
 
@@ -344,7 +346,7 @@ def near_qa(tmp_path_factory, embedder, near_folder) -> rag.QA:
 COSTLY = {"bbc_qa": "newsroom", "llm_server": "language-model", "written_qa": "language-model",
           "near_qa": "near-copies", "near_folder": "near-copies"}
 SHARED_WORKER = {
-    "test_browser_newsroom.py": "newsroom",
+    "test_browser_newsroom.py": "newsroom", "test_reading.py": "newsroom",
     "test_browser_generate.py": "language-model", "test_cli_generate.py": "language-model",
     "test_generate.py": "language-model", "test_mcp_generate.py": "language-model",
     "test_browser_second_hour.py": "near-copies", "test_nearcopies.py": "near-copies", "test_ui.py": "near-copies",

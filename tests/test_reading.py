@@ -1,18 +1,18 @@
 """Reading outlets and dates from a question (rag.reading), with the outlet names of a
-real news benchmark (MultiHop-RAG), and end to end on a small real subset of its corpus."""
+real news benchmark (MultiHop-RAG), and end to end on the newsroom archive (conftest's
+bbc_qa: BBC stories and MultiHop-RAG records)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
+from conftest import MULTIHOP
 from rag import Filters
 from rag.reading import read
+from store import from_record
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-MULTIHOP = SHARED / "benchmarks" / "multihop-rag" / "corpus.json"
 OUTLETS = ["Sporting News", "TechCrunch", "The Verge", "The Guardian", "The Independent - Life and Style",
            "The Independent - Sports", "Fortune", "The Age", "CBSSports.com", "Cnbc | World Business News Leader",
            "The Roar | Sports Writers Blog", "FOX News - Health"]
@@ -59,23 +59,16 @@ def test_what_the_index_lacks_is_said_not_guessed():
 
 
 @pytest.fixture(scope="module")
-def multihop_qa(tmp_path_factory, embedder):
-    import rag
-    from store import Index, from_record
-
-    articles = json.loads(MULTIHOP.read_text(encoding="utf-8"))
-    # a small real subset: every article about FTX / Bankman-Fried (several outlets report it) and a few others
-    picked = [a for a in articles if "Bankman-Fried" in a["title"]][:12] + articles[:8]
-    qa = rag.QA(Index.open(path=tmp_path_factory.mktemp("multihop")), embedder)
-    qa.ingest_documents([from_record(a["url"], a["title"], a["body"], a["published_at"], a["source"], a["url"],
-                                     a["author"]) for a in picked])
-    return qa, picked
+def multihop_qa(bbc_qa):
+    """The newsroom archive (conftest's bbc_qa): with the BBC stories (no outlets, no dates),
+    MultiHop-RAG records of several outlets, among them every one whose title names Sam
+    Bankman-Fried."""
+    return bbc_qa, [d for d in bbc_qa.documents() if d.outlet]
 
 
 def test_a_question_naming_an_outlet_gets_that_outlets_article_first(multihop_qa):
     qa, picked = multihop_qa
-    ftx = [a for a in picked if "Bankman-Fried" in a["title"]]
-    outlets = sorted({a["source"] for a in ftx})
+    outlets = sorted({d.outlet for d in picked if "Bankman-Fried" in d.title})
     assert len(outlets) >= 2, f"the subset needs the story from two outlets, got {outlets}"
     for outlet in outlets:
         answer = qa.ask(f"What did {outlet} report about Sam Bankman-Fried's trial?", k=5)
@@ -83,11 +76,17 @@ def test_a_question_naming_an_outlet_gets_that_outlets_article_first(multihop_qa
         assert any(f"outlet {outlet}" in note for note in answer.notes), answer.notes
 
 
-def test_a_question_naming_an_absent_outlet_or_period_says_so(multihop_qa):
+def test_a_question_naming_an_absent_outlet_or_period_says_so(multihop_qa, make_qa):
     qa, _ = multihop_qa
     answer = qa.ask("According to Reuters, what did Sam Bankman-Fried say at his trial?", k=5)
     assert "No indexed outlet matches 'Reuters'." in answer.notes, answer.notes
-    answer = qa.ask("What did Sam Bankman-Fried say in March 2021?", k=5)
+    # an archive whose every article is dated (the newsroom's BBC stories are not: there a
+    # period no article has is said, and the undated ones still answer)
+    records = [r for r in json.loads(MULTIHOP.read_text(encoding="utf-8")) if "Bankman-Fried" in r["title"]][:3]
+    dated = make_qa()
+    dated.ingest_documents([from_record(r["url"], r["title"], r["body"], r["published_at"], r["source"], r["url"])
+                            for r in records])
+    answer = dated.ask("What did Sam Bankman-Fried say in March 2021?", k=5)
     assert answer.abstained and any("no indexed article was published" in n.lower() for n in answer.notes), answer
     # a filter the user set is obeyed and the reading adds nothing beyond it
     answer = qa.ask("What did TechCrunch report about Sam Bankman-Fried?", k=5, filters=Filters(since="2030-01-01"))
