@@ -528,8 +528,25 @@ def launch(qa: QA, host: str = "127.0.0.1", port: int = 7860, auth: str | None =
             app_kwargs={"middleware": [Middleware(RefuseUnusedRoutes, allow_upload=changes)]},
         )
     except OSError:  # Gradio's message names its own settings, not ours
-        raise InputError(
-            f"cannot serve on {host}:{port}: the port is taken or the address is not this machine's; "
-            "pick another --port or --host"
-        ) from None
+        raise _cannot_serve(host, port) from None
     return app
+
+
+def check_address(host: str, port: int) -> None:
+    """Refuse at once an address the page could not be served on (a port taken, an address
+    not this machine's), before the index, the model and Gradio load; launch still
+    refuses one that is taken meanwhile."""
+    import socket
+
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds it
+            s.bind(address)
+    except OSError:
+        raise _cannot_serve(host, port) from None
+
+
+def _cannot_serve(host: str, port: int) -> InputError:
+    return InputError(f"cannot serve on {host}:{port}: the port is taken or the address is not this machine's; "
+                      "pick another --port or --host")

@@ -623,8 +623,9 @@ def cmd_remove(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from ui.app import launch
+    from ui.app import check_address, launch
 
+    check_address(args.host, args.port)
     qa = open_filled(args)
     launch(qa, host=args.host, port=args.port, auth=args.auth, allow_upload=args.allow_upload,
            allow_private_urls=args.allow_private_urls)
