@@ -173,6 +173,8 @@ def serve(stories: list[Story] | None = None):
             status, ctype, body, extra = 404, "text/plain", b"not found", {}
             if path == "/news/broken.html":
                 status, body = site.broken, b"broken"
+                if status >= 500:  # retry at once: a CLI run (backoff 1 s, then 2 s) need not wait 3 s
+                    extra = {"Retry-After": "0"}
             elif path == "/news/old-address.html":
                 status, body, extra = 301, b"", {"Location": f"/news/{MOVED}.html"}
             elif path == "/news/photo.html":
