@@ -40,10 +40,14 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    """A cache folder holding the default model's export, made once for this module."""
+def cache(tmp_path_factory, embedder) -> Path:
+    """A cache folder holding the default model's export: a copy of the one the session's
+    model made or found in its own cache (exporting again would take seconds; the export
+    itself is tested below: two processes at once, and a corrupt file made again)."""
     path = tmp_path_factory.mktemp("onnx-cache")
-    SentenceTransformerEmbedder(cache_dir=path).encode(["warm up"])
+    made = export_path(Path(resolve_model(None)), embedder.cache_dir)
+    assert made.is_file(), f"the session's model left no export at {made}"
+    shutil.copy(made, path / made.name)
     return path
 
 
