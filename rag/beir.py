@@ -150,6 +150,8 @@ def trec_scores(
     ordered as trec_eval orders them: by document id, descending."""
     import pytrec_eval
 
+    if not qrels:
+        return {m: 0.0 for m in metrics}
     measures = {m: TREC_MEASURES[m] for m in metrics}
     evaluator = pytrec_eval.RelevanceEvaluator(
         {q: {d: int(r) for d, r in docs.items()} for q, docs in qrels.items()},
