@@ -339,7 +339,7 @@ def near_qa(tmp_path_factory, embedder, near_folder) -> rag.QA:
 
 # `make test` runs the suite on two pytest-xdist workers, each file on one worker (--dist
 # loadfile), except that the files using one of these costly session fixtures share a worker,
-# which builds it once: the newsroom archive embeds 212 stories; the language model's server
+# which builds it once: the newsroom archive embeds 123 documents; the language model's server
 # reads each written-answer prompt once if its tests run in order. (xdist's own --dist
 # loadgroup cannot group them: on pytest 9.2 its group marks are silently ignored,
 # pytest-dev/pytest-xdist#1386.)
