@@ -108,7 +108,9 @@ class SentenceTransformerEmbedder:
     `quantize`: run the int8 export instead of the fp32 one (questions and ingest alike).
     `onnx_ingest`: run ingest (encode_with_spans) through ONNX too; False keeps it on torch.
     `device` is sentence-transformers' (the fallback, and ingest with onnx_ingest=False);
-    ONNX Runtime runs on the CPU.
+    ONNX Runtime runs on the CPU, ingest on `threads` threads (default: one per CPU this
+    process may use; fewer when other processes embed at the same time: two at once on
+    two cores ingest ~12 % faster with one thread each, benchmarks/RESULTS.md).
     """
 
     def __init__(
@@ -119,6 +121,7 @@ class SentenceTransformerEmbedder:
         cache_dir: str | os.PathLike | None = None,
         quantize: bool = False,
         onnx_ingest: bool = True,
+        threads: int | None = None,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -128,6 +131,7 @@ class SentenceTransformerEmbedder:
         self.cache_dir = Path(cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR).expanduser()
         self.quantize = quantize
         self.onnx_ingest = onnx_ingest
+        self.threads = threads
         self._model = None
         self._identity: str | None | bool = False  # False: not read yet
         self._onnx: OnnxEncoder | None | bool = False  # False: not looked for yet; None: not usable
@@ -171,7 +175,8 @@ class SentenceTransformerEmbedder:
             with self._opening:
                 if self._onnx is False:
                     self._onnx = OnnxEncoder.open(
-                        resolve_model(self.name), self.cache_dir, quantize=self.quantize, batch_size=self.batch_size
+                        resolve_model(self.name), self.cache_dir, quantize=self.quantize, batch_size=self.batch_size,
+                        threads=self.threads,
                     )
         return self._onnx
 
@@ -289,22 +294,25 @@ class OnnxEncoder:
     One text (a question) runs on a session with one thread: the job is too small to gain
     from two, and on this shared 2-core machine a second thread mostly waits for a core
     (benchmarks/encoder.py). Batches (ingest) run on a second session, created on first
-    need, with one thread per core.
+    need, with `threads` threads (default: one per CPU this process may use).
     """
 
-    def __init__(self, model_file: Path, tokenizer, max_length: int, dimension: int, batch_size: int = 32):
+    def __init__(self, model_file: Path, tokenizer, max_length: int, dimension: int, batch_size: int = 32,
+                 threads: int | None = None):
         self.model_file = model_file
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.dimension = dimension
         self.batch_size = batch_size
+        self.threads = threads or usable_cpus()
         self.question_session = _session(model_file, threads=1)
         self.inputs = [i.name for i in self.question_session.get_inputs()]
         self._batch_session = None
 
     @classmethod
     def open(
-        cls, path: str, cache_dir: str | os.PathLike, quantize: bool = False, batch_size: int = 32
+        cls, path: str, cache_dir: str | os.PathLike, quantize: bool = False, batch_size: int = 32,
+        threads: int | None = None,
     ) -> OnnxEncoder | None:
         """The encoder for model folder `path`: its cached export, or a new one. None (with the
         reason logged) when the model cannot be run this way: use sentence-transformers."""
@@ -323,12 +331,12 @@ class OnnxEncoder:
         try:
             model_file = cached_export(folder, cache_dir, quantize=quantize)
             try:
-                return cls(model_file, tokenizer, max_length, dimension, batch_size)
+                return cls(model_file, tokenizer, max_length, dimension, batch_size, threads)
             except Exception as err:  # onnxruntime's own types, for a corrupt or truncated file
                 logger.warning("cached ONNX export %s does not load (%s: %s): exporting it again",
                                model_file, type(err).__name__, str(err)[:200])
             model_file = cached_export(folder, cache_dir, quantize=quantize, refresh=True)
-            return cls(model_file, tokenizer, max_length, dimension, batch_size)
+            return cls(model_file, tokenizer, max_length, dimension, batch_size, threads)
         except Exception as err:  # export and quantisation fail in many ways (torch, onnx, disk)
             logger.warning(
                 "embedding model %s runs on sentence-transformers: no usable ONNX export (%s: %s)",
@@ -369,8 +377,17 @@ class OnnxEncoder:
     @property
     def batch_session(self):
         if self._batch_session is None:
-            self._batch_session = _session(self.model_file, threads=os.cpu_count() or 1)
+            self._batch_session = _session(self.model_file, threads=self.threads)
         return self._batch_session
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity: taskset's, or a container's cpuset),
+    not every CPU of the machine."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _session(model_file: Path, threads: int):
