@@ -25,7 +25,6 @@ import pytest
 
 import rag
 import store
-from store.embedder import usable_cpus
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -100,10 +99,7 @@ def served_page(qa, **options):
 
 @pytest.fixture(scope="session")
 def embedder() -> store.SentenceTransformerEmbedder:
-    """The model, with the CPUs shared among the pytest-xdist workers (each embeds at the
-    same time as the others: one thread each on two cores ingests ~12 % faster)."""
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    model = store.SentenceTransformerEmbedder(threads=max(1, usable_cpus() // workers))
+    model = store.SentenceTransformerEmbedder()
     model.encode(["warm up"])  # load it now, not inside the first test's timing
     return model
 
