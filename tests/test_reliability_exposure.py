@@ -86,7 +86,7 @@ def test_serving_on_a_foreign_address_fails_in_one_line_before_anything_loads(bu
                      "this machine's; pick another --port or --host"], lines
 
 
-def test_a_port_in_use_is_one_clear_line(bundled_qa):
+def test_a_port_in_use_or_out_of_range_is_one_clear_line(bundled_qa):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -97,6 +97,11 @@ def test_a_port_in_use_is_one_clear_line(bundled_qa):
     lines = result.stderr.strip().splitlines()
     assert lines == [f"corpus-qa: error: cannot serve on 127.0.0.1:{port}: the port is taken or the address is not "
                      "this machine's; pick another --port or --host"], lines
+    # a port out of range: Gradio stopped on it with a traceback (OverflowError)
+    result = subprocess.run([EXE, "--index", bundled_qa.index.where, "serve", "--port", "70000"],
+                            env=cli_env(), capture_output=True, text=True, timeout=240)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "corpus-qa: error: bad --port 70000: give a port between 1 and 65535, e.g. --port 7860"], result.stderr[-2000:]
 
 
 # -- the login ---------------------------------------------------------------------

@@ -533,18 +533,28 @@ def launch(qa: QA, host: str = "127.0.0.1", port: int = 7860, auth: str | None =
 
 
 def check_address(host: str, port: int) -> None:
-    """Refuse at once an address the page could not be served on (a port taken, an address
-    not this machine's), before the index, the model and Gradio load; launch still
-    refuses one that is taken meanwhile."""
+    """Refuse at once an address the page could not be served on (a port out of range or
+    taken, an address not this machine's), before the index, the model and Gradio load;
+    launch still refuses one that is taken meanwhile."""
+    if not 1 <= port <= 65535:  # Gradio would stop on it with a traceback
+        raise InputError(f"bad --port {port}: give a port between 1 and 65535, e.g. --port 7860")
+    if bind_error(host, port) is not None:
+        raise _cannot_serve(host, port)
+
+
+def bind_error(host: str, port: int) -> str | None:
+    """Why a server could not listen on host:port now (the address is not this machine's,
+    the port is taken), or None. The page and the MCP server ask before they load anything."""
     import socket
 
     try:
         family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         with socket.socket(family, kind) as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds it
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind it
             s.bind(address)
-    except OSError:
-        raise _cannot_serve(host, port) from None
+    except OSError as err:
+        return err.strerror or type(err).__name__
+    return None
 
 
 def _cannot_serve(host: str, port: int) -> InputError:

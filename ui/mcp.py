@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import sys
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
@@ -34,6 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_serializer
 from rag import (PASSAGE_FIELDS, QA, CorpusQAError, Filters, InputError, UnknownDocument, answer_dict, sentence_dict,
                  text_matches)
 from rag.claims import MAX_PASSAGES, MAX_TEXT_CHARS, Checker
+
+from .app import bind_error
 
 try:
     from mcp.server.mcpserver import MCPServer
@@ -296,12 +297,9 @@ def stdout_to_stderr() -> Iterator[None]:
 def check_port(port: int) -> None:
     if not 1 <= port <= 65535:
         raise InputError(f"bad --port {port}: give a port between 1 and 65535, e.g. --port 8765")
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((HOST, port))
-        except OSError as err:
-            raise InputError(f"cannot listen on {HOST}:{port} ({err.strerror}); pick another --port") from None
+    error = bind_error(HOST, port)
+    if error is not None:
+        raise InputError(f"cannot listen on {HOST}:{port} ({error}); pick another --port")
 
 
 def serve(open_qa: Callable[[], QA], port: int | None = None) -> None:
