@@ -121,7 +121,7 @@ def offers(cue: Cue, sentence: str) -> bool:
     if cue.kind == "count":
         return counts(sentence, cue.counted) if cue.counted else _new(_NUMBER, sentence, cue.question)
     if cue.kind == "date":
-        return _new(_DATE.pattern, sentence, cue.question, re.I)
+        return _new(_DATE.pattern, sentence, cue.question)
     if cue.kind == "quantity":
         return _new(_QUANTITY, sentence, cue.question)
     if cue.kind in ("person", "name"):
@@ -137,14 +137,25 @@ def new_name(sentence: str, question: str, focus: str | None = None) -> bool:
     if focus and not any(_of_stem(t, focus) for t in term_set(sentence)):
         return False  # no word of the focus anywhere, so none near a name (a window's terms are the sentence's)
     asked = _words(question)
-    for m in _NAME_RUN.finditer(sentence):
-        if focus and not _near(sentence, m.start(), m.end(), focus):
+    for start, end, words, calendar in _names(sentence):
+        if focus and not _near(sentence, start, end, focus):
             continue
-        words = [w.strip("’'.").lower() for w in re.findall(r"[\w’'.-]+", m.group(0))]
-        words = [re.sub(r"[’']s$", "", w) for w in words if w not in _TITLES and w not in ("of", "de", "la", "von", "van", "and")]
-        if words and not any(w in asked for w in words) and not all(_CALENDAR.fullmatch(w) for w in words):
+        if words and not any(w in asked for w in words) and not calendar:
             return True
     return False
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _names(sentence: str) -> tuple[tuple[int, int, tuple[str, ...], bool], ...]:
+    """The sentence's names (runs of capitalised words): where each stands, its words
+    (lower case, titles and particles out) and whether they are all days or months. Kept
+    for the next questions, like the sentence's terms (store.keyword.term_set)."""
+    out = []
+    for m in _NAME_RUN.finditer(sentence):
+        words = [w.strip("’'.").lower() for w in re.findall(r"[\w’'.-]+", m.group(0))]
+        words = [re.sub(r"[’']s$", "", w) for w in words if w not in _TITLES and w not in ("of", "de", "la", "von", "van", "and")]
+        out.append((m.start(), m.end(), tuple(words), all(_CALENDAR.fullmatch(w) for w in words)))
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=256)
@@ -175,10 +186,16 @@ def counts(sentence: str, stem: str) -> bool:
     return False
 
 
-def _new(pattern: str, sentence: str, question: str, flags: int = re.I) -> bool:
-    """Whether the sentence has a match of `pattern` that the question does not contain."""
+def _new(pattern: str, sentence: str, question: str) -> bool:
+    """Whether the sentence has a match of `pattern` (any case) that the question does not contain."""
     asked = question.lower()
-    return any(m.group(0).lower() not in asked for m in re.finditer(pattern, sentence, flags))
+    return any(m not in asked for m in _matches(pattern, sentence))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _matches(pattern: str, sentence: str) -> tuple[str, ...]:
+    """The matches of `pattern` (any case) in the sentence, lower case; kept for the next questions."""
+    return tuple(m.group(0).lower() for m in re.finditer(pattern, sentence, re.I))
 
 
 def _asks_money(question: str) -> bool:
