@@ -29,6 +29,7 @@ import json
 import logging
 import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,7 @@ WEB_SKIPS_KEY = "corpus_qa_web_skipped"
 MODEL_KEY = "corpus_qa_model"  # the embedding model its vectors are from: {"identity", "name"} (JSON)
 TEXT_KEY = "text"  # an article's cleaned text, in its -texts record (format 4)
 TEXTS_CACHED = 4096  # articles whose text a question's read keeps (by id: an id is a hash of the text)
+CHUNKS_CACHED = 8192  # candidates a question's read keeps for the next, ~5 KB each (RESULTS.md)
 PENDING = "pending-"  # the stamp of a write under way (or cut short: killed, crashed)
 PAGE = 10_000  # records per page of a full read: a page's cost grows with its offset (at 1,000,000 chunks,
 # offset 800,000: 3.0 s for 2,000 records, 4.8 s for 10,000); SQLite refuses 50,000 with their texts
@@ -151,6 +153,8 @@ class Index:
         self._folder = None if self.remote else Path(where)  # embedded: the index folder
         self._text_cache: dict[str, str] = {}  # doc id -> text, oldest first (ids are content hashes: never stale)
         self._text_lock = threading.Lock()
+        # chunk id -> (chunk, vector, its sentences' packed vectors) as read at one version stamp
+        self._chunk_cache: tuple[str, OrderedDict[str, tuple[StoredChunk, np.ndarray, bytes]]] = ("", OrderedDict())
         self._open_collections(client, create=True)
         self._check_format()
         if callable(keyword_dir):  # named after the collection
@@ -546,9 +550,49 @@ class Index:
         self, ids: Sequence[str]
     ) -> tuple[dict[str, StoredChunk], dict[str, np.ndarray], dict[str, np.ndarray]]:
         """These chunks, their stored vectors and their sentences' vectors (by sentence id),
-        in one read (a question's candidates)."""
+        in one read (a question's candidates). The chunks read are kept for the next
+        questions (CHUNKS_CACHED, most recently used) until the version stamp moves: a chunk
+        id is a hash of its article's id and span, and an article's id of its text and
+        fields, so a kept chunk is what Chroma would return, and within one stamp no chunk
+        comes or goes."""
         if not ids:
             return {}, {}, {}
+        version = self.version()
+        with self._text_lock:
+            if self._chunk_cache[0] != version:
+                self._chunk_cache = (version, OrderedDict())
+            kept = self._chunk_cache[1]
+            found = {i: kept[i] for i in ids if i in kept}
+            for i in found:
+                kept.move_to_end(i)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            read = self._read_chunks(missing)
+            found.update(read)
+            with self._text_lock:
+                if self._chunk_cache[0] == version:
+                    kept = self._chunk_cache[1]
+                    kept.update(read)
+                    while len(kept) > CHUNKS_CACHED:
+                        kept.popitem(last=False)
+        order = [i for i in ids if i in found]  # Chroma's read leaves out what it cannot read
+        if not order:
+            return {}, {}, {}
+        chunks = {i: found[i][0] for i in order}
+        vectors = {i: found[i][1] for i in order}
+        dim = len(vectors[order[0]])
+        every = _unpacked(b"".join(found[i][2] for i in order), dim)  # one numpy pass for all their sentences
+        sentences: dict[str, np.ndarray] = {}
+        at = 0
+        for i in order:
+            chunk, n = chunks[i], len(found[i][2]) // (dim + 2)
+            for span, v in zip(chunk.sentences, every[at : at + n]):
+                sentences[sentence_id(chunk.doc_id, span)] = v
+            at += n
+        return chunks, vectors, sentences
+
+    def _read_chunks(self, ids: Sequence[str]) -> dict[str, tuple[StoredChunk, np.ndarray, bytes]]:
+        """These chunks as Chroma holds them: each with its vector and its sentences' packed vectors."""
         include = self._text_fields("embeddings")
         try:
             got = self._chunks.get(ids=list(ids), include=include)
@@ -557,20 +601,10 @@ class Index:
                 raise
             got = self._get_each(ids, include)
         if not got["ids"]:
-            return {}, {}, {}
-        chunks = {c.id: c for c in self._stored_many(got["ids"], got.get("documents"), got["metadatas"])}
-        vectors = {i: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], got["embeddings"])}
-        raw = [base64.b64decode(m.get("vectors", "")) for m in got["metadatas"]]
-        dim = len(got["embeddings"][0])
-        every = _unpacked(b"".join(raw), dim)  # one numpy pass for all the candidates' sentences
-        sentences: dict[str, np.ndarray] = {}
-        at = 0
-        for i, packed in zip(got["ids"], raw):
-            chunk, n = chunks[i], len(packed) // (dim + 2)
-            for span, v in zip(chunk.sentences, every[at : at + n]):
-                sentences[sentence_id(chunk.doc_id, span)] = v
-            at += n
-        return chunks, vectors, sentences
+            return {}
+        chunks = self._stored_many(got["ids"], got.get("documents"), got["metadatas"])
+        return {i: (c, np.asarray(e, dtype=np.float32), base64.b64decode(m.get("vectors", "")))
+                for i, c, e, m in zip(got["ids"], chunks, got["embeddings"], got["metadatas"])}
 
     def _get_each(self, ids: Sequence[str], include: list[str]) -> dict:
         """Chroma's get of `ids` one by one, leaving out the ids it cannot read: chunks that

@@ -108,6 +108,25 @@ def test_a_collection_of_format_3_keeps_its_layout_and_answers_as_a_new_one(back
     assert old.index.client.get_collection(old.index.name).get(where={"doc_id": doc.id}, include=[])["ids"] == []
 
 
+def test_a_removed_article_is_not_read_back_from_the_candidates_kept_for_the_next_question(backend, make_qa):
+    """A question's candidates are kept for the next (Index.chunks_and_vectors); once an
+    article is removed, here or by another process, its chunks are no longer read back."""
+    qa = make_qa(backend)
+    docs = [store.from_record(i, t, x, p, o) for i, t, x, p, o in STORIES]
+    qa.ingest_documents(docs)
+    ids = {d.source: qa.index._chunks.get(where={"doc_id": d.id}, include=[])["ids"] for d in docs}
+    every = [i for found in ids.values() for i in found]
+    chunks, vectors, sentences = qa.index.chunks_and_vectors(every)
+    assert set(chunks) == set(vectors) == set(every) and sentences, "every chunk is read"
+    assert qa.index.chunks_and_vectors(every)[0].keys() == chunks.keys(), "read again, from what was kept"
+    qa.remove(["harbour"])
+    assert not set(qa.index.chunks_and_vectors(every)[0]) & set(ids["harbour"]), "a removed article's chunks"
+    other = make_qa(backend, reopen=qa)  # another process's view of the same index
+    other.remove(["orchard"])
+    left = qa.index.chunks_and_vectors(every)[0]
+    assert set(left) == set(ids["lighthouse"]), f"{len(left)} chunks read, expected the lighthouse's only"
+
+
 IMPORT_CHECK = """
 from store.chroma import import_chromadb
 chromadb = import_chromadb()
