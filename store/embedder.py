@@ -43,6 +43,7 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_CACHE_DIR = Path("~/.cache/corpus-qa/onnx")
 # part of the cache key: bump it when the exported graph changes, so no older export is reused
 EXPORT_FORMAT = 1
+QUESTION_THREADS = 2  # ONNX Runtime threads for one question (OnnxEncoder)
 BERT_LIKE = ("bert",)  # model_type values whose export is tested here (tests/test_embedder.py)
 WEIGHTS = ("model.safetensors", "pytorch_model.bin")  # a model folder's weights, as export_key and model_identity read them
 CHECK_TEXTS = ("Who chairs the Ukraine Defense Contact Group?", "a", "", "Élan vital, naïve café, 東京 🙂")
@@ -291,10 +292,12 @@ class OnnxEncoder:
     The graph takes input_ids, attention_mask (and token_type_ids when the model has them)
     with dynamic batch and sequence axes and gives the token vectors (last hidden state).
 
-    One text (a question) runs on a session with one thread: the job is too small to gain
-    from two, and on this shared 2-core machine a second thread mostly waits for a core
-    (benchmarks/encoder.py). Batches (ingest) run on a second session, created on first
-    need, with `threads` threads (default: one per CPU this process may use).
+    One text (a question) runs on a session of its own with two threads (one if the
+    process may use one CPU): a question of 40 word pieces took 16 ms on one thread and
+    9-11 ms on two, a question's whole path 24 -> 21 ms p50 on the BBC archive
+    (benchmarks/RESULTS.md); more threads than two were not measured. Batches (ingest) run
+    on a second session, created on first need, with `threads` threads (default: one per
+    CPU this process may use).
     """
 
     def __init__(self, model_file: Path, tokenizer, max_length: int, dimension: int, batch_size: int = 32,
@@ -305,7 +308,7 @@ class OnnxEncoder:
         self.dimension = dimension
         self.batch_size = batch_size
         self.threads = threads or usable_cpus()
-        self.question_session = _session(model_file, threads=1)
+        self.question_session = _session(model_file, threads=min(QUESTION_THREADS, self.threads))
         self.inputs = [i.name for i in self.question_session.get_inputs()]
         self._batch_session = None
 
