@@ -56,7 +56,7 @@ WEB_SKIPS_KEY = "corpus_qa_web_skipped"
 MODEL_KEY = "corpus_qa_model"  # the embedding model its vectors are from: {"identity", "name"} (JSON)
 TEXT_KEY = "text"  # an article's cleaned text, in its -texts record (format 4)
 TEXTS_CACHED = 4096  # articles whose text a question's read keeps (by id: an id is a hash of the text)
-CHUNKS_CACHED = 8192  # candidates a question's read keeps for the next, ~5 KB each (RESULTS.md)
+CHUNKS_CACHED = 8192  # candidates a question's read keeps for the next: 6-8 KB each, up to ~65 MB (RESULTS.md)
 PENDING = "pending-"  # the stamp of a write under way (or cut short: killed, crashed)
 PAGE = 10_000  # records per page of a full read: a page's cost grows with its offset (at 1,000,000 chunks,
 # offset 800,000: 3.0 s for 2,000 records, 4.8 s for 10,000); SQLite refuses 50,000 with their texts
