@@ -152,7 +152,7 @@ class Index:
         self.remote = "://" in where
         self._folder = None if self.remote else Path(where)  # embedded: the index folder
         self._text_cache: dict[str, str] = {}  # doc id -> text, oldest first (ids are content hashes: never stale)
-        self._text_lock = threading.Lock()
+        self._cache_lock = threading.Lock()  # guards it and the chunks below
         # chunk id -> (chunk, vector, its sentences' packed vectors) as read at one version stamp
         self._chunk_cache: tuple[str, OrderedDict[str, tuple[StoredChunk, np.ndarray, bytes]]] = ("", OrderedDict())
         self._open_collections(client, create=True)
@@ -380,13 +380,13 @@ class Index:
         ones from memory, the others in one read. A doc id is a hash of its source and
         text, so a remembered text is never stale."""
         wanted = set(doc_ids)
-        with self._text_lock:
+        with self._cache_lock:
             found = {i: self._text_cache[i] for i in wanted if i in self._text_cache}
         missing = sorted(wanted - found.keys())
         if missing:
             read = self._read_texts(missing)
             found.update(read)
-            with self._text_lock:
+            with self._cache_lock:
                 self._text_cache.update(read)
                 for old in list(self._text_cache)[: max(0, len(self._text_cache) - TEXTS_CACHED)]:
                     del self._text_cache[old]
@@ -558,7 +558,7 @@ class Index:
         if not ids:
             return {}, {}, {}
         version = self.version()
-        with self._text_lock:
+        with self._cache_lock:
             if self._chunk_cache[0] != version:
                 self._chunk_cache = (version, OrderedDict())
             kept = self._chunk_cache[1]
@@ -569,7 +569,7 @@ class Index:
         if missing:
             read = self._read_chunks(missing)
             found.update(read)
-            with self._text_lock:
+            with self._cache_lock:
                 if self._chunk_cache[0] == version:
                     kept = self._chunk_cache[1]
                     kept.update(read)
