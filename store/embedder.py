@@ -293,9 +293,10 @@ class OnnxEncoder:
     with dynamic batch and sequence axes and gives the token vectors (last hidden state).
 
     One text (a question) runs on a session of its own with two threads (one if the
-    process may use one CPU): a question of 40 word pieces took 16 ms on one thread and
-    9-11 ms on two, a question's whole path 24 -> 21 ms p50 on the BBC archive
-    (benchmarks/RESULTS.md); more threads than two were not measured. Batches (ingest) run
+    process may use one CPU) that sleep between runs: a question of 40 word pieces took
+    16 ms on one thread and 9-11 ms on two; threads that spin (ONNX Runtime's default)
+    slowed the Chroma searches right after it (MultiHop-RAG p50 58 -> 54 ms without;
+    benchmarks/RESULTS.md); more threads than two were not measured. Batches (ingest) run
     on a second session, created on first need, with `threads` threads (default: one per
     CPU this process may use).
     """
@@ -308,7 +309,7 @@ class OnnxEncoder:
         self.dimension = dimension
         self.batch_size = batch_size
         self.threads = threads or usable_cpus()
-        self.question_session = _session(model_file, threads=min(QUESTION_THREADS, self.threads))
+        self.question_session = _session(model_file, threads=min(QUESTION_THREADS, self.threads), spin=False)
         self.inputs = [i.name for i in self.question_session.get_inputs()]
         self._batch_session = None
 
@@ -393,13 +394,17 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _session(model_file: Path, threads: int):
+def _session(model_file: Path, threads: int, spin: bool = True):
+    """An ONNX Runtime session on `threads` threads; `spin`: its threads wait for the next
+    run busy (ONNX Runtime's default) rather than asleep."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
 
 
