@@ -293,12 +293,12 @@ class OnnxEncoder:
     with dynamic batch and sequence axes and gives the token vectors (last hidden state).
 
     One text (a question) runs on a session of its own with two threads (one if the
-    process may use one CPU) that sleep between runs: a question of 40 word pieces took
-    16 ms on one thread and 9-11 ms on two; threads that spin (ONNX Runtime's default)
-    slowed the Chroma searches right after it (MultiHop-RAG p50 58 -> 54 ms without;
-    benchmarks/RESULTS.md); more threads than two were not measured. Batches (ingest) run
-    on a second session, created on first need, with `threads` threads (default: one per
-    CPU this process may use).
+    process may use one CPU) that sleep between runs: a MultiHop-RAG question (60 word
+    pieces at the median) took 16 ms on one thread and 9-11 ms on two; threads that spin
+    (ONNX Runtime's default) slowed the Chroma searches right after it (MultiHop-RAG p50
+    58 -> 54 ms without; benchmarks/RESULTS.md); more threads than two were not measured.
+    Batches (ingest) run on a second session, created on first need, with `threads`
+    threads (default: one per CPU this process may use).
     """
 
     def __init__(self, model_file: Path, tokenizer, max_length: int, dimension: int, batch_size: int = 32,
