@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from store.keyword import term_set, terms
@@ -134,7 +135,7 @@ def new_name(sentence: str, question: str, focus: str | None = None) -> bool:
     word, not a date) none of whose words the question holds; with a `focus` stem (what
     "which general" asks for), only a name within three words of a word of that stem
     counts ("General Charles Q. Brown", "economy minister German Gref")."""
-    if focus and not any(_of_stem(t, focus) for t in term_set(sentence)):
+    if focus and not _has_stem(term_set(sentence), focus):
         return False  # no word of the focus anywhere, so none near a name (a window's terms are the sentence's)
     asked = _words(question)
     for start, end, words, calendar in _names(sentence):
@@ -167,12 +168,13 @@ def _near(sentence: str, start: int, end: int, stem: str, words: int = 3) -> boo
     before = re.findall(r"[\w’'-]+", sentence[:start])[-words:]
     inside = re.findall(r"[\w’'-]+", sentence[start:end])
     after = re.findall(r"[\w’'-]+", sentence[end:])[:words]
-    return any(_of_stem(t, stem) for t in terms(" ".join(before + inside + after)))
+    return _has_stem(terms(" ".join(before + inside + after)), stem)
 
 
-def _of_stem(term: str, stem: str) -> bool:
-    """A word of that stem: the stem itself, or (a stem of five letters or more) one it begins."""
-    return term == stem or (len(stem) >= 5 and term.startswith(stem))
+def _has_stem(words: Collection[str], stem: str) -> bool:
+    """Whether a word of that stem is among `words`: the stem itself, or (a stem of five
+    letters or more) one it begins."""
+    return stem in words or (len(stem) >= 5 and any(t.startswith(stem) for t in words))
 
 
 def counts(sentence: str, stem: str) -> bool:
