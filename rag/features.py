@@ -124,25 +124,28 @@ def candidates(question: Question, found: Found) -> list[Candidate]:
         doc_dense[chunk.doc_id] = max(doc_dense.get(chunk.doc_id, -1.0), float(c))
         doc_chunks[chunk.doc_id] = doc_chunks.get(chunk.doc_id, 0) + 1
     newest = max((chunk.published or "" for chunk in chunks), default="")
+    weight = sum(asked.values())
+    stored = [[v for span in chunk.sentences if (v := found.sentence_vectors.get(sentence_id(chunk.doc_id, span))) is not None]
+              for chunk in chunks]  # each chunk's sentence vectors, their cosines in one product
+    sentence_cos = np.stack([v for vs in stored for v in vs]) @ found.vector if any(stored) else np.zeros(0, np.float32)
+    end = np.cumsum([len(vs) for vs in stored])
     out = []
     for j, chunk in enumerate(chunks):
         i = chunk.id
-        vectors = [v for span in chunk.sentences
-                   if (v := found.sentence_vectors.get(sentence_id(chunk.doc_id, span))) is not None]
         texts = [chunk.text[a - chunk.start : b - chunk.start] for a, b in chunk.sentences]
         held = [match.held(t) for t in texts]
         features = {
             "cue_asked": float(cue is not None),
             "cue_offer": float(cue is not None and any(offers(cue, t) for t in texts)),
-            "sent_max": float(max(np.stack(vectors) @ found.vector)) if vectors else float(cos[j]),
-            "sent_share_max": max((share(asked, h) for h in held), default=0.0),
+            "sent_max": float(sentence_cos[end[j] - len(stored[j]):end[j]].max()) if stored[j] else float(cos[j]),
+            "sent_share_max": max((share(asked, h, weight) for h in held), default=0.0),
             "dense": float(cos[j]), "dense_own": float(cos_own[j]), "dense_top": float(cos[j]) - best_dense,
             "keyword": found.keyword_scores.get(i, 0.0) / keyword_top,
             "rr_dense": reciprocal_rank(rank_of["dense"].get(i)),
             "rr_keyword": reciprocal_rank(rank_of["keyword"].get(i)),
             "rr_own": reciprocal_rank(rank_of["own" if query.follow_up else "dense"].get(i)),
-            "share": share(asked, covers := match.held(chunk.title).union(*held)),
-            "title_share": share(asked, match.held(chunk.title)),
+            "share": share(asked, covers := match.held(chunk.title).union(*held), weight),
+            "title_share": share(asked, match.held(chunk.title), weight),
             "doc_dense": doc_dense[chunk.doc_id], "doc_chunks": min(doc_chunks[chunk.doc_id], 5) / 5,
             "follow_up": float(query.follow_up), "prev_doc": float(chunk.doc_id in query.prefer),
             "rr_named": reciprocal_rank(rank_of["named"].get(i)),
@@ -395,7 +398,9 @@ class Matcher:
         self.asked = asked
         self._of: dict[str, frozenset[str]] = {}  # held term -> the question's terms it matches
         self._held: dict[str, frozenset[str]] = {}  # text -> the question's terms it holds
+        self._asked = frozenset(asked)
         self._long = {t for t in asked if len(t) >= 5}
+        self._starts = {t[:5] for t in self._long}  # the first five letters of each
         self._begun: dict[str, set[str]] = {}  # a beginning of 5+ letters -> the long terms it begins
         for t in self._long:
             for end in range(5, len(t) + 1):
@@ -412,22 +417,31 @@ class Matcher:
         return frozenset(out)
 
     def held(self, text: str) -> frozenset[str]:
-        """The question's terms that `text` holds."""
+        """The question's terms that `text` holds: those it holds as they are (a set
+        intersection), and those only a term sharing its first five letters with a long
+        question term can add."""
         got = self._held.get(text)
         if got is None:
-            out: set[str] = set()
-            for h in term_set(text):
-                hits = self._of.get(h)
-                if hits is None:
-                    hits = self._of[h] = self._matched(h)
-                out |= hits
-            got = self._held[text] = frozenset(out)
+            have = term_set(text)
+            got = have & self._asked
+            starts = self._starts
+            near = [h for h in have if h[:5] in starts] if starts else ()
+            if near:
+                out = set(got)
+                for h in near:
+                    hits = self._of.get(h)
+                    if hits is None:
+                        hits = self._of[h] = self._matched(h)
+                    out |= hits
+                got = frozenset(out)
+            self._held[text] = got
         return got
 
 
-def share(asked: Mapping[str, float], covers: frozenset[str]) -> float:
-    """The part of the question's weight (each term's IDF) that a text holds."""
-    total = sum(asked.values())
+def share(asked: Mapping[str, float], covers: frozenset[str], total: float | None = None) -> float:
+    """The part of the question's weight (each term's IDF) that a text holds (`total`:
+    that weight, sum(asked.values()), when the caller has it)."""
+    total = sum(asked.values()) if total is None else total
     return sum(asked[t] for t in covers) / total if total else 0.0
 
 
