@@ -76,6 +76,16 @@ def test_an_outlet_or_a_period_is_looked_up_as_every_document_tested_would_find(
     assert [d.source for d in wire.index.matching(Filters(outlets=("Reuters",)))] == ["wire-001"]
 
 
+@pytest.mark.parametrize("by_ids", [1000, 0])
+def test_a_named_period_is_searched_among_its_own_articles_only(wire, monkeypatch, by_ids):
+    """A period the question names gets a search of its own (rag.search; by its articles'
+    ids when they are few, else by Chroma's filter on the day): it proposes chunks of
+    articles published in it and no other."""
+    monkeypatch.setattr(rag.search, "PERIOD_IDS", by_ids)
+    named = wire.trace("What did the city do to the harbour bridge in March 2025?").found.ranks["named"]
+    assert named and {c.source for c in wire.index.chunks(list(named)).values()} == {"wire-002"}
+
+
 def test_filters_restrict_every_ranking_and_a_question_outside_abstains(wire):
     for filters, allowed in [
         (Filters(outlets=("reuters",)), {"wire-001", "wire-003"}),
