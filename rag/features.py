@@ -126,9 +126,10 @@ def candidates(question: Question, found: Found) -> list[Candidate]:
     newest = max((chunk.published or "" for chunk in chunks), default="")
     weight = sum(asked.values())
     stored = [[v for span in chunk.sentences if (v := found.sentence_vectors.get(sentence_id(chunk.doc_id, span))) is not None]
-              for chunk in chunks]  # each chunk's sentence vectors, their cosines in one product
-    sentence_cos = np.stack([v for vs in stored for v in vs]) @ found.vector if any(stored) else np.zeros(0, np.float32)
-    end = np.cumsum([len(vs) for vs in stored])
+              for chunk in chunks]  # each chunk's sentence vectors: their cosines in one product, split by chunk
+    every = [v for vs in stored for v in vs]
+    sentence_cos = np.split(np.stack(every) @ found.vector if every else np.zeros(0, np.float32),
+                            np.cumsum([len(vs) for vs in stored])[:-1])
     out = []
     for j, chunk in enumerate(chunks):
         i = chunk.id
@@ -137,7 +138,7 @@ def candidates(question: Question, found: Found) -> list[Candidate]:
         features = {
             "cue_asked": float(cue is not None),
             "cue_offer": float(cue is not None and any(offers(cue, t) for t in texts)),
-            "sent_max": float(sentence_cos[end[j] - len(stored[j]):end[j]].max()) if stored[j] else float(cos[j]),
+            "sent_max": float(sentence_cos[j].max()) if len(sentence_cos[j]) else float(cos[j]),
             "sent_share_max": max((share(asked, h, weight) for h in held), default=0.0),
             "dense": float(cos[j]), "dense_own": float(cos_own[j]), "dense_top": float(cos[j]) - best_dense,
             "keyword": found.keyword_scores.get(i, 0.0) / keyword_top,
@@ -386,30 +387,24 @@ def _same_word(term: str, held: str) -> bool:
     return term == held or (len(term) >= 5 and (held.startswith(term) or (len(held) >= 5 and term.startswith(held))))
 
 
-_NONE: frozenset[str] = frozenset()
-
-
 class Matcher:
-    """`matched` for one question over many texts, by lookups: a question's candidates
-    hold some thousands of distinct terms, each looked at once, and only one sharing its
-    first five letters with a question term of five or more can match other than exactly."""
+    """`matched` for one question over many texts, by lookups: a text holds a question term
+    as it is (a set intersection), or through a term sharing its first five letters with a
+    question term of five or more letters, the only kind that can match other than exactly."""
 
     def __init__(self, asked: Mapping[str, float]):
         self.asked = asked
-        self._of: dict[str, frozenset[str]] = {}  # held term -> the question's terms it matches
-        self._held: dict[str, frozenset[str]] = {}  # text -> the question's terms it holds
-        self._asked = frozenset(asked)
+        self._terms = frozenset(asked)
         self._long = {t for t in asked if len(t) >= 5}
-        self._starts = {t[:5] for t in self._long}  # the first five letters of each
         self._begun: dict[str, set[str]] = {}  # a beginning of 5+ letters -> the long terms it begins
         for t in self._long:
             for end in range(5, len(t) + 1):
                 self._begun.setdefault(t[:end], set()).add(t)
+        self._of: dict[str, frozenset[str]] = {}  # such a held term -> the question's terms it matches
+        self._held: dict[str, frozenset[str]] = {}  # text -> the question's terms it holds
 
     def _matched(self, h: str) -> frozenset[str]:
-        """`matched(self.asked, (h,))`."""
-        if h[:5] not in self._begun:  # most words
-            return frozenset((h,)) if h in self.asked else _NONE
+        """`matched(self.asked, (h,))` for a term sharing a long question term's first five letters."""
         out = set(self._begun.get(h, ()))  # h begins a long term (or is one)
         out.update(h[:end] for end in range(5, len(h) + 1) if h[:end] in self._long)  # one begins h
         if h in self.asked:
@@ -417,15 +412,12 @@ class Matcher:
         return frozenset(out)
 
     def held(self, text: str) -> frozenset[str]:
-        """The question's terms that `text` holds: those it holds as they are (a set
-        intersection), and those only a term sharing its first five letters with a long
-        question term can add."""
+        """The question's terms that `text` holds."""
         got = self._held.get(text)
         if got is None:
             have = term_set(text)
-            got = have & self._asked
-            starts = self._starts
-            near = [h for h in have if h[:5] in starts] if starts else ()
+            got = have & self._terms
+            near = [h for h in have if h[:5] in self._begun]
             if near:
                 out = set(got)
                 for h in near:

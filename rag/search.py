@@ -33,9 +33,9 @@ PERIOD_IDS = 1000  # a named period admitting at most this many documents is sea
 
 @dataclass(frozen=True)
 class SearchSettings:
-    # how many each of the searches proposes: 40 answers every dev set and MultiHop-RAG's
-    # test split as 50 did (the models were fitted on pools of 50; no figure moved beyond
-    # noise; 30 lost recall@10 on MultiHop-RAG test) with fewer candidates to read and weigh
+    # how many each of the searches proposes: with 40, every dev set and MultiHop-RAG's test
+    # split stay within noise of 50 (the models were fitted on pools of 50; 30 lost recall@10
+    # on MultiHop-RAG test), with a fifth fewer candidates to read and weigh (RESULTS.md)
     candidates: int = 40
     parallel: bool = True  # the searches in two threads beside the embedding (False: one after another)
 
