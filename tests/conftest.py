@@ -53,6 +53,82 @@ def cli_env() -> dict[str, str]:
     return {**clean, "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False", "PYTHONWARNINGS": "ignore"}
 
 
+_MODELS: dict[tuple, store.SentenceTransformerEmbedder] = {}
+
+
+def _open_embedder_once(model=None):
+    """rag.qa.open_embedder, each model (and ONNX cache, int8 choice) loaded once per test
+    process: what a `corpus-qa` process would load again at every start."""
+    env = os.environ.get
+    key = (model, env("CORPUS_QA_MODEL"), env("CORPUS_QA_ONNX_CACHE"), env("CORPUS_QA_INT8"))
+    if key not in _MODELS:
+        _MODELS[key] = _REAL_OPEN_EMBEDDER(model)
+    return _MODELS[key]
+
+
+_REAL_OPEN_EMBEDDER = rag.qa.open_embedder
+
+
+def run_cli(args: list[str], input: str | None = None, env: dict[str, str] | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`corpus-qa ARGS` run inside this process (ui.cli.main, as the console script runs it),
+    for tests whose subject is the command's output and exit code, not the process: each
+    start of a `corpus-qa` process costs ~1 CPU-s of imports and a model load. What a new
+    process would see, it sees: the caller's CORPUS_QA_* variables gone (`env` adds some), its
+    own Chroma clients (none of this process's, so every index is read from disk; the ones
+    it opened are stopped afterwards, as at a process's exit), stdin `input`, warnings logged
+    to its stderr. What it cannot see: the model is loaded once per test process. A test about
+    processes themselves (kills, two processes at once, stdio servers) runs `EXE`."""
+    import io
+    import logging
+
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    import ui.cli
+
+    saved_env = dict(os.environ)
+    for name in [n for n in os.environ if n.startswith("CORPUS_QA_")]:
+        del os.environ[name]
+    os.environ.update(env or {})
+    registry = SharedSystemClient._identifier_to_system
+    clients = dict(registry)
+    registry.clear()
+    out, err = io.StringIO(), io.StringIO()
+    log = logging.StreamHandler(err)
+    log.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    log.setLevel(logging.INFO if {"-v", "--verbose"} & set(args) else logging.WARNING)
+    root = logging.getLogger()
+    root_level = root.level
+    root.addHandler(log)
+    root.setLevel(min(root_level or logging.WARNING, log.level))
+    stdin, here = sys.stdin, os.getcwd()
+    sys.stdin = io.StringIO(input or "")
+    rag.qa.open_embedder = rag.open_embedder = _open_embedder_once
+    try:
+        if cwd:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = ui.cli.main(list(args))
+            except SystemExit as exit:  # argparse's usage errors
+                code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+    finally:
+        rag.qa.open_embedder = rag.open_embedder = _REAL_OPEN_EMBEDDER
+        os.chdir(here)
+        sys.stdin = stdin
+        root.removeHandler(log)
+        root.setLevel(root_level)
+        for path, system in list(registry.items()):
+            if clients.get(path) is not system:
+                with contextlib.suppress(AttributeError):  # one that failed to start holds nothing
+                    system.stop()
+        registry.clear()
+        registry.update(clients)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return subprocess.CompletedProcess(["corpus-qa", *args], code or 0, out.getvalue(), err.getvalue())
+
+
 def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
     """Terminate a server the tests started; kill it if it does not stop within `timeout` s."""
     if proc.poll() is not None:

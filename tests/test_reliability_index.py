@@ -14,13 +14,16 @@ from pathlib import Path
 import pytest
 
 import store
-from conftest import EXE, HEALEY, cli_env
+from conftest import EXE, HEALEY, cli_env, run_cli
 
 pytestmark = pytest.mark.slow
 
 
-def run_all(calls: list[list[str]]) -> list[subprocess.CompletedProcess]:
-    """Run corpus-qa commands side by side (each start-up costs seconds of imports)."""
+def run_all(calls: list[list[str]], processes: bool = False) -> list[subprocess.CompletedProcess]:
+    """Run corpus-qa commands: in this process (conftest.run_cli), or as processes side by
+    side (each start-up costs a second of imports)."""
+    if not processes:
+        return [run_cli(args) for args in calls]
     procs = [subprocess.Popen([EXE, *args], env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for args in calls]
     out = []
@@ -89,13 +92,15 @@ def index_copy(bundled_qa, tmp_path) -> Path:
     return copy
 
 
-@pytest.mark.parametrize("damage", list(DAMAGE))
-def test_a_damaged_index_is_one_clear_line_and_left_as_it_is(index_copy, damage):
+@pytest.mark.parametrize("damage, processes", [(d, False) for d in DAMAGE] + [("garbage sqlite", True)])
+def test_a_damaged_index_is_one_clear_line_and_left_as_it_is(index_copy, damage, processes):
+    """Each damage through the CLI in this process; one of them also as real processes, where
+    anything Chroma's native code wrote to the process's stderr would show."""
     make, message = DAMAGE[damage]
     make(index_copy)
     before = snapshot(index_copy)
     calls = [["--index", str(index_copy), *args] for args in (["stats", "--json"], ["ingest", str(index_copy.parent)], ["ask", HEALEY])]
-    for result in run_all(calls):
+    for result in run_all(calls, processes):
         args = result.args
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 2, f"{damage} {args}: exit {result.returncode}\n{result.stderr[-2000:]}"
@@ -141,7 +146,7 @@ def test_a_folder_of_someone_elses_files_is_refused_and_untouched(tmp_path, file
 def test_an_index_location_that_is_a_file_is_refused(tmp_path):
     path = tmp_path / "index"
     path.write_text("a file")
-    result = subprocess.run([EXE, "--index", str(path), "stats"], env=cli_env(), capture_output=True, text=True, timeout=240)
+    result = run_cli(["--index", str(path), "stats"])
     assert result.returncode == 2 and result.stderr.strip() == (
         f"corpus-qa: error: index location {path} is a file, not a folder; pass --index with a folder")
     assert path.read_text() == "a file"
