@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import EXE, cli_env
+from conftest import run_cli
 
 import rag
 from rag import Filters
@@ -226,7 +226,7 @@ def test_copies_are_embedded_once_listed_and_never_cited_twice(make_qa, tmp_path
 
 
 def cli(args: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run([EXE, *args], capture_output=True, text=True, env=cli_env(), timeout=300)
+    return run_cli(args)
 
 
 def test_cli_ingest_partial_exit_code_documents_show_remove_and_filters(tmp_path):

@@ -1,4 +1,4 @@
-"""`corpus-qa ask --generate` and `corpus-qa check` as subprocesses: a written answer
+"""`corpus-qa ask --generate` and `corpus-qa check` (run in the test process, conftest.run_cli): a written answer
 through the real llama.cpp server beside today's JSON fields, the claim check on stdin with
 no index, and a user's mistakes (no model, a model that is down, bad JSON) as one line."""
 
@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import subprocess
 
-from conftest import EXE, HEALEY, LLM_TOKENS, cli_env, free_port
-from test_cli import finish, ok, run, start
+import pytest
+from conftest import HEALEY, LLM_TOKENS, free_port, run_cli
+from test_cli import ok
 
 pytestmark = pytest.mark.slow
 
@@ -23,8 +23,11 @@ PASSAGES = ["Umbro, which recently lost sponsorship deals with Chelsea and Celti
 
 def run_llm(args: list[str]) -> subprocess.CompletedProcess:
     """corpus-qa with the tests' answer length (CORPUS_QA_LLM_MAX_TOKENS)."""
-    return subprocess.run([EXE, *args], capture_output=True, text=True, encoding="utf-8", timeout=600,
-                          env={**cli_env(), "CORPUS_QA_LLM_MAX_TOKENS": str(LLM_TOKENS)})
+    return run_cli(args, env={"CORPUS_QA_LLM_MAX_TOKENS": str(LLM_TOKENS)})
+
+
+def run(args: list[str], stdin: str | None = None, cwd=None) -> subprocess.CompletedProcess:
+    return run_cli(args, input=stdin, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
@@ -78,13 +81,13 @@ def test_check_reads_json_lines_and_needs_no_index(tmp_path):
     ('["x"]\n', "line 1 of stdin is not a JSON object"),
 ])
 def test_check_bad_input_is_one_line(stdin, says, tmp_path):
-    result = finish(start(["check", "--json"], stdin=stdin, cwd=tmp_path))
+    result = run(["check", "--json"], stdin=stdin, cwd=tmp_path)
     assert result.returncode == 2 and result.stdout == "", result
     assert result.stderr.count("\n") == 1 and says in result.stderr and '{"text":' in result.stderr, result.stderr
 
 
 def test_generate_without_a_model_or_with_one_that_is_down_is_one_line(cli_index):
-    no_model = finish(start(["--index", str(cli_index), "--demo", "ask", "--generate", HEALEY]))
+    no_model = run(["--index", str(cli_index), "--demo", "ask", "--generate", HEALEY])
     assert no_model.returncode == 2 and no_model.stderr.count("\n") == 1, no_model
     assert "--generate needs a language model: pass --llm-url URL" in no_model.stderr, no_model.stderr
     down = f"http://127.0.0.1:{free_port()}/v1"

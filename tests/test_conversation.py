@@ -4,10 +4,9 @@ files, on the bundled corpus with the real model and Chroma."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
-from conftest import EXE, cli_env
+from conftest import run_cli
 
 from rag.conversation import is_follow_up, resolve
 from rag.evaluate import evaluate_conversations, load_questions
@@ -93,19 +92,17 @@ def test_eval_scores_conversations_with_follow_up_turns_apart(bundled_qa, tmp_pa
 @pytest.mark.slow
 def test_cli_ask_conversation_reads_json_turns_and_plain_blocks(tmp_path):
     index = tmp_path / "index"
-    out = subprocess.run([EXE, "--index", str(index), "--demo", "ask", "--json", "--conversation", "--file",
-                          str(conversation_file(tmp_path))], capture_output=True, text=True, env=cli_env(), timeout=300)
+    out = run_cli(["--index", str(index), "--demo", "ask", "--json", "--conversation", "--file",
+                          str(conversation_file(tmp_path))])
     assert out.returncode == 0, out.stderr
     turns = [json.loads(line) for line in out.stdout.splitlines()]
     assert [(t["conversation"], t["turn"]) for t in turns] == [("c1", 1), ("c1", 2)]
     assert "Hegseth" in turns[1]["answer"]
     plain = tmp_path / "plain.txt"
     plain.write_text(f"{CHAIR}\n{HANDED}\n\nWhere did Biden move U.S. troops?\n", encoding="utf-8")
-    out = subprocess.run([EXE, "--index", str(index), "--demo", "ask", "--json", "--conversation", "--file", str(plain)],
-                         capture_output=True, text=True, env=cli_env(), timeout=300)
+    out = run_cli(["--index", str(index), "--demo", "ask", "--json", "--conversation", "--file", str(plain)])
     turns = [json.loads(line) for line in out.stdout.splitlines()]
     assert [(t["conversation"], t["turn"]) for t in turns] == [("1", 1), ("1", 2), ("2", 1)]
     assert "Hegseth" in turns[1]["answer"]
-    evaluated = subprocess.run([EXE, "--index", str(index), "eval", "--json", str(conversation_file(tmp_path))],
-                               capture_output=True, text=True, env=cli_env(), timeout=300)
+    evaluated = run_cli(["--index", str(index), "eval", "--json", str(conversation_file(tmp_path))])
     assert json.loads(evaluated.stdout)["by_kind"]["follow-up"]["answer_accuracy"] == 1.0

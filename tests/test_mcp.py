@@ -21,7 +21,7 @@ from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 import rag
-from conftest import EXE, HEALEY, cli_env, free_port, stop_process
+from conftest import EXE, HEALEY, cli_env, free_port, run_cli, stop_process
 
 pytestmark = pytest.mark.slow
 
@@ -128,8 +128,7 @@ def test_ask_answers_with_the_cited_passage_and_its_span(stdio):
 
 def test_ask_gives_the_cli_json_passages_and_describes_each_field_as_rag_does(stdio, index_dir):
     out = ok(stdio.call("ask", question=HEALEY))
-    cli = subprocess.run([EXE, "--index", str(index_dir), "ask", "--json", HEALEY], capture_output=True, text=True,
-                         env=cli_env(), timeout=STARTUP)
+    cli = run_cli(["--index", str(index_dir), "ask", "--json", HEALEY])
     assert cli.returncode == 0, cli.stderr
     line = json.loads(cli.stdout)
     assert out["passages"] == line["passages"] and out["answer"] == line["answer"], "one serialisation of an Answer"

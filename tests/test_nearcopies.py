@@ -18,7 +18,7 @@ from mcp import ClientSession, StdioServerParameters, stdio_client
 import store
 from store import nearcopies
 
-from conftest import BBC_ARTICLES, EXE, NEAR_TECH, cli_env
+from conftest import BBC_ARTICLES, EXE, NEAR_TECH, cli_env, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -160,23 +160,18 @@ def test_an_answer_names_the_exact_copies_of_its_source(near_qa):
 
 def test_the_cli_shows_the_marker_in_text_json_and_documents(near_qa):
     index = near_qa.index.where
-    text = subprocess.run([EXE, "--index", index, "ask", MUSIC], capture_output=True, text=True, env=cli_env(),
-                          timeout=180)
+    text = run_cli(["--index", index, "ask", MUSIC])
     assert text.returncode == 0, text.stderr
     marker = [line.strip() for line in text.stdout.splitlines() if line.strip().startswith("also in: ")]
     assert marker and marker[0] in ("also in: tech/338.txt", "also in: tech/064.txt"), text.stdout
     assert not ("tech/064.txt" in text.stdout.split("also in")[0] and "tech/338.txt" in text.stdout.split("also in")[0])
-    out = json.loads(subprocess.run([EXE, "--index", index, "ask", "--json", MUSIC], capture_output=True, text=True,
-                                    env=cli_env(), timeout=180).stdout)
+    out = json.loads(run_cli(["--index", index, "ask", "--json", MUSIC]).stdout)
     assert out["passages"][0]["also_in"] == sorted(PAIR - {out["passages"][0]["source"]}), out["passages"][0]
-    listed = subprocess.run([EXE, "--index", index, "documents"], capture_output=True, text=True, env=cli_env(),
-                            timeout=180)
+    listed = run_cli(["--index", index, "documents"])
     line = next(x for x in listed.stdout.splitlines() if "  tech/064.txt  " in x)
     assert line.endswith("· near-copies: tech/338.txt"), line
     assert listed.stderr.strip() == f"{len(NEAR_TECH)} documents"
-    docs = {d["source"]: d for d in map(json.loads, subprocess.run(
-        [EXE, "--index", index, "documents", "--json"], capture_output=True, text=True, env=cli_env(),
-        timeout=180).stdout.splitlines())}
+    docs = {d["source"]: d for d in map(json.loads, run_cli(["--index", index, "documents", "--json"]).stdout.splitlines())}
     assert docs["tech/064.txt"]["near_copies"] == ["tech/338.txt"] and docs["tech/063.txt"]["copies"] == ["tech/004.txt"]
     assert "near" not in docs["tech/064.txt"]
 

@@ -17,7 +17,7 @@ import pytest
 
 import news_site
 from news_site import site  # noqa: F401  (the fixture)
-from conftest import EXE, cli_env
+from conftest import EXE, cli_env, run_cli
 from store import Document, Skipped, WebSettings
 from store.web import Unchanged, WebProgress, crawl
 
@@ -162,8 +162,7 @@ def test_cli_ingests_urls_names_each_skipped_page_and_a_rerun_sends_conditional_
     (["http://example.org/", "--every", "5s"], "bad --every '5s': give an interval of at least a minute"),
 ])
 def test_bad_web_options_are_one_line_errors(tmp_path, args, message):
-    out = subprocess.run([EXE, "--index", str(tmp_path / "i"), "ingest", *args], capture_output=True, text=True,
-                         env=cli_env(), timeout=60)
+    out = run_cli(["--index", str(tmp_path / "i"), "ingest", *args])
     assert out.returncode == 2 and out.stderr.startswith("corpus-qa: error: ") and message in out.stderr, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "i").exists(), out.stderr
 
@@ -207,21 +206,19 @@ def test_an_article_edited_on_the_site_is_read_again_from_its_feed_and_the_summa
     served, stop = news_site.serve()
     try:
         feed = served.url + "/feeds/rss.xml"
-        cmd = [EXE, "--index", str(tmp_path / "index"), "ingest", feed, "--delay", "0"]
-        first = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=300)
+        cmd = ["--index", str(tmp_path / "index"), "ingest", feed, "--delay", "0"]
+        first = run_cli(cmd)
         assert first.returncode == 0 and "added 8, updated 0" in first.stdout, first.stdout + first.stderr
         url = served.canonical(served.edit("tech-009", "Sony Walkman at number three", "Sony Walkman at number four"))
         served.log.clear()
-        second = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=300)
+        second = run_cli(cmd)
         assert second.returncode == 0, second.stderr
         assert "added 0, updated 1, unchanged 7" in second.stdout and "nothing new" not in second.stdout, second.stdout
         statuses = sorted(h.status for h in article_requests(served))
         assert statuses == [200] + [304] * 7, statuses
-        shown = subprocess.run([EXE, "--index", str(tmp_path / "index"), "show", url, "--text-only"],
-                               capture_output=True, text=True, env=cli_env(), timeout=120)
+        shown = run_cli(["--index", str(tmp_path / "index"), "show", url, "--text-only"])
         assert "Sony Walkman at number four" in shown.stdout and "number three" not in shown.stdout, shown.stdout[:500]
-        listed = subprocess.run([EXE, "--index", str(tmp_path / "index"), "documents", "--json"],
-                                capture_output=True, text=True, env=cli_env(), timeout=120)
+        listed = run_cli(["--index", str(tmp_path / "index"), "documents", "--json"])
         assert sum(json.loads(line)["source"] == url for line in listed.stdout.splitlines()) == 1, \
             "the edit replaces the old version: one document"
     finally:
@@ -274,11 +271,11 @@ def test_scheduled_cli_runs_exit_0_once_their_lasting_skips_are_known_and_1_for_
     served, stop = news_site.serve()
     served.broken = 404
     try:
-        cmd = [EXE, "--index", str(tmp_path / "index"), "ingest", served.url + "/sitemap.xml", "--delay", "0",
+        cmd = ["--index", str(tmp_path / "index"), "ingest", served.url + "/sitemap.xml", "--delay", "0",
                "--limit", "6"]
 
         def run():
-            out = subprocess.run(cmd, capture_output=True, text=True, env=cli_env(), timeout=300)
+            out = run_cli(cmd)
             lines = [line for line in out.stderr.splitlines() if line.startswith("corpus-qa: ")]
             return out.returncode, out.stdout, [line for line in lines if " skipped " in line]
 
