@@ -177,6 +177,7 @@ def served_page(qa, **options):
 def embedder() -> store.SentenceTransformerEmbedder:
     model = store.SentenceTransformerEmbedder()
     model.encode(["warm up"])  # load it now, not inside the first test's timing
+    _MODELS.setdefault((None, None, None, None), model)  # what run_cli's default opens: the same model
     return model
 
 

@@ -1,6 +1,6 @@
 """A news archive's own facts: metadata read from HTML, Markdown front matter and JSON Lines,
 kept to the citation; filters on every ranking; documents / show / remove; copies embedded
-once. Real model, embedded Chroma and a `chroma run` server; the CLI as a subprocess."""
+once. Real model, embedded Chroma and a `chroma run` server; the CLI in the test process (conftest.run_cli)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
-"""`corpus-qa ask --generate` and `corpus-qa check` (run in the test process, conftest.run_cli): a written answer
-through the real llama.cpp server beside today's JSON fields, the claim check on stdin with
-no index, and a user's mistakes (no model, a model that is down, bad JSON) as one line."""
+"""`corpus-qa ask --generate` and `corpus-qa check` (in the test process: conftest.run_cli):
+a written answer through the real llama.cpp server beside today's JSON fields, the claim
+check on stdin with no index, and a user's mistakes (no model, a model that is down, bad
+JSON) as one line."""
 
 from __future__ import annotations
 
 import json
-
 import subprocess
 
 import pytest

@@ -18,7 +18,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import EXE, REPO, cli_env
+from conftest import EXE, REPO, cli_env, run_cli
 from test_cli import ok, run, run_many
 from test_ingest import CountingEmbedder
 
@@ -49,7 +49,7 @@ def bbc_index(tmp_path_factory):
     root = tmp_path_factory.mktemp("newsroom")
     folder = bbc_folder(root)
     index = root / "bbc-ix"
-    ok(run(["--index", str(index), "ingest", str(folder)]))
+    ok(run_cli(["--index", str(index), "ingest", str(folder)]))
     return index
 
 
@@ -103,9 +103,9 @@ def test_the_default_location_still_fills_itself_on_a_fresh_clone(tmp_path):
 
 def test_sources_are_paths_inside_the_folder_ingested_everywhere(bbc_index):
     i = ["--index", str(bbc_index)]
-    listed, business, asked, shown = run_many([
-        i + ["documents", "--json"], i + ["documents", "--json", "--source", "business/*"],
-        i + ["ask", "--json", "--source", "business/*", GREENSPAN], i + ["show", "business/002.txt"]])
+    listed, business, asked, shown = [run_cli(i + args) for args in (
+        ["documents", "--json"], ["documents", "--json", "--source", "business/*"],
+        ["ask", "--json", "--source", "business/*", GREENSPAN], ["show", "business/002.txt"])]
     sources = sorted(json.loads(line)["source"] for line in ok(listed).stdout.splitlines())
     assert sources == ["business/001.txt", "business/002.txt", "business/003.txt", "sport/001.txt", "sport/002.txt"]
     assert [json.loads(line)["source"] for line in ok(business).stdout.splitlines()] == [
@@ -116,9 +116,9 @@ def test_sources_are_paths_inside_the_folder_ingested_everywhere(bbc_index):
     text = ok(shown).stdout
     assert text.startswith("Dollar gains on Greenspan speech\nbusiness/002.txt\n\nThe dollar has hit its highest level"), \
         text[:300]
-    plain = ok(run(i + ["show", "--text-only", "business/002.txt"])).stdout
+    plain = ok(run_cli(i + ["show", "--text-only", "business/002.txt"])).stdout
     assert plain.startswith("The dollar has hit its highest level") and text.endswith(plain)
-    removed = ok(run(i + ["remove", "sport/002.txt"])).stdout
+    removed = ok(run_cli(i + ["remove", "sport/002.txt"])).stdout
     assert removed.startswith("removed sport/002.txt ("), removed
 
 
@@ -144,9 +144,9 @@ def test_an_index_with_the_old_names_is_renamed_on_re_ingest_without_embedding_a
 def test_a_conversation_from_arguments_or_stdin_repeats_its_questions_in_plain_text(bbc_index):
     i = ["--index", str(bbc_index)]
     follow = "What happened to the dollar after that?"
-    by_args = run(i + ["ask", "--conversation", GREENSPAN, follow])
-    by_stdin = run(i + ["ask", "--conversation", "-"], stdin=f"{GREENSPAN}\n{follow}\n")
-    by_json = run(i + ["ask", "--json", "--conversation", "--file", "-"], stdin=f"{GREENSPAN}\n{follow}\n")
+    by_args = run_cli(i + ["ask", "--conversation", GREENSPAN, follow])
+    by_stdin = run_cli(i + ["ask", "--conversation", "-"], input=f"{GREENSPAN}\n{follow}\n")
+    by_json = run_cli(i + ["ask", "--json", "--conversation", "--file", "-"], input=f"{GREENSPAN}\n{follow}\n")
     for result in (by_args, by_stdin):
         lines = ok(result).stdout.splitlines()
         assert lines[0] == f"[conversation 1, turn 1] Q: {GREENSPAN}", lines[:3]

@@ -93,7 +93,7 @@ def test_eval_scores_conversations_with_follow_up_turns_apart(bundled_qa, tmp_pa
 def test_cli_ask_conversation_reads_json_turns_and_plain_blocks(tmp_path):
     index = tmp_path / "index"
     out = run_cli(["--index", str(index), "--demo", "ask", "--json", "--conversation", "--file",
-                          str(conversation_file(tmp_path))])
+                   str(conversation_file(tmp_path))])
     assert out.returncode == 0, out.stderr
     turns = [json.loads(line) for line in out.stdout.splitlines()]
     assert [(t["conversation"], t["turn"]) for t in turns] == [("c1", 1), ("c1", 2)]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 import json
 import shutil
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import anyio

@@ -12,8 +12,7 @@ import shlex
 from pathlib import Path
 
 import pytest
-from conftest import REPO
-from test_cli import run
+from conftest import REPO, run_cli
 from test_cli_newsroom import bbc_folder
 
 pytestmark = pytest.mark.slow
@@ -35,7 +34,7 @@ def test_the_readme_source_naming_examples_do_what_they_say(tmp_path):
     for line in lines:
         command, _, comment = line.partition("  # ")
         args = [str(folder) if a == ARCHIVE else a for a in shlex.split(command)[1:]]
-        result = run(args, cwd=tmp_path)
+        result = run_cli(args, cwd=tmp_path)
         quoted = re.findall(r"`([^`]+)`", comment)
         assert quoted, f"the README's comment names nothing to check: {line}"
         if comment.startswith("`error:"):
