@@ -1,8 +1,9 @@
 """The corpus-qa command end to end, as a subprocess: the `ask --json` schema, questions
 from a file or stdin, stats, ingest, and bad input (exit 2, one line, no traceback).
 
-Each call that answers or embeds loads the model (seconds), so those calls are few;
-calls that fail before any model is needed run side by side.
+Each call that answers or embeds loads the model (seconds), so those calls are few; the
+bad-input cases and --help run in the test process (conftest.run_cli), but for the
+model's failures, which run as processes side by side.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import EXE, HEALEY, cli_env
+from conftest import EXE, HEALEY, cli_env, run_cli
 
 from store.embedder import resolve_model
 
@@ -200,7 +201,11 @@ def test_ingest_then_reingest_then_bad_input_changes_nothing(tmp_path):
          r"the index at .* was built with the embedding model 'all-MiniLM-L6-v2', not '.*other-model': pass --model all-MiniLM-L6-v2"),
         (i + ["--model", str(other), "ingest", str(articles)], r"was built with the embedding model 'all-MiniLM-L6-v2'"),
     ]
-    results = run_many([args for args, _ in cases])
+    # in this process (conftest.run_cli), but for the model's failures: real processes, where the
+    # model's loading thread and its native code write to the process's own stderr
+    processes = [n for n, (args, _) in enumerate(cases) if "--model" in args]
+    started = run_many([cases[n][0] for n in processes])
+    results = [started[processes.index(n)] if n in processes else run_cli(args) for n, (args, _) in enumerate(cases)]
 
     for (args, pattern), result in zip(cases, results):
         label = " ".join(a if len(a) < 60 else a[:57] + "..." for a in args[2:])
@@ -220,7 +225,7 @@ def test_ingest_then_reingest_then_bad_input_changes_nothing(tmp_path):
 
 def test_help_of_every_command_exits_zero():
     commands = [[], ["ingest"], ["ask"], ["serve"], ["stats"], ["eval"]]
-    results = run_many([c + ["--help"] for c in commands])
+    results = [run_cli(c + ["--help"]) for c in commands]
     for command, result in zip(commands, results):
         ok(result)
         assert result.stdout.startswith(f"usage: corpus-qa {' '.join(command)}".rstrip()), result.stdout[:200]
