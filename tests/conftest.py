@@ -54,6 +54,7 @@ def cli_env() -> dict[str, str]:
 
 
 _MODELS: dict[tuple, store.SentenceTransformerEmbedder] = {}
+_REAL_OPEN_EMBEDDER = rag.qa.open_embedder
 
 
 def _open_embedder_once(model=None):
@@ -66,9 +67,6 @@ def _open_embedder_once(model=None):
     return _MODELS[key]
 
 
-_REAL_OPEN_EMBEDDER = rag.qa.open_embedder
-
-
 def run_cli(args: list[str], input: str | None = None, env: dict[str, str] | None = None,
             cwd: Path | None = None) -> subprocess.CompletedProcess:
     """`corpus-qa ARGS` run inside this process (ui.cli.main, as the console script runs it),
@@ -77,8 +75,9 @@ def run_cli(args: list[str], input: str | None = None, env: dict[str, str] | Non
     process would see, it sees: the caller's CORPUS_QA_* variables gone (`env` adds some), its
     own Chroma clients (none of this process's, so every index is read from disk; the ones
     it opened are stopped afterwards, as at a process's exit), stdin `input`, warnings logged
-    to its stderr. What it cannot see: the model is loaded once per test process. A test about
-    processes themselves (kills, two processes at once, stdio servers) runs `EXE`."""
+    to its stderr. What differs: the model is loaded once per test process, and what native code
+    writes to the process's own stderr is not caught. A test about processes themselves
+    (kills, two processes at once, servers) runs `EXE`."""
     import io
     import logging
 
