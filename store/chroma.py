@@ -113,6 +113,11 @@ def open_folder(folder: Path):
     try:
         return chromadb.PersistentClient(path=str(folder / "chroma"), settings=Settings(anonymized_telemetry=False))
     except Exception as err:
+        # chromadb keeps one client per folder in a process, the one that failed to start
+        # included: forget it, so that the folder opens once it is repaired
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient._identifier_to_system.pop(str(folder / "chroma"), None)
         raise StoreError(
             f"cannot open the index in {folder} ({type(err).__name__}: {err}); "
             f"move it aside and run 'corpus-qa --index {folder} ingest ...' to rebuild"

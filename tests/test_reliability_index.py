@@ -122,6 +122,20 @@ def test_the_python_api_raises_store_error(index_copy, damage):
     assert snapshot(index_copy) == before
 
 
+def test_an_index_repaired_while_the_process_runs_opens_again(index_copy, bundled_qa):
+    """A page, an MCP server or a notebook meets a damaged index, the user puts the good copy
+    back, and the same process opens it: Chroma keeps one client per folder in a process,
+    and the one that failed to start must not be the one handed out again."""
+    db = index_copy / "chroma" / "chroma.sqlite3"
+    good = db.read_bytes()
+    garbage_sqlite(index_copy)
+    with pytest.raises(store.StoreError):
+        store.Index.open(path=index_copy)
+    db.write_bytes(good)
+    index = store.Index.open(path=index_copy)
+    assert sorted(d.source for d in index.documents()) == sorted(d.source for d in bundled_qa.index.documents())
+
+
 @pytest.mark.parametrize("files", [
     {"notes.txt": "my notes", "photos/cat.jpg": "jpeg"},
     {"chroma.sqlite3": "someone else's Chroma", ".hidden": "x"},
