@@ -374,7 +374,10 @@ def llm_server(tmp_path_factory):
         log.close()
 
 
-LLM_TOKENS = 60  # a written answer's length in the tests: two or three sentences (Gemma 3 270M never stops by itself)
+# a written answer's length in the tests (Gemma 3 270M never stops by itself): at 30 tokens each
+# of test_generate's four questions gets three sentences, the last cut short, and the check
+# rejects some in each, as at 60 (session 18); every token written costs the suite time
+LLM_TOKENS = 30
 
 
 @pytest.fixture(scope="session")
