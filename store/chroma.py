@@ -113,26 +113,29 @@ def open_folder(folder: Path):
     try:
         return chromadb.PersistentClient(path=str(folder / "chroma"), settings=Settings(anonymized_telemetry=False))
     except Exception as err:
-        # chromadb keeps one client per folder in a process, the one that failed to start
-        # included: forget it, so that the folder opens once it is repaired
-        from chromadb.api.shared_system_client import SharedSystemClient
-
-        SharedSystemClient._identifier_to_system.pop(str(folder / "chroma"), None)
+        clients().pop(str(folder / "chroma"), None)  # the one that failed to start: the folder opens once repaired
         raise StoreError(
             f"cannot open the index in {folder} ({type(err).__name__}: {err}); "
             f"move it aside and run 'corpus-qa --index {folder} ingest ...' to rebuild"
         ) from None
 
 
+def clients() -> dict:
+    """chromadb's embedded clients of this process, by folder: it hands out one per folder,
+    to every later PersistentClient of that folder (even one that failed to start)."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    return SharedSystemClient._identifier_to_system
+
+
 def private_client(folder: Path):
     """A second embedded client of `folder` with a state of its own (chromadb shares one
     per folder in a process): it sees what other processes wrote since the first opened."""
     chromadb = import_chromadb()
-    from chromadb.api.shared_system_client import SharedSystemClient
     from chromadb.config import Settings
 
     path = str(folder / "chroma")
-    registry = SharedSystemClient._identifier_to_system
+    registry = clients()
     shared = registry.pop(path, None)
     try:
         return chromadb.PersistentClient(path=path, settings=Settings(anonymized_telemetry=False))

@@ -81,15 +81,14 @@ def run_cli(args: list[str], input: str | None = None, env: dict[str, str] | Non
     import io
     import logging
 
-    from chromadb.api.shared_system_client import SharedSystemClient
-
     import ui.cli
+    from store.chroma import clients as chroma_clients
 
     saved_env = dict(os.environ)
     for name in [n for n in os.environ if n.startswith("CORPUS_QA_")]:
         del os.environ[name]
     os.environ.update(env or {})
-    registry = SharedSystemClient._identifier_to_system
+    registry = chroma_clients()
     clients = dict(registry)
     registry.clear()
     out, err = io.StringIO(), io.StringIO()
@@ -119,8 +118,7 @@ def run_cli(args: list[str], input: str | None = None, env: dict[str, str] | Non
         root.setLevel(root_level)
         for path, system in list(registry.items()):
             if clients.get(path) is not system:
-                with contextlib.suppress(AttributeError):  # one that failed to start holds nothing
-                    system.stop()
+                system.stop()  # (one that failed to start is not kept: store.chroma.open_folder)
         registry.clear()
         registry.update(clients)
         os.environ.clear()

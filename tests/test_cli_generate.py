@@ -26,10 +26,6 @@ def run_llm(args: list[str]) -> subprocess.CompletedProcess:
     return run_cli(args, env={"CORPUS_QA_LLM_MAX_TOKENS": str(LLM_TOKENS)})
 
 
-def run(args: list[str], stdin: str | None = None, cwd=None) -> subprocess.CompletedProcess:
-    return run_cli(args, input=stdin, cwd=cwd)
-
-
 @pytest.fixture(scope="module")
 def cli_index(tmp_path_factory):
     """An index folder the CLI fills with the bundled corpus (--demo) on its first `ask`."""
@@ -64,7 +60,7 @@ def test_check_reads_json_lines_and_needs_no_index(tmp_path):
               "passages": PASSAGES},
              {"text": "Teenagers from well-off backgrounds are six times more likely to go to university [2].",
               "passages": PASSAGES, "question": "How much likelier are well-off teenagers to go to university?"}]
-    result = ok(run(["check", "--json"], stdin="\n".join(json.dumps(x) for x in lines) + "\n", cwd=tmp_path))
+    result = ok(run_cli(["check", "--json"], input="\n".join(json.dumps(x) for x in lines) + "\n", cwd=tmp_path))
     first, second = [json.loads(x) for x in result.stdout.splitlines()]
     assert first == {"sentences": [
         {"text": "Umbro is to receive £34.5m from Chelsea.", "cites": [1], "supported": False,
@@ -81,17 +77,17 @@ def test_check_reads_json_lines_and_needs_no_index(tmp_path):
     ('["x"]\n', "line 1 of stdin is not a JSON object"),
 ])
 def test_check_bad_input_is_one_line(stdin, says, tmp_path):
-    result = run(["check", "--json"], stdin=stdin, cwd=tmp_path)
+    result = run_cli(["check", "--json"], input=stdin, cwd=tmp_path)
     assert result.returncode == 2 and result.stdout == "", result
     assert result.stderr.count("\n") == 1 and says in result.stderr and '{"text":' in result.stderr, result.stderr
 
 
 def test_generate_without_a_model_or_with_one_that_is_down_is_one_line(cli_index):
-    no_model = run(["--index", str(cli_index), "--demo", "ask", "--generate", HEALEY])
+    no_model = run_cli(["--index", str(cli_index), "--demo", "ask", "--generate", HEALEY])
     assert no_model.returncode == 2 and no_model.stderr.count("\n") == 1, no_model
     assert "--generate needs a language model: pass --llm-url URL" in no_model.stderr, no_model.stderr
     down = f"http://127.0.0.1:{free_port()}/v1"
-    result = ok(run(["--index", str(cli_index), "--demo", "--llm-url", down, "--llm-model", "m", "ask", "--generate",
-                     HEALEY]))
+    result = ok(run_cli(["--index", str(cli_index), "--demo", "--llm-url", down, "--llm-model", "m", "ask", "--generate",
+                         HEALEY]))
     assert "Healey" in result.stdout.splitlines()[0], result.stdout
     assert f"Note: No written answer: the language model at {down} cannot be reached" in result.stdout, result.stdout
